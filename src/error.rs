@@ -1,0 +1,144 @@
+//! Typed errors, one enum per operation, each saying what was wrong.
+
+use crate::key::KeyId;
+use crate::token::Kind;
+
+/// A key, key id or keyring could not be built or parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The secret is shorter than [`crate::key::MIN_SECRET_LEN`] bytes.
+    #[error("secret key too short: {len} bytes, at least 32 required")]
+    SecretTooShort {
+        /// Bytes given.
+        len: usize,
+    },
+    /// The secret is longer than [`crate::key::MAX_SECRET_LEN`] bytes.
+    #[error("secret key too long: {len} bytes, at most 64 allowed")]
+    SecretTooLong {
+        /// Bytes given (approximate for textual input).
+        len: usize,
+    },
+    /// A key id must be 1 to 8 ASCII letters or digits.
+    #[error("invalid key id: expected 1 to 8 ASCII letters or digits")]
+    InvalidId,
+    /// Two keys in one keyring share an id.
+    #[error("duplicate key id `{0}` in keyring")]
+    DuplicateId(KeyId),
+    /// The textual form of a key or keyring is not well formed.
+    #[error("malformed key: {0}")]
+    Malformed(&'static str),
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator is unavailable")]
+    Randomness,
+}
+
+/// Claims that cannot be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// A campaign id must be 1 to 64 ASCII letters, digits, `-` or `_`.
+    #[error("invalid campaign id: expected 1 to 64 ASCII letters, digits, `-` or `_`")]
+    InvalidCampaign,
+    /// A link label must be an ASCII letter followed by up to 31 letters, digits, `-` or `_`.
+    #[error("invalid link label: expected an ASCII letter then up to 31 letters, digits, `-` or `_`")]
+    InvalidLinkLabel,
+    /// The recipient is not a pseudonym (16 base64url characters).
+    #[error("invalid recipient: expected a 16-character pseudonym, never an address")]
+    InvalidRecipient,
+    /// Open tokens identify a message, not a link.
+    #[error("an open token carries no link id")]
+    LinkOnOpen,
+    /// Open tokens carry no destination.
+    #[error("an open token carries no destination")]
+    DestinationOnOpen,
+    /// The expiry lies before the issue time.
+    #[error("expiry lies before the issue time")]
+    ExpiresBeforeIssued,
+    /// The destination is longer than the format allows.
+    #[error("destination too long: {len} bytes, at most {max}")]
+    DestinationTooLong {
+        /// Bytes given.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Why a token (or tracked URL) did not verify.
+///
+/// Each variant names the check that failed. Never show these to the client: the
+/// endpoint answers a bare 404 and hands the reason to the host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is longer than any valid token; rejected before any other work.
+    #[error("token too long: {len} characters, at most {max}")]
+    TooLong {
+        /// Characters given.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The destination is longer than any signed destination.
+    #[error("destination too long: {len} bytes, at most {max}")]
+    DestinationTooLong {
+        /// Bytes given.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The token is not in the token syntax; names the field.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// The token uses a format version this build does not know.
+    #[error("unsupported token version")]
+    UnsupportedVersion,
+    /// A click token was presented as an open token, or the reverse.
+    #[error("wrong purpose: expected a {expected} token, found a {found} token")]
+    WrongPurpose {
+        /// The purpose the verifier asked for.
+        expected: Kind,
+        /// The purpose the token claims.
+        found: Kind,
+    },
+    /// No key in the ring has the token's key id.
+    #[error("unknown key id `{0}`")]
+    UnknownKey(KeyId),
+    /// The MAC does not match: the token or its destination was altered or forged.
+    #[error("bad MAC: token or destination altered or forged")]
+    BadMac,
+    /// The token is authentic but past its expiry (only from [`crate::Verified::fresh`]).
+    #[error("token expired at {expires_at}")]
+    Expired {
+        /// The token's expiry, unix seconds.
+        expires_at: u64,
+    },
+    /// The URL is not a tracking URL of this tracker (wrong prefix or route).
+    #[error("not a tracking URL: {0}")]
+    NotTracking(&'static str),
+}
+
+/// A tracker could not be configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tracking base URL is unusable; says why.
+    #[error("invalid tracking base URL: {0}")]
+    BaseUrl(&'static str),
+}
+
+/// A tracked URL could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Only absolute `http` and `https` URLs are tracked.
+    #[error("not an absolute http(s) URL")]
+    NotHttp,
+    /// The destination contains ASCII control characters or whitespace a browser would strip.
+    #[error("destination contains control characters")]
+    ControlCharacters,
+    /// The claims cannot be signed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+}

@@ -1,0 +1,339 @@
+//! Key material: secret keys with a short id, their textual form, and the keyring.
+//!
+//! A [`Key`] holds a secret of 32 to 64 bytes and an id of 1 to 8 ASCII letters or digits.
+//! The id travels in every token so that keys can rotate: a [`Keyring`] signs with one key
+//! and verifies with that key and any number of verify-only keys.
+//!
+//! # Rotating keys
+//!
+//! Links in old emails must keep working for as long as anyone may click them, so a key
+//! is never simply replaced:
+//!
+//! 1. **Add** the new key to every endpoint node as a *verify-only* key and deploy.
+//!    Nothing signs with it yet, but every node can already verify it.
+//! 2. **Promote** it to the signing key on the senders (and move the old signing key to
+//!    the verify-only list). New mail now carries the new key id.
+//! 3. **Keep** the old key verify-only for as long as old emails may be clicked —
+//!    months or years; a retired key costs nothing to keep.
+//! 4. Only after a **compromise** remove the old key: its links then answer 404 (clicks)
+//!    or an untracked pixel (opens), which is the point.
+//!
+//! The textual form of a key ring is one key per line, the signing key first
+//! ([`Keyring::from_text`]), so steps 1–3 are edits to one file or environment variable.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+use crate::token::{HmacSha256, Kind};
+
+/// Fewest secret bytes a key accepts (256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+/// Most secret bytes a key accepts (one SHA-256 block; HMAC would hash a longer key).
+pub const MAX_SECRET_LEN: usize = 64;
+/// Most characters in a key id.
+pub const MAX_KEY_ID_LEN: usize = 8;
+
+/// Prefix of the textual key form, `hbk1.<id>.<secret as base64url>`.
+const KEY_TEXT_PREFIX: &str = "hbk1.";
+
+/// Domain-separation labels absorbed into each key's precomputed MAC states, one per
+/// purpose, so a click tag can never be a valid open tag and vice versa.
+const CLICK_LABEL: &[u8] = b"hashbeacon/v1/click\0";
+const OPEN_LABEL: &[u8] = b"hashbeacon/v1/open\0";
+
+pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A key id: 1 to 8 ASCII letters or digits, carried in every token.
+///
+/// It is `Copy` and stored inline, so verifying never allocates for it.
+///
+/// ```
+/// use hashbeacon::KeyId;
+/// let id: KeyId = "k2026a".parse()?;
+/// assert_eq!(id.as_str(), "k2026a");
+/// assert!("no.dots".parse::<KeyId>().is_err());
+/// # Ok::<(), hashbeacon::KeyError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId {
+    bytes: [u8; MAX_KEY_ID_LEN],
+    len: u8,
+}
+
+impl KeyId {
+    /// Validates and stores a key id.
+    pub fn new(id: &str) -> Result<Self, KeyError> {
+        let raw = id.as_bytes();
+        if raw.is_empty() || raw.len() > MAX_KEY_ID_LEN || !raw.iter().all(u8::is_ascii_alphanumeric) {
+            return Err(KeyError::InvalidId);
+        }
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        let len = raw.len();
+        bytes
+            .get_mut(..len)
+            .ok_or(KeyError::InvalidId)?
+            .copy_from_slice(raw);
+        Ok(Self {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        let used = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        // Only ASCII alphanumerics are ever stored.
+        std::str::from_utf8(used).unwrap_or_default()
+    }
+}
+
+impl FromStr for KeyId {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Self::new(s)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secret signing key with its id.
+///
+/// The keyed HMAC states for both purposes are computed once here, so signing and
+/// verifying never re-derive them. The secret is zeroized on drop and never shown by
+/// `Debug`; [`Key::to_text`] is the one deliberate way to export it.
+///
+/// ```
+/// use hashbeacon::{Key, KeyId};
+/// let key = Key::new(KeyId::new("k1")?, &[7u8; 32])?;
+/// let text = key.to_text();
+/// assert!(text.starts_with("hbk1.k1."));
+/// let again: Key = text.parse()?;
+/// assert_eq!(again.id(), key.id());
+/// assert!(!format!("{key:?}").contains(&text[8..]));
+/// # Ok::<(), hashbeacon::KeyError>(())
+/// ```
+#[derive(Clone)]
+pub struct Key {
+    id: KeyId,
+    secret: Zeroizing<Vec<u8>>,
+    click: HmacSha256,
+    open: HmacSha256,
+}
+
+impl Key {
+    /// Builds a key from secret bytes (32 to 64 bytes).
+    pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(KeyError::SecretTooShort { len: secret.len() });
+        }
+        if secret.len() > MAX_SECRET_LEN {
+            return Err(KeyError::SecretTooLong { len: secret.len() });
+        }
+        let keyed =
+            HmacSha256::new_from_slice(secret).map_err(|_| KeyError::SecretTooShort { len: secret.len() })?;
+        let mut click = keyed.clone();
+        click.update(CLICK_LABEL);
+        let mut open = keyed;
+        open.update(OPEN_LABEL);
+        Ok(Self {
+            id,
+            secret: Zeroizing::new(secret.to_vec()),
+            click,
+            open,
+        })
+    }
+
+    /// Generates a new 32-byte key from the operating system's random number generator.
+    ///
+    /// ```
+    /// # use hashbeacon::{Key, KeyId};
+    /// let a = Key::generate(KeyId::new("k1")?)?;
+    /// let b = Key::generate(KeyId::new("k1")?)?;
+    /// assert_ne!(a.to_text(), b.to_text());
+    /// # Ok::<(), hashbeacon::KeyError>(())
+    /// ```
+    #[cfg(feature = "keygen")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "keygen")))]
+    pub fn generate(id: KeyId) -> Result<Self, KeyError> {
+        let mut secret = Zeroizing::new([0u8; MIN_SECRET_LEN]);
+        getrandom::fill(secret.as_mut()).map_err(|_| KeyError::Randomness)?;
+        Self::new(id, secret.as_ref())
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The textual form `hbk1.<id>.<secret as unpadded base64url>`, for an environment
+    /// variable or a key file. It contains the secret: store it like a password.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let mut out = String::with_capacity(KEY_TEXT_PREFIX.len() + MAX_KEY_ID_LEN + 1 + 86);
+        out.push_str(KEY_TEXT_PREFIX);
+        out.push_str(self.id.as_str());
+        out.push('.');
+        B64.encode_string(self.secret.as_slice(), &mut out);
+        Zeroizing::new(out)
+    }
+
+    /// Parses the textual form written by [`Key::to_text`]. Surrounding whitespace (a
+    /// trailing newline in a key file) is ignored.
+    pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        let rest = text
+            .strip_prefix(KEY_TEXT_PREFIX)
+            .ok_or(KeyError::Malformed("expected a key starting with `hbk1.`"))?;
+        let (id, secret) = rest
+            .split_once('.')
+            .ok_or(KeyError::Malformed("expected `hbk1.<id>.<secret>`"))?;
+        let id = KeyId::new(id)?;
+        if secret.len() > MAX_SECRET_LEN.div_ceil(3) * 4 {
+            return Err(KeyError::SecretTooLong {
+                len: secret.len() * 3 / 4,
+            });
+        }
+        let bytes = Zeroizing::new(
+            B64.decode(secret)
+                .map_err(|_| KeyError::Malformed("the secret is not canonical unpadded base64url"))?,
+        );
+        Self::new(id, &bytes)
+    }
+
+    /// The precomputed keyed MAC state for a purpose, domain label already absorbed.
+    pub(crate) fn mac_state(&self, kind: Kind) -> &HmacSha256 {
+        match kind {
+            Kind::Click => &self.click,
+            Kind::Open => &self.open,
+        }
+    }
+}
+
+impl FromStr for Key {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Self::from_text(s)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One signing key plus any number of verify-only keys, looked up by id.
+///
+/// ```
+/// use hashbeacon::{Key, KeyId, Keyring};
+/// let old = Key::new(KeyId::new("k1")?, &[1u8; 32])?;
+/// let new = Key::new(KeyId::new("k2")?, &[2u8; 32])?;
+/// let ring = Keyring::new(new).with_verify_only(old)?;
+/// assert_eq!(ring.signing_key().id().as_str(), "k2");
+/// assert!(ring.get("k1").is_some());
+/// assert!(ring.get("k3").is_none());
+/// # Ok::<(), hashbeacon::KeyError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    signing: Key,
+    verify_only: Vec<Key>,
+}
+
+impl Keyring {
+    /// A keyring that signs with `signing` and verifies only its tokens.
+    pub fn new(signing: Key) -> Self {
+        Self {
+            signing,
+            verify_only: Vec::new(),
+        }
+    }
+
+    /// Adds a verify-only key (builder form of [`Keyring::add_verify_only`]).
+    pub fn with_verify_only(mut self, key: Key) -> Result<Self, KeyError> {
+        self.add_verify_only(key)?;
+        Ok(self)
+    }
+
+    /// Adds a verify-only key. Its id must differ from every key already in the ring.
+    pub fn add_verify_only(&mut self, key: Key) -> Result<(), KeyError> {
+        if self.get(key.id.as_str()).is_some() {
+            return Err(KeyError::DuplicateId(key.id));
+        }
+        self.verify_only.push(key);
+        Ok(())
+    }
+
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self) -> &Key {
+        &self.signing
+    }
+
+    /// The verify-only keys, in the order they were added.
+    pub fn verify_only_keys(&self) -> &[Key] {
+        &self.verify_only
+    }
+
+    /// Finds a key (signing or verify-only) by id.
+    pub fn get(&self, id: &str) -> Option<&Key> {
+        std::iter::once(&self.signing)
+            .chain(&self.verify_only)
+            .find(|key| key.id.as_str() == id)
+    }
+
+    /// Parses a keyring from text: one key per line in the form of [`Key::to_text`], the
+    /// signing key first, then the verify-only keys. Blank lines and lines starting with
+    /// `#` are ignored; keys may also be separated by commas (handy in an environment
+    /// variable).
+    ///
+    /// ```
+    /// # use hashbeacon::{Key, KeyId, Keyring};
+    /// let k1 = Key::new(KeyId::new("k1")?, &[1u8; 32])?;
+    /// let k2 = Key::new(KeyId::new("k2")?, &[2u8; 32])?;
+    /// let text = format!("# signing\n{}\n{}\n", k2.to_text().as_str(), k1.to_text().as_str());
+    /// let ring = Keyring::from_text(&text)?;
+    /// assert_eq!(ring.signing_key().id(), k2.id());
+    /// assert_eq!(ring.verify_only_keys().len(), 1);
+    /// # Ok::<(), hashbeacon::KeyError>(())
+    /// ```
+    pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        let mut keys = text
+            .lines()
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
+            .map(Key::from_text);
+        let signing = keys.next().ok_or(KeyError::Malformed("no key found"))??;
+        keys.try_fold(Self::new(signing), |ring, key| ring.with_verify_only(key?))
+    }
+}
+
+impl From<Key> for Keyring {
+    fn from(key: Key) -> Self {
+        Self::new(key)
+    }
+}
+
+impl FromStr for Keyring {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        Self::from_text(s)
+    }
+}

@@ -1,0 +1,308 @@
+//! Tracked URLs: their layout, the destination's wire form, and the [`Tracker`] that
+//! builds and verifies them.
+//!
+//! ```text
+//! https://t.example.com/hb/c/<token>?<destination>     click
+//! https://t.example.com/hb/o/<token>.gif                open pixel
+//! ```
+//!
+//! The destination travels visibly in the query, covered by the token's MAC, so the
+//! endpoint redirects without any lookup and never to anything unsigned. It is written
+//! in a wire form that no browser or standards-following intermediary rewrites: every
+//! byte outside the characters RFC 3986 allows raw in a query, and `%` and `'`
+//! themselves, is percent-encoded (uppercase hex, UTF-8). So
+//! `https://shop.example/a b?q=1+2#top` travels as
+//! `https://shop.example/a%20b?q=1+2%23top`: `+` stays `+`, an author's `%2F` becomes
+//! `%252F`, and the `#fragment`, which browsers never send, travels encoded. Decoding is
+//! plain percent-decoding, never form decoding.
+
+use std::borrow::Cow;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use crate::error::{ConfigError, LinkError, VerifyError};
+use crate::key::Keyring;
+use crate::token::{Claims, Kind, Verified};
+
+/// Bytes percent-encoded in a destination's wire form: everything except RFC 3986's
+/// unreserved characters and the sub-delimiters, `:`, `@`, `/` and `?` that a query may
+/// hold raw. `'` is encoded too, because browsers encode it in queries.
+const DESTINATION_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/')
+    .remove(b'?');
+
+/// Route segment of click URLs.
+const CLICK_ROUTE: &str = "/c/";
+/// Route segment of open-pixel URLs.
+const OPEN_ROUTE: &str = "/o/";
+/// Suffix of open-pixel URLs, so mail clients see an image.
+const PIXEL_SUFFIX: &str = ".gif";
+
+/// Encodes a destination into its wire form (see the module docs).
+///
+/// ```
+/// use hashbeacon::link::{decode_destination, encode_destination};
+/// let dest = "https://shop.example/a b?q=1+2&r=%2F#top";
+/// let wire = encode_destination(dest);
+/// assert_eq!(wire, "https://shop.example/a%20b?q=1+2&r=%252F%23top");
+/// assert_eq!(decode_destination(&wire)?, dest);
+/// # Ok::<(), hashbeacon::VerifyError>(())
+/// ```
+pub fn encode_destination(destination: &str) -> Cow<'_, str> {
+    utf8_percent_encode(destination, DESTINATION_SET).into()
+}
+
+/// Decodes a destination's wire form back to the destination.
+pub fn decode_destination(wire: &str) -> Result<Cow<'_, str>, VerifyError> {
+    percent_decode_str(wire)
+        .decode_utf8()
+        .map_err(|_| VerifyError::Malformed("destination is not UTF-8"))
+}
+
+/// Checks that a destination may be tracked: an absolute `http://` or `https://` URL
+/// that parses, without control characters.
+///
+/// The `//` is required: `https:example.com` resolves differently inside a message and
+/// in a redirect from the tracking host, so it is left untracked.
+pub fn check_destination(destination: &str) -> Result<(), LinkError> {
+    let head = destination.get(..8).unwrap_or(destination).to_ascii_lowercase();
+    if !(head.starts_with("http://") || head.starts_with("https://")) {
+        return Err(LinkError::NotHttp);
+    }
+    if destination.bytes().any(|b| b.is_ascii_control()) {
+        return Err(LinkError::ControlCharacters);
+    }
+    match url::Url::parse(destination) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
+        _ => Err(LinkError::NotHttp),
+    }
+}
+
+/// The value of a redirect's `Location` header for a destination: the destination
+/// itself, with only the bytes a header cannot carry (space, controls, non-ASCII)
+/// percent-encoded as UTF-8, which is what a browser does to the same href.
+///
+/// ```
+/// assert_eq!(hashbeacon::link::location("https://ex.example/ä b?x=%41"),
+///            "https://ex.example/%C3%A4%20b?x=%41");
+/// ```
+pub fn location(destination: &str) -> String {
+    const HEADER_UNSAFE: &AsciiSet = &percent_encoding::CONTROLS.add(b' ');
+    utf8_percent_encode(destination, HEADER_UNSAFE).to_string()
+}
+
+/// Builds tracked URLs under one tracking base URL and verifies them.
+///
+/// ```
+/// use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Tracker};
+/// let key = Key::new(KeyId::new("k1")?, &[7u8; 32])?;
+/// let tracker = Tracker::new(key.into(), "https://t.example.com/hb")?;
+/// let claims = Claims { kind: Kind::Click, campaign: "launch", link: Some(LinkId::Index(0)),
+///                       recipient: None, issued_at: 1_767_225_600, expires_at: None };
+/// let url = tracker.click_url(&claims, "https://shop.example/?q=1#top")?;
+/// assert!(url.starts_with("https://t.example.com/hb/c/1c.k1.launch.0.."));
+/// assert!(url.ends_with("?https://shop.example/?q=1%23top"));
+///
+/// // The endpoint side: path and raw query as the request carries them.
+/// let (path, query) = url["https://t.example.com".len()..].split_once('?').unwrap();
+/// let click = tracker.verify_click(path, Some(query), 1_767_225_700)?;
+/// assert_eq!(click.destination()?, "https://shop.example/?q=1#top");
+/// assert_eq!(click.verified.claims.campaign, "launch");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    keyring: Keyring,
+    /// Scheme, authority and path prefix, without a trailing slash.
+    base: String,
+    /// Byte offset in `base` where the path prefix starts.
+    prefix_at: usize,
+}
+
+impl Tracker {
+    /// A tracker for a base URL: absolute `https` (or `http`), a host, an optional path
+    /// prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and no user info,
+    /// query or fragment.
+    pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
+        let url = url::Url::parse(base_url).map_err(|_| ConfigError::BaseUrl("not an absolute URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::BaseUrl("the scheme must be https or http"));
+        }
+        if url.host().is_none() {
+            return Err(ConfigError::BaseUrl("a host is required"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::BaseUrl("user info is not allowed"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::BaseUrl("a query or fragment is not allowed"));
+        }
+        let prefix = url.path().trim_end_matches('/');
+        let plain = |segment: &str| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+        };
+        if !prefix.is_empty() && !prefix.split('/').skip(1).all(plain) {
+            return Err(ConfigError::BaseUrl("the path prefix must be plain segments"));
+        }
+        let origin = url.origin().ascii_serialization();
+        let base = format!("{origin}{prefix}");
+        Ok(Self {
+            keyring,
+            prefix_at: origin.len(),
+            base,
+        })
+    }
+
+    /// The keyring tokens are signed and verified with.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The normalized base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The path prefix requests must start with: `""` or e.g. `"/hb"`.
+    pub fn path_prefix(&self) -> &str {
+        self.base.get(self.prefix_at..).unwrap_or_default()
+    }
+
+    /// The click URL for a destination.
+    ///
+    /// The destination is taken as opaque text (never re-encoded beyond its wire form)
+    /// and must pass [`check_destination`].
+    pub fn click_url(&self, claims: &Claims<'_>, destination: &str) -> Result<String, LinkError> {
+        let mut out = String::new();
+        self.push_click_url(claims, destination, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Tracker::click_url`], appending to `out`.
+    pub fn push_click_url(
+        &self,
+        claims: &Claims<'_>,
+        destination: &str,
+        out: &mut String,
+    ) -> Result<(), LinkError> {
+        if claims.kind != Kind::Click {
+            return Err(LinkError::Sign(crate::SignError::DestinationOnOpen));
+        }
+        check_destination(destination)?;
+        let wire = encode_destination(destination);
+        out.reserve(self.base.len() + 100 + wire.len());
+        out.push_str(&self.base);
+        out.push_str(CLICK_ROUTE);
+        self.keyring.signing_key().sign_into(claims, &wire, out)?;
+        out.push('?');
+        out.push_str(&wire);
+        Ok(())
+    }
+
+    /// The open-pixel URL for a message.
+    pub fn open_url(&self, claims: &Claims<'_>) -> Result<String, LinkError> {
+        if claims.kind != Kind::Open {
+            return Err(LinkError::Sign(crate::SignError::LinkOnOpen));
+        }
+        let mut out = String::with_capacity(self.base.len() + 100);
+        out.push_str(&self.base);
+        out.push_str(OPEN_ROUTE);
+        self.keyring.signing_key().sign_into(claims, "", &mut out)?;
+        out.push_str(PIXEL_SUFFIX);
+        Ok(out)
+    }
+
+    /// Finds which route a request path takes: `(Kind::Click, token)` for
+    /// `{prefix}/c/{token}`, `(Kind::Open, token)` for `{prefix}/o/{token}.gif`.
+    pub fn route<'a>(&self, path: &'a str) -> Result<(Kind, &'a str), VerifyError> {
+        let rest = path
+            .strip_prefix(self.path_prefix())
+            .ok_or(VerifyError::NotTracking("path prefix"))?;
+        if let Some(token) = rest.strip_prefix(CLICK_ROUTE) {
+            Ok((Kind::Click, token))
+        } else if let Some(token) = rest.strip_prefix(OPEN_ROUTE) {
+            let token = token
+                .strip_suffix(PIXEL_SUFFIX)
+                .ok_or(VerifyError::NotTracking("open URLs end in .gif"))?;
+            Ok((Kind::Open, token))
+        } else {
+            Err(VerifyError::NotTracking("route"))
+        }
+    }
+
+    /// Verifies a click request: its path and raw query (not form-decoded), as sent.
+    pub fn verify_click<'a>(
+        &self,
+        path: &'a str,
+        query: Option<&'a str>,
+        now: u64,
+    ) -> Result<VerifiedClick<'a>, VerifyError> {
+        let (kind, token) = self.route(path)?;
+        if kind != Kind::Click {
+            return Err(VerifyError::WrongPurpose {
+                expected: Kind::Click,
+                found: kind,
+            });
+        }
+        let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
+        let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
+        Ok(VerifiedClick {
+            verified,
+            wire_destination: wire,
+        })
+    }
+
+    /// Verifies an open-pixel request path.
+    pub fn verify_open<'a>(&self, path: &'a str, now: u64) -> Result<Verified<'a>, VerifyError> {
+        let (kind, token) = self.route(path)?;
+        if kind != Kind::Open {
+            return Err(VerifyError::WrongPurpose {
+                expected: Kind::Open,
+                found: kind,
+            });
+        }
+        self.keyring.verify(Kind::Open, token, "", now)
+    }
+}
+
+/// A click whose token and destination verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifiedClick<'a> {
+    /// The authenticated token.
+    pub verified: Verified<'a>,
+    /// The destination in its wire form, authenticated by the token's MAC.
+    pub wire_destination: &'a str,
+}
+
+impl<'a> VerifiedClick<'a> {
+    /// The destination exactly as the author wrote it.
+    pub fn destination(&self) -> Result<Cow<'a, str>, VerifyError> {
+        decode_destination(self.wire_destination)
+    }
+
+    /// The `Location` header value to redirect to (see [`location`]).
+    pub fn location(&self) -> Result<String, VerifyError> {
+        Ok(location(&self.destination()?))
+    }
+}
