@@ -645,3 +645,79 @@ pub(crate) fn is_label(label: &[u8]) -> bool {
 pub(crate) fn is_pseudonym(text: &[u8]) -> bool {
     text.len() == PSEUDONYM_LEN && text.iter().all(|&b| is_slug_byte(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::KeyInit;
+
+    /// RFC 4231 test cases 1, 2 and 6 (the latter with a key longer than one block):
+    /// the MAC type the tokens use is HMAC-SHA256 exactly.
+    #[test]
+    fn hmac_sha256_known_answers() {
+        let cases: [(&[u8], &[u8], &str); 3] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, data, expected) in cases {
+            let mut mac = HmacSha256::new_from_slice(key).unwrap();
+            mac.update(data);
+            let hex: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(hex, expected);
+        }
+    }
+
+    #[test]
+    fn tag_text_round_trips() {
+        for seed in 0u8..=255 {
+            let tag: Vec<u8> = (0..TAG_LEN as u8)
+                .map(|i| i.wrapping_mul(37).wrapping_add(seed))
+                .collect();
+            let mut text = String::new();
+            push_tag(&mut text, &tag);
+            assert_eq!(text.len(), TAG_TEXT_LEN);
+            assert_eq!(decode_tag(&text).unwrap().as_slice(), tag.as_slice());
+        }
+    }
+
+    #[test]
+    fn decimals_are_canonical() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "00",
+            "01",
+            "18446744073709551616",
+            "99999999999999999999",
+            "1a",
+            "-1",
+            "+1",
+            " 1",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+        let mut out = String::new();
+        push_decimal(&mut out, u64::MAX);
+        push_decimal(&mut out, 0);
+        assert_eq!(out, "184467440737095516150");
+    }
+}
