@@ -126,6 +126,9 @@ pub enum ConfigError {
     /// The tracking base URL is unusable; says why.
     #[error("invalid tracking base URL: {0}")]
     BaseUrl(&'static str),
+    /// A trusted-proxy network is not `address` or `address/prefix-length`; says why.
+    #[error("invalid network: {0}")]
+    Network(&'static str),
 }
 
 /// A tracked URL could not be built.

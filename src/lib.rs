@@ -2,13 +2,21 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod classify;
+pub mod endpoint;
 pub mod error;
+pub mod event;
 pub mod key;
 pub mod link;
+pub mod pixel;
 pub mod privacy;
+pub mod sink;
 pub mod token;
 
+pub use classify::{Signal, Verdict};
+pub use endpoint::{Endpoint, Handled, IpNet, Method, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
+pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};

@@ -1,0 +1,306 @@
+//! The tracking endpoint: request → verify → classify → event → sink → response.
+//!
+//! [`Endpoint::handle`] takes a [`Request`] (plain data the host's framework already
+//! parsed) and the time, and returns a [`Response`] (plain data the host writes). It
+//! does no I/O and never reads the clock; the only call out is [`EventSink::record`],
+//! which must not block.
+//!
+//! What it answers:
+//!
+//! | Request | Response | Event |
+//! | --- | --- | --- |
+//! | `GET` click, valid token | 302 (configurable 301/303/307) to the destination, `Cache-Control: no-store, private`, `Referrer-Policy: no-referrer` | click, classified |
+//! | `GET` click, authentic but expired | the same redirect: the destination is authentic | click, marked expired |
+//! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason (if enabled) |
+//! | `GET` open, any token | 200 `image/gif`, the 43-byte transparent pixel, `Cache-Control: no-store, private, max-age=0` | open, or rejected (if enabled) |
+//! | `HEAD` on either | the same status and headers, no body | as for `GET`, always classified as a scanner |
+//! | other method on a tracking path | 405 with `Allow: GET, HEAD` | none |
+//! | path outside the tracker's routes | 404 | none |
+//!
+//! The pixel answers even a bad token: a broken image makes a message look suspicious,
+//! and only the event needs to differ.
+
+mod client_ip;
+#[cfg(feature = "http")]
+mod http;
+mod request;
+mod response;
+
+pub use client_ip::IpNet;
+pub use request::{Method, Request};
+pub use response::{Handled, RedirectStatus, Response};
+
+use crate::classify::{Classifier, Facts};
+use crate::error::VerifyError;
+use crate::event::{Event, EventSink, SinkError, TokenFacts};
+use crate::link::Tracker;
+use crate::privacy::IpPolicy;
+use crate::token::{Kind, Verified};
+
+/// Verifies tracking requests, records their events and builds the responses.
+///
+/// ```
+/// use hashbeacon::{Claims, Endpoint, Key, KeyId, Kind, LinkId, Request, Tracker};
+/// use hashbeacon::sink::MemorySink;
+///
+/// let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example/hb")?;
+/// let claims = Claims { kind: Kind::Click, campaign: "launch", link: Some(LinkId::Index(0)),
+///                       recipient: None, issued_at: 1_767_225_600, expires_at: None };
+/// let url = tracker.click_url(&claims, "https://shop.example/?q=1")?;
+///
+/// let endpoint = Endpoint::new(tracker, MemorySink::new());
+/// let target = url.strip_prefix("https://t.example").unwrap();
+/// let request = Request::new("GET", target, "203.0.113.7".parse()?)
+///     .with_user_agent("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Safari/605.1.15");
+/// let handled = endpoint.handle(&request, 1_767_229_200);
+///
+/// assert_eq!(handled.response.status, 302);
+/// assert_eq!(handled.response.header("location"), Some("https://shop.example/?q=1"));
+/// assert!(handled.sink_error.is_none());
+/// let events = endpoint.sink().take();
+/// assert_eq!(events[0].verdict, hashbeacon::Verdict::Human);
+/// assert_eq!(events[0].client_ip, Some("203.0.113.0".parse()?)); // truncated to /24
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Endpoint<S> {
+    tracker: Tracker,
+    sink: S,
+    redirect: RedirectStatus,
+    ip_policy: IpPolicy,
+    trusted_proxies: Vec<IpNet>,
+    classifier: Classifier,
+    record_rejected: bool,
+    click_implies_open: bool,
+}
+
+impl<S: EventSink> Endpoint<S> {
+    /// An endpoint for a tracker's URLs, recording into `sink`, with the defaults:
+    /// 302 redirects, IPs truncated, no trusted proxies, rejected requests not
+    /// recorded, clicks not counted as opens.
+    pub fn new(tracker: Tracker, sink: S) -> Self {
+        Self {
+            tracker,
+            sink,
+            redirect: RedirectStatus::default(),
+            ip_policy: IpPolicy::default(),
+            trusted_proxies: Vec::new(),
+            classifier: Classifier::default(),
+            record_rejected: false,
+            click_implies_open: false,
+        }
+    }
+
+    /// Sets the redirect status for clicks.
+    pub fn with_redirect_status(mut self, status: RedirectStatus) -> Self {
+        self.redirect = status;
+        self
+    }
+
+    /// Sets how much of the client's IP events keep.
+    pub fn with_ip_policy(mut self, policy: IpPolicy) -> Self {
+        self.ip_policy = policy;
+        self
+    }
+
+    /// Trusts a proxy network: requests whose peer is in it have their client address
+    /// taken from `Forwarded` / `X-Forwarded-For`.
+    pub fn with_trusted_proxy(mut self, network: IpNet) -> Self {
+        self.trusted_proxies.push(network);
+        self
+    }
+
+    /// Sets the classification settings.
+    pub fn with_classifier(mut self, classifier: Classifier) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
+    /// Also records requests with a rejected token (reason included), to watch for
+    /// forgery attempts. Off by default.
+    pub fn with_rejected_events(mut self, record: bool) -> Self {
+        self.record_rejected = record;
+        self
+    }
+
+    /// Also records an open (marked implied) for every click, for readers whose mail
+    /// client blocks images. Off by default.
+    pub fn with_click_implies_open(mut self, implies: bool) -> Self {
+        self.click_implies_open = implies;
+        self
+    }
+
+    /// The tracker whose URLs this endpoint answers.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The sink events go to.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Handles one request at time `now` (unix seconds).
+    pub fn handle(&self, request: &Request<'_>, now: u64) -> Handled {
+        let method = Method::parse(request.method);
+        let Ok((kind, _)) = self.tracker.route(request.path) else {
+            return answer(Response::not_found(method));
+        };
+        let Some(method) = method else {
+            return answer(Response::method_not_allowed());
+        };
+        let seen = Seen { request, method, now };
+        match kind {
+            Kind::Click => self.click(&seen),
+            Kind::Open => self.open(&seen),
+        }
+    }
+
+    fn click(&self, seen: &Seen<'_>) -> Handled {
+        let verified = self
+            .tracker
+            .verify_click(seen.request.path, seen.request.query, seen.now)
+            .and_then(|click| Ok((click.verified, redirect_location(&click)?)));
+        match verified {
+            Ok((verified, location)) => {
+                let response = Response::redirect(self.redirect, location);
+                let click = self.event(seen, Kind::Click, Ok(&verified));
+                let implied_open = self.click_implies_open.then(|| Event {
+                    kind: Kind::Open,
+                    implied: true,
+                    token: click
+                        .token
+                        .clone()
+                        .map(|token| TokenFacts { link: None, ..token }),
+                    ..click.clone()
+                });
+                let mut sink_error = self.sink.record(click).err();
+                if let Some(open) = implied_open {
+                    sink_error = SinkError::join(sink_error, self.sink.record(open).err());
+                }
+                Handled { response, sink_error }
+            }
+            Err(reason) => self.rejected(seen, Kind::Click, reason, Response::not_found(Some(seen.method))),
+        }
+    }
+
+    fn open(&self, seen: &Seen<'_>) -> Handled {
+        let response = Response::pixel(seen.method);
+        match self.tracker.verify_open(seen.request.path, seen.now) {
+            Ok(verified) => Handled {
+                sink_error: self
+                    .sink
+                    .record(self.event(seen, Kind::Open, Ok(&verified)))
+                    .err(),
+                response,
+            },
+            Err(reason) => self.rejected(seen, Kind::Open, reason, response),
+        }
+    }
+
+    fn rejected(&self, seen: &Seen<'_>, kind: Kind, reason: VerifyError, response: Response) -> Handled {
+        let sink_error = if self.record_rejected {
+            self.sink.record(self.event(seen, kind, Err(reason))).err()
+        } else {
+            None
+        };
+        Handled { response, sink_error }
+    }
+
+    fn event(&self, seen: &Seen<'_>, kind: Kind, token: Result<&Verified<'_>, VerifyError>) -> Event {
+        let claims = token.as_ref().ok().map(|verified| verified.claims);
+        let verdict = self.classifier.classify(&Facts {
+            kind,
+            method: seen.method,
+            user_agent: seen.request.user_agent,
+            link: claims.and_then(|claims| claims.link),
+            issued_at: claims.map(|claims| claims.issued_at),
+            received_at: seen.now,
+        });
+        let client_ip =
+            client_ip::client_ip(seen.request, &self.trusted_proxies).and_then(|ip| self.ip_policy.apply(ip));
+        Event {
+            kind,
+            implied: false,
+            token: token.map(TokenFacts::from),
+            received_at: seen.now,
+            method: seen.method,
+            user_agent: seen.request.user_agent.map(str::to_owned),
+            client_ip,
+            verdict,
+        }
+    }
+}
+
+/// A request the endpoint answers, with its parsed method and arrival time.
+struct Seen<'r> {
+    request: &'r Request<'r>,
+    method: Method,
+    now: u64,
+}
+
+fn answer(response: Response) -> Handled {
+    Handled {
+        response,
+        sink_error: None,
+    }
+}
+
+/// The `Location` for a verified click. The MAC already vouches for the destination;
+/// checking the scheme again costs nothing and means that even a key used by some
+/// other tool to sign a `javascript:` URL can never make this endpoint redirect to it.
+fn redirect_location(click: &crate::link::VerifiedClick<'_>) -> Result<String, VerifyError> {
+    let destination = click.destination()?;
+    // Fast path: a destination of visible ASCII only is its own `Location` (what
+    // `link::location` would return, without its formatting machinery).
+    // (A fold rather than `all`: without the early exit the check vectorizes.)
+    let location = if destination
+        .bytes()
+        .fold(true, |graphic, b| graphic & b.is_ascii_graphic())
+    {
+        destination.into_owned()
+    } else {
+        crate::link::location(&destination)
+    };
+    let scheme = location.get(..8).unwrap_or(&location).as_bytes();
+    let http = |prefix: &[u8]| {
+        scheme
+            .get(..prefix.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
+    };
+    if http(b"http://") || http(b"https://") {
+        Ok(location)
+    } else {
+        Err(VerifyError::Malformed("destination is not an http(s) URL"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn fast_location_matches_link_location(destination in "https?://[ -~]{0,40}|https://.{0,40}") {
+            let tracker = Tracker::new(
+                crate::Key::new(crate::KeyId::new("k1").unwrap(), &[1; 32]).unwrap().into(),
+                "https://t.example",
+            )
+            .unwrap();
+            let wire = crate::link::encode_destination(&destination);
+            let mut token = String::new();
+            let claims = crate::Claims {
+                kind: Kind::Click,
+                campaign: "c",
+                link: None,
+                recipient: None,
+                issued_at: 1,
+                expires_at: None,
+            };
+            tracker.keyring().signing_key().sign_into(&claims, &wire, &mut token).unwrap();
+            let path = format!("/c/{token}");
+            let click = tracker.verify_click(&path, Some(&wire), 2).unwrap();
+            proptest::prop_assert_eq!(redirect_location(&click).unwrap(), crate::link::location(&destination));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The request view: the few facts of an HTTP request the endpoint needs, borrowed.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// The methods the endpoint answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`: a browser following a link or loading an image.
+    Get,
+    /// `HEAD`: same headers, no body; always a machine.
+    Head,
+}
+
+impl Method {
+    /// Parses a method name. Method names are case-sensitive (RFC 9110 §9.1).
+    pub fn parse(method: &str) -> Option<Self> {
+        match method {
+            "GET" => Some(Method::Get),
+            "HEAD" => Some(Method::Head),
+            _ => None,
+        }
+    }
+
+    /// `"GET"` or `"HEAD"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An incoming request as plain data, borrowed from whatever the host's framework
+/// parsed.
+///
+/// ```
+/// use hashbeacon::Request;
+/// let request = Request::new("GET", "/hb/c/1c.k1.x.0...1..AAAA?https://ex.example/", "192.0.2.7".parse()?)
+///     .with_user_agent("Mozilla/5.0 (X11; Linux x86_64)")
+///     .with_x_forwarded_for("198.51.100.4");
+/// assert_eq!(request.path, "/hb/c/1c.k1.x.0...1..AAAA");
+/// assert_eq!(request.query, Some("https://ex.example/"));
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Request<'a> {
+    /// The method as sent, e.g. `"GET"`.
+    pub method: &'a str,
+    /// The path as sent, still percent-encoded.
+    pub path: &'a str,
+    /// The raw query after `?`, not form-decoded.
+    pub query: Option<&'a str>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+    /// The socket peer's address.
+    pub peer: IpAddr,
+    /// The `Forwarded` header (RFC 7239), all lines joined with `, `. Read only when
+    /// the peer is a trusted proxy.
+    pub forwarded: Option<Cow<'a, str>>,
+    /// The `X-Forwarded-For` header, all lines joined with `, `. Read only when the
+    /// peer is a trusted proxy.
+    pub x_forwarded_for: Option<Cow<'a, str>>,
+}
+
+impl<'a> Request<'a> {
+    /// A request for a target (`path` or `path?query`, as in the request line) from a
+    /// peer.
+    pub fn new(method: &'a str, target: &'a str, peer: IpAddr) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
+        Self {
+            method,
+            path,
+            query,
+            user_agent: None,
+            peer,
+            forwarded: None,
+            x_forwarded_for: None,
+        }
+    }
+
+    /// Sets the `User-Agent`.
+    pub fn with_user_agent(mut self, user_agent: &'a str) -> Self {
+        self.user_agent = Some(user_agent);
+        self
+    }
+
+    /// Sets the `Forwarded` header.
+    pub fn with_forwarded(mut self, value: impl Into<Cow<'a, str>>) -> Self {
+        self.forwarded = Some(value.into());
+        self
+    }
+
+    /// Sets the `X-Forwarded-For` header.
+    pub fn with_x_forwarded_for(mut self, value: impl Into<Cow<'a, str>>) -> Self {
+        self.x_forwarded_for = Some(value.into());
+        self
+    }
+}

@@ -1,0 +1,222 @@
+//! Tracking events and the [`EventSink`] trait they are handed to.
+//!
+//! An [`Event`] owns all its data (`'static`), so a sink can move it to another thread
+//! or task. Sinks must not block: the reader's redirect waits on
+//! [`EventSink::record`], so a sink hands the event off (see [`crate::sink`]) and
+//! returns; when it cannot, it returns the event inside a [`SinkError`] and the
+//! endpoint passes that to the host.
+
+use std::error::Error;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::classify::Verdict;
+use crate::endpoint::Method;
+use crate::error::VerifyError;
+use crate::key::KeyId;
+use crate::token::{Kind, LinkId, Verified};
+
+/// One tracked request: a click or an open, verified or rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Event {
+    /// Click or open.
+    pub kind: Kind,
+    /// An open recorded because its message was clicked (the endpoint's
+    /// click-implies-open option), not because the pixel was loaded.
+    pub implied: bool,
+    /// The authenticated token's facts, or why the token was rejected. Rejected
+    /// requests produce events only when the endpoint is told to record them.
+    pub token: Result<TokenFacts, VerifyError>,
+    /// When the request arrived, unix seconds.
+    pub received_at: u64,
+    /// `GET` or `HEAD`.
+    pub method: Method,
+    /// The `User-Agent` header, if any.
+    pub user_agent: Option<String>,
+    /// The client's address after trusted-proxy resolution and the IP policy
+    /// (truncated by default; `None` when dropped or unknown).
+    pub client_ip: Option<IpAddr>,
+    /// Who made the request.
+    pub verdict: Verdict,
+}
+
+impl Event {
+    /// Whether the token was rejected (forged, tampered, unknown key, …).
+    pub fn is_rejected(&self) -> bool {
+        self.token.is_err()
+    }
+
+    /// Whether the token was authentic but past its expiry.
+    pub fn is_expired(&self) -> bool {
+        self.token.as_ref().is_ok_and(|token| token.expired)
+    }
+}
+
+/// What an authenticated token said.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TokenFacts {
+    /// Campaign id.
+    pub campaign: String,
+    /// The link clicked (clicks only).
+    pub link: Option<Link>,
+    /// The recipient's pseudonym, if the token carries one.
+    pub recipient: Option<String>,
+    /// When the token was issued, unix seconds.
+    pub issued_at: u64,
+    /// The token's expiry, if any, unix seconds.
+    pub expires_at: Option<u64>,
+    /// Whether the request came at or after the expiry. An expired click still
+    /// redirects: the destination is authentic.
+    pub expired: bool,
+    /// The key that signed the token.
+    pub key_id: KeyId,
+}
+
+impl From<&Verified<'_>> for TokenFacts {
+    fn from(verified: &Verified<'_>) -> Self {
+        let claims = &verified.claims;
+        Self {
+            campaign: claims.campaign.to_owned(),
+            link: claims.link.map(Link::from),
+            recipient: claims.recipient.map(str::to_owned),
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            expired: verified.expired,
+            key_id: verified.key_id,
+        }
+    }
+}
+
+/// An owned [`LinkId`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// Zero-based position among the message's tracked links.
+    Index(u32),
+    /// An author label.
+    Label(String),
+}
+
+impl From<LinkId<'_>> for Link {
+    fn from(link: LinkId<'_>) -> Self {
+        match link {
+            LinkId::Index(index) => Link::Index(index),
+            LinkId::Label(label) => Link::Label(label.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Index(index) => write!(f, "{index}"),
+            Link::Label(label) => f.write_str(label),
+        }
+    }
+}
+
+/// Where events go. Object-safe, `Send + Sync`, takes `&self`: one sink serves every
+/// request thread.
+///
+/// `record` runs on the request path, before the response is written, so it must not
+/// block or wait on storage: hand the event off and return. When that fails, return
+/// the event in the error; [`crate::Endpoint::handle`] still answers the reader and
+/// gives the error to the host.
+///
+/// ```
+/// use hashbeacon::{Event, EventSink, SinkError};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// /// Counts clicks per process; a real sink would hand events to storage.
+/// struct ClickCounter(AtomicU64);
+///
+/// impl EventSink for ClickCounter {
+///     fn record(&self, event: Event) -> Result<(), SinkError> {
+///         if event.kind == hashbeacon::Kind::Click {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+/// }
+/// let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(ClickCounter(AtomicU64::new(0)))];
+/// # assert_eq!(sinks.len(), 1);
+/// ```
+pub trait EventSink: Send + Sync {
+    /// Takes one event. Must not block.
+    fn record(&self, event: Event) -> Result<(), SinkError>;
+}
+
+impl<T: EventSink + ?Sized> EventSink for &T {
+    fn record(&self, event: Event) -> Result<(), SinkError> {
+        (**self).record(event)
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for Box<T> {
+    fn record(&self, event: Event) -> Result<(), SinkError> {
+        (**self).record(event)
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for Arc<T> {
+    fn record(&self, event: Event) -> Result<(), SinkError> {
+        (**self).record(event)
+    }
+}
+
+/// A sink could not take an event. Every variant gives the event back, so the host
+/// can retry or log it: nothing is lost silently.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// A bounded channel is full: its consumer is not keeping up.
+    #[error("event channel is full: the consumer is not keeping up")]
+    Full(Box<Event>),
+    /// A channel's receiving end was dropped.
+    #[error("event channel is closed: its receiver was dropped")]
+    Closed(Box<Event>),
+    /// A custom sink failed.
+    #[error("event sink failed: {source}")]
+    Failed {
+        /// The event that was not recorded.
+        event: Box<Event>,
+        /// What went wrong.
+        source: Box<dyn Error + Send + Sync>,
+    },
+    /// Several sinks failed (a fan-out, or a click and its implied open).
+    #[error("{} event sinks failed", .0.len())]
+    Several(Vec<SinkError>),
+}
+
+impl SinkError {
+    /// A custom sink's failure, carrying the event back.
+    pub fn failed(event: Event, source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        SinkError::Failed {
+            event: Box::new(event),
+            source: source.into(),
+        }
+    }
+
+    /// The events that were not recorded, for a retry.
+    pub fn into_events(self) -> Vec<Event> {
+        match self {
+            SinkError::Full(event) | SinkError::Closed(event) | SinkError::Failed { event, .. } => {
+                vec![*event]
+            }
+            SinkError::Several(errors) => errors.into_iter().flat_map(SinkError::into_events).collect(),
+        }
+    }
+
+    /// Joins two outcomes: `None` if neither failed, one error, or [`SinkError::Several`].
+    pub(crate) fn join(first: Option<SinkError>, second: Option<SinkError>) -> Option<SinkError> {
+        match (first, second) {
+            (None, error) | (error, None) => error,
+            (Some(SinkError::Several(mut errors)), Some(error)) => {
+                errors.push(error);
+                Some(SinkError::Several(errors))
+            }
+            (Some(first), Some(second)) => Some(SinkError::Several(vec![first, second])),
+        }
+    }
+}
