@@ -10,6 +10,7 @@ pub mod key;
 pub mod link;
 pub mod pixel;
 pub mod privacy;
+pub mod report;
 pub mod sink;
 pub mod token;
 
