@@ -129,6 +129,10 @@ pub enum ConfigError {
     /// A trusted-proxy network is not `address` or `address/prefix-length`; says why.
     #[error("invalid network: {0}")]
     Network(&'static str),
+    /// A conversion reference's query parameter name must be 1 to 32 ASCII letters,
+    /// digits, `-`, `.`, `_` or `~`.
+    #[error("invalid reference parameter name: expected 1 to 32 ASCII letters, digits, `-`, `.`, `_` or `~`")]
+    ReferenceParameter,
 }
 
 /// A tracked URL could not be built.

@@ -134,6 +134,8 @@ impl fmt::Display for KeyId {
 pub struct Key {
     id: KeyId,
     secret: Zeroizing<Vec<u8>>,
+    /// Keyed with the secret, no label yet: the start of every purpose's MAC.
+    keyed: HmacSha256,
     click: HmacSha256,
     open: HmacSha256,
 }
@@ -151,11 +153,12 @@ impl Key {
             HmacSha256::new_from_slice(secret).map_err(|_| KeyError::SecretTooShort { len: secret.len() })?;
         let mut click = keyed.clone();
         click.update(CLICK_LABEL);
-        let mut open = keyed;
+        let mut open = keyed.clone();
         open.update(OPEN_LABEL);
         Ok(Self {
             id,
             secret: Zeroizing::new(secret.to_vec()),
+            keyed,
             click,
             open,
         })
@@ -223,6 +226,14 @@ impl Key {
             Kind::Click => &self.click,
             Kind::Open => &self.open,
         }
+    }
+
+    /// A keyed MAC state with another purpose's domain label absorbed (conversion
+    /// references), so that purpose's tags are never valid tokens and vice versa.
+    pub(crate) fn labelled_mac(&self, label: &[u8]) -> HmacSha256 {
+        let mut mac = self.keyed.clone();
+        mac.update(label);
+        mac
     }
 }
 

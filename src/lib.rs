@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod classify;
+pub mod conversion;
 pub mod endpoint;
 pub mod error;
 pub mod event;
@@ -15,10 +16,12 @@ pub mod sink;
 pub mod token;
 
 pub use classify::{Signal, Verdict};
+pub use conversion::{ClickReference, Conversion, ReferenceParameter};
 pub use endpoint::{Endpoint, Handled, IpNet, Method, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
+pub use report::Report;
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};

@@ -4,7 +4,8 @@
 //! facts a host stores per event) and answers, per campaign and per link: clicks and
 //! opens with their human/machine split and its reasons, unique clickers and openers,
 //! click-through and click-to-open rates for a delivered count the host supplies, the
-//! time-to-first-click distribution and a trend series by hour or day.
+//! time-to-first-click distribution and a trend series by hour or day; and, with
+//! conversion attribution ([`crate::conversion`]), conversions and the conversion rate.
 //!
 //! Reports are mergeable: [`Report::merge`] of two partial reports equals the report
 //! over both event sets, exactly, so each endpoint node (or each day, or each shard of
@@ -31,6 +32,10 @@
 //!   campaign: they are counted report-wide by purpose and reason
 //!   ([`Report::rejected`]), never as clicks or opens.
 //! - **Expired** tokens are authentic: their clicks and opens count as usual.
+//! - **Conversions** come from verified click references ([`Report::add_conversion`]),
+//!   reported by the landing site rather than requested by a browser: they count as
+//!   human, on the campaign and the link that was clicked, and their timings run from
+//!   the click. The conversion rate is unique converters per unique human clicker.
 //! - Time is unix seconds in UTC; trend buckets start on whole hours or UTC days.
 //!
 //! ```
@@ -62,6 +67,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use crate::conversion::Conversion;
 use crate::error::VerifyError;
 use crate::event::{Event, Link};
 use crate::token::{Kind, LinkId};
@@ -81,6 +87,8 @@ pub enum Action {
     Open,
     /// An open recorded because the message was clicked (see the module docs).
     ImpliedOpen,
+    /// A conversion attributed to a click ([`crate::conversion`]).
+    Conversion,
 }
 
 /// One accepted event, as a report sees it: the few facts a host stores per event.
@@ -99,7 +107,8 @@ pub struct Record<'a> {
     pub recipient: Option<&'a str>,
     /// When it happened, unix seconds (the event's received-at).
     pub at: u64,
-    /// What timings are measured from, unix seconds (the token's issued-at).
+    /// What timings are measured from, unix seconds (the token's issued-at; for a
+    /// conversion, the click time).
     pub since: u64,
     /// Whether a person did it ([`Verdict::is_person`](crate::Verdict::is_person)).
     pub person: bool,
@@ -120,16 +129,21 @@ impl<'a> Record<'a> {
         Some(Self {
             action,
             campaign: &token.campaign,
-            link: token.link.as_ref().map(|link| match link {
-                Link::Index(index) => LinkId::Index(*index),
-                Link::Label(label) => LinkId::Label(label),
-            }),
+            link: token.link.as_ref().map(link_id),
             recipient: token.recipient.as_deref(),
             at: event.received_at,
             since: token.issued_at,
             person: event.verdict.is_person(),
             reason,
         })
+    }
+}
+
+/// Borrows an owned link as the token's link id.
+fn link_id(link: &Link) -> LinkId<'_> {
+    match link {
+        Link::Index(index) => LinkId::Index(*index),
+        Link::Label(label) => LinkId::Label(label),
     }
 }
 
@@ -470,10 +484,18 @@ fn add_seen(recipients: &mut HashMap<String, Seen>, recipient: &str, seen: Seen)
     }
 }
 
-/// A link's figures: its clicks.
+/// A link's figures: its clicks and the conversions they led to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct LinkTally {
     clicks: Activity,
+    conversions: Activity,
+}
+
+impl LinkTally {
+    fn merge(&mut self, other: LinkTally) {
+        self.clicks.merge(other.clicks);
+        self.conversions.merge(other.conversions);
+    }
 }
 
 /// The figures of one campaign.
@@ -481,6 +503,7 @@ struct LinkTally {
 pub struct CampaignReport {
     clicks: Activity,
     opens: Activity,
+    conversions: Activity,
     links: HashMap<Option<Link>, LinkTally>,
 }
 
@@ -493,6 +516,11 @@ impl CampaignReport {
     /// Opens (pixel loads, plus implied opens reported apart).
     pub fn opens(&self) -> &Activity {
         &self.opens
+    }
+
+    /// Conversions attributed to the campaign's clicks.
+    pub fn conversions(&self) -> &Activity {
+        &self.conversions
     }
 
     /// Each link's figures: indexes in order, then labels, then clicks whose token
@@ -545,9 +573,14 @@ impl CampaignReport {
         }
     }
 
-    /// Clicks and opens per bucket, oldest first (empty buckets left out).
+    /// Unique converters per unique human clicker.
+    pub fn conversion_rate(&self) -> Rate {
+        conversion_rate(&self.clicks, &self.conversions)
+    }
+
+    /// Clicks, opens and conversions per bucket, oldest first (empty buckets left out).
     pub fn trend(&self, granularity: Granularity) -> Vec<TrendPoint> {
-        trend(&self.clicks, Some(&self.opens), granularity)
+        trend(&self.clicks, Some(&self.opens), &self.conversions, granularity)
     }
 
     /// The per-recipient listing, by pseudonym. Reports show aggregated figures
@@ -575,28 +608,33 @@ impl CampaignReport {
             activity.opens = seen.records;
             activity.human_opens = seen.person;
         }
+        for (recipient, seen) in &self.conversions.recipients {
+            entry(&mut listing, recipient).conversions = seen.records;
+        }
         listing.into_values().collect()
     }
 
     fn record(&mut self, record: &Record<'_>) {
+        let link = || record.link.map(Link::from);
         match record.action {
             Action::Click => {
                 self.clicks.record(record);
-                self.links
-                    .entry(record.link.map(Link::from))
-                    .or_default()
-                    .clicks
-                    .record(record);
+                self.links.entry(link()).or_default().clicks.record(record);
             }
             Action::Open | Action::ImpliedOpen => self.opens.record(record),
+            Action::Conversion => {
+                self.conversions.record(record);
+                self.links.entry(link()).or_default().conversions.record(record);
+            }
         }
     }
 
     fn merge(&mut self, other: CampaignReport) {
         self.clicks.merge(other.clicks);
         self.opens.merge(other.opens);
+        self.conversions.merge(other.conversions);
         for (link, tally) in other.links {
-            self.links.entry(link).or_default().clicks.merge(tally.clicks);
+            self.links.entry(link).or_default().merge(tally);
         }
     }
 }
@@ -645,9 +683,26 @@ impl<'a> LinkReport<'a> {
         }
     }
 
-    /// Clicks per bucket, oldest first (empty buckets left out).
+    /// Conversions attributed to clicks on this link.
+    pub fn conversions(&self) -> &'a Activity {
+        &self.tally.conversions
+    }
+
+    /// Unique converters per unique human clicker of this link.
+    pub fn conversion_rate(&self) -> Rate {
+        conversion_rate(&self.tally.clicks, &self.tally.conversions)
+    }
+
+    /// Clicks and conversions per bucket, oldest first (empty buckets left out).
     pub fn trend(&self, granularity: Granularity) -> Vec<TrendPoint> {
-        trend(&self.tally.clicks, None, granularity)
+        trend(&self.tally.clicks, None, &self.tally.conversions, granularity)
+    }
+}
+
+fn conversion_rate(clicks: &Activity, conversions: &Activity) -> Rate {
+    Rate {
+        numerator: conversions.unique(),
+        denominator: clicks.unique_human(),
     }
 }
 
@@ -661,9 +716,16 @@ pub struct TrendPoint {
     pub clicks: Split,
     /// Opens (pixel loads) in the bucket.
     pub opens: Split,
+    /// Conversions reported in the bucket.
+    pub conversions: u64,
 }
 
-fn trend(clicks: &Activity, opens: Option<&Activity>, granularity: Granularity) -> Vec<TrendPoint> {
+fn trend(
+    clicks: &Activity,
+    opens: Option<&Activity>,
+    conversions: &Activity,
+    granularity: Granularity,
+) -> Vec<TrendPoint> {
     let mut points: BTreeMap<u64, TrendPoint> = BTreeMap::new();
     fn point(points: &mut BTreeMap<u64, TrendPoint>, start: u64) -> &mut TrendPoint {
         points.entry(start).or_insert_with(|| TrendPoint {
@@ -676,6 +738,9 @@ fn trend(clicks: &Activity, opens: Option<&Activity>, granularity: Granularity) 
     }
     for (start, split) in opens.map(|opens| opens.trend(granularity)).unwrap_or_default() {
         point(&mut points, start).opens = split;
+    }
+    for (start, split) in conversions.trend(granularity) {
+        point(&mut points, start).conversions = split.total();
     }
     points.into_values().collect()
 }
@@ -696,6 +761,8 @@ pub struct RecipientActivity {
     pub human_opens: u64,
     /// When the first human click came, unix seconds.
     pub first_click_at: Option<u64>,
+    /// Conversions attributed to the recipient's clicks.
+    pub conversions: u64,
 }
 
 /// Requests whose token was rejected: counted apart, never as clicks or opens.
@@ -785,6 +852,20 @@ impl Report {
         }
     }
 
+    /// Folds in one verified conversion.
+    pub fn add_conversion(&mut self, conversion: &Conversion) {
+        self.add_record(&Record {
+            action: Action::Conversion,
+            campaign: &conversion.campaign,
+            link: conversion.link.as_ref().map(link_id),
+            recipient: conversion.recipient.as_deref(),
+            at: conversion.converted_at,
+            since: conversion.clicked_at,
+            person: true,
+            reason: "conversion",
+        });
+    }
+
     /// Counts one rejected request of the given purpose and reason.
     pub fn add_rejected(&mut self, kind: Kind, reason: &str) {
         match kind {
@@ -828,13 +909,13 @@ impl Report {
         &self.rejected
     }
 
-    /// How many events were folded in: every click, open, implied open and rejected
-    /// request counted once.
+    /// How many events were folded in: every click, open, implied open, conversion and
+    /// rejected request counted once.
     pub fn events(&self) -> u64 {
         let accepted: u64 = self
             .campaigns
             .values()
-            .map(|campaign| campaign.clicks.total() + campaign.opens.total() + campaign.opens.implied())
+            .map(|c| c.clicks.total() + c.opens.total() + c.opens.implied() + c.conversions.total())
             .sum();
         accepted + self.rejected.total()
     }
@@ -1124,6 +1205,55 @@ mod tests {
         assert_eq!(listing[1].first_click_at, None);
     }
 
+    #[test]
+    fn conversions_count_per_link_with_a_rate() {
+        let conversion = |link: u32, recipient: &str, clicked_at: u64| Conversion {
+            campaign: "launch".to_owned(),
+            link: Some(Link::Index(link)),
+            recipient: Some(recipient.to_owned()),
+            clicked_at,
+            converted_at: clicked_at + 120,
+            key_id: KeyId::new("k1").unwrap(),
+        };
+        let mut report: Report = [
+            click(0, Some(ADA), SENT + 600, Verdict::Human),
+            click(0, Some(BOB), SENT + 900, Verdict::Human),
+            click(1, Some(BOB), SENT + 950, Verdict::Human),
+        ]
+        .into_iter()
+        .collect();
+        report.add_conversion(&conversion(0, ADA, SENT + 600));
+        report.add_conversion(&conversion(0, ADA, SENT + 600)); // the site reported twice
+        report.add_conversion(&conversion(1, BOB, SENT + 950));
+        let campaign = report.campaign("launch").unwrap();
+        assert_eq!(campaign.conversions().total(), 3);
+        assert_eq!(
+            campaign.conversion_rate(),
+            Rate {
+                numerator: 2,
+                denominator: 2
+            }
+        );
+        let links = campaign.links();
+        assert_eq!(links[0].conversions().total(), 2);
+        assert_eq!(
+            links[0].conversion_rate(),
+            Rate {
+                numerator: 1,
+                denominator: 2
+            }
+        );
+        assert_eq!(links[1].conversion_rate().to_string(), "100.0%");
+        assert_eq!(
+            campaign.conversions().time_to_first().counts()[1],
+            2,
+            "2 minutes after the click"
+        );
+        assert_eq!(campaign.trend(Granularity::Day)[0].conversions, 3);
+        assert_eq!(campaign.recipients()[0].conversions, 2);
+        assert_eq!(report.events(), 6);
+    }
+
     fn verdicts() -> impl Strategy<Value = Verdict> {
         prop_oneof![
             Just(Verdict::Human),
@@ -1134,7 +1264,25 @@ mod tests {
         ]
     }
 
-    fn events() -> impl Strategy<Value = Event> {
+    /// What a report folds: a request's event or a landing site's conversion.
+    #[derive(Clone, Debug)]
+    enum Input {
+        Event(Event),
+        Conversion(Conversion),
+    }
+
+    fn fold<'a>(inputs: impl IntoIterator<Item = &'a Input>) -> Report {
+        let mut report = Report::new();
+        for input in inputs {
+            match input {
+                Input::Event(event) => report.add(event),
+                Input::Conversion(conversion) => report.add_conversion(conversion),
+            }
+        }
+        report
+    }
+
+    fn inputs() -> impl Strategy<Value = Input> {
         let links = prop_oneof![
             Just(None),
             Just(Some(Link::Index(0))),
@@ -1150,7 +1298,7 @@ mod tests {
         (
             prop_oneof![Just("a"), Just("b")],
             any::<bool>(),
-            0u8..4,
+            0u8..5,
             links,
             recipients,
             0..10 * DAY,
@@ -1168,6 +1316,17 @@ mod tests {
                     match shape {
                         0 => event.token = Err(VerifyError::BadMac),
                         1 if kind == Kind::Click => event = implied(&event),
+                        4 => {
+                            let token = event.token.clone().unwrap();
+                            return Input::Conversion(Conversion {
+                                campaign: token.campaign,
+                                link: token.link,
+                                recipient: token.recipient,
+                                clicked_at: event.received_at,
+                                converted_at: event.received_at + delay,
+                                key_id: token.key_id,
+                            });
+                        }
                         _ if kind == Kind::Open => {
                             if let Ok(token) = &mut event.token {
                                 token.link = None;
@@ -1175,7 +1334,7 @@ mod tests {
                         }
                         _ => {}
                     }
-                    event
+                    Input::Event(event)
                 },
             )
     }
@@ -1200,19 +1359,32 @@ mod tests {
 
     proptest! {
         #[test]
-        fn totals_equal_events_and_uniques_never_exceed_totals(events in prop::collection::vec(events(), 0..60)) {
-            let report: Report = events.iter().collect();
-            prop_assert_eq!(report.events(), events.len() as u64);
+        fn totals_equal_events_and_uniques_never_exceed_totals(inputs in prop::collection::vec(inputs(), 0..60)) {
+            let report = fold(&inputs);
+            prop_assert_eq!(report.events(), inputs.len() as u64);
+            let events: Vec<&Event> = inputs
+                .iter()
+                .filter_map(|input| match input {
+                    Input::Event(event) => Some(event),
+                    Input::Conversion(_) => None,
+                })
+                .collect();
             let rejected = events.iter().filter(|e| e.is_rejected()).count() as u64;
             prop_assert_eq!(report.rejected().total(), rejected);
             for (id, campaign) in report.campaigns() {
                 check_activity(campaign.clicks())?;
                 check_activity(campaign.opens())?;
+                check_activity(campaign.conversions())?;
                 let links = campaign.links();
                 prop_assert_eq!(links.iter().map(|l| l.clicks().total()).sum::<u64>(), campaign.clicks().total());
+                prop_assert_eq!(
+                    links.iter().map(|l| l.conversions().total()).sum::<u64>(),
+                    campaign.conversions().total()
+                );
                 prop_assert!(links.iter().map(|l| l.clicks().unique()).sum::<u64>() >= campaign.clicks().unique());
                 for link in links {
                     check_activity(link.clicks())?;
+                    check_activity(link.conversions())?;
                 }
                 let clicks_with_recipient = events
                     .iter()
@@ -1224,14 +1396,14 @@ mod tests {
         }
 
         #[test]
-        fn merging_equals_folding_the_union(a in prop::collection::vec(events(), 0..40),
-                                            b in prop::collection::vec(events(), 0..40)) {
-            let whole: Report = a.iter().chain(&b).collect();
-            let mut merged: Report = a.iter().collect();
-            merged.merge(b.iter().collect());
+        fn merging_equals_folding_the_union(a in prop::collection::vec(inputs(), 0..40),
+                                            b in prop::collection::vec(inputs(), 0..40)) {
+            let whole = fold(a.iter().chain(&b));
+            let mut merged = fold(&a);
+            merged.merge(fold(&b));
             prop_assert_eq!(&merged, &whole);
-            let mut reversed: Report = b.iter().collect();
-            reversed.merge(a.iter().collect());
+            let mut reversed = fold(&b);
+            reversed.merge(fold(&a));
             prop_assert_eq!(&reversed, &whole);
         }
     }

@@ -295,12 +295,17 @@ fn push_head(out: &mut String, kind: Kind, key_id: KeyId, campaign: &str, link: 
     out.push('.');
     out.push_str(campaign);
     out.push('.');
+    push_link(out, link);
+    out.push('.');
+}
+
+/// Writes a link id field: its index in decimal, its label, or nothing.
+pub(crate) fn push_link(out: &mut String, link: Option<LinkId<'_>>) {
     match link {
         Some(LinkId::Index(index)) => push_decimal(out, u64::from(index)),
         Some(LinkId::Label(label)) => out.push_str(label),
         None => {}
     }
-    out.push('.');
 }
 
 /// Writes `recipient.iat.exp`, absorbs it into `mac`, then writes `.tag`.
@@ -326,7 +331,7 @@ fn push_tail_and_tag(
 }
 
 /// Appends a 16-byte tag as 22 base64url characters (the inverse of [`decode_tag`]).
-fn push_tag(out: &mut String, tag: &[u8]) {
+pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let char_of = |sextet: u32| ALPHABET.get((sextet & 63) as usize).copied().unwrap_or(b'A');
     let mut text = [0u8; TAG_TEXT_LEN];
@@ -506,16 +511,7 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     if !is_campaign(campaign.as_bytes()) {
         return Err(VerifyError::Malformed("campaign id"));
     }
-    let link = match link.as_bytes().first() {
-        None => None,
-        Some(b'0'..=b'9') => Some(LinkId::Index(
-            parse_decimal(link)
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or(VerifyError::Malformed("link index"))?,
-        )),
-        Some(_) if is_label(link.as_bytes()) => Some(LinkId::Label(link)),
-        Some(_) => return Err(VerifyError::Malformed("link label")),
-    };
+    let link = parse_link(link)?;
     if kind == Kind::Open && link.is_some() {
         return Err(VerifyError::Malformed("open tokens carry no link"));
     }
@@ -548,6 +544,19 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     })
 }
 
+/// Parses a link id field (the inverse of [`push_link`]).
+pub(crate) fn parse_link(link: &str) -> Result<Option<LinkId<'_>>, VerifyError> {
+    match link.as_bytes().first() {
+        None => Ok(None),
+        Some(b'0'..=b'9') => parse_decimal(link)
+            .and_then(|n| u32::try_from(n).ok())
+            .map(|index| Some(LinkId::Index(index)))
+            .ok_or(VerifyError::Malformed("link index")),
+        Some(_) if is_label(link.as_bytes()) => Ok(Some(LinkId::Label(link))),
+        Some(_) => Err(VerifyError::Malformed("link label")),
+    }
+}
+
 const INVALID: u8 = 0xFF;
 
 /// Value of each base64url character, [`INVALID`] for every other byte.
@@ -566,7 +575,7 @@ const BASE64URL_VALUE: [u8; 256] = {
 
 /// Decodes the 22-character base64url tag into its 16 bytes. Canonical only: the last
 /// character's four unused bits must be zero, so each tag has exactly one spelling.
-fn decode_tag(text: &str) -> Option<[u8; TAG_LEN]> {
+pub(crate) fn decode_tag(text: &str) -> Option<[u8; TAG_LEN]> {
     let text: &[u8; TAG_TEXT_LEN] = text.as_bytes().try_into().ok()?;
     let mut tag = [0u8; TAG_LEN];
     // Valid values are below 64; OR-ing them all shows any invalid character at once.
@@ -589,7 +598,7 @@ fn decode_tag(text: &str) -> Option<[u8; TAG_LEN]> {
 
 /// Parses a canonical decimal: 1 to 20 digits, no sign, no leading zero (except `0`),
 /// no overflow.
-fn parse_decimal(text: &str) -> Option<u64> {
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     let digits = text.as_bytes();
     if digits.is_empty() || digits.len() > 20 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
         return None;
@@ -609,7 +618,7 @@ fn parse_decimal(text: &str) -> Option<u64> {
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.
-fn push_decimal(out: &mut String, mut n: u64) {
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     for slot in digits.iter_mut().rev() {

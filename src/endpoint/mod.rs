@@ -19,6 +19,10 @@
 //!
 //! The pixel answers even a bad token: a broken image makes a message look suspicious,
 //! and only the event needs to differ.
+//!
+//! With [`Endpoint::with_conversion_reference`] (off by default) the redirect's
+//! destination also carries a signed click reference for conversion attribution; see
+//! [`crate::conversion`].
 
 mod client_ip;
 #[cfg(feature = "http")]
@@ -31,6 +35,7 @@ pub use request::{Method, Request};
 pub use response::{Handled, RedirectStatus, Response};
 
 use crate::classify::{Classifier, Facts};
+use crate::conversion::{ClickReference, ReferenceParameter};
 use crate::error::VerifyError;
 use crate::event::{Event, EventSink, SinkError, TokenFacts};
 use crate::link::Tracker;
@@ -72,6 +77,7 @@ pub struct Endpoint<S> {
     classifier: Classifier,
     record_rejected: bool,
     click_implies_open: bool,
+    reference: Option<ReferenceParameter>,
 }
 
 impl<S: EventSink> Endpoint<S> {
@@ -88,6 +94,7 @@ impl<S: EventSink> Endpoint<S> {
             classifier: Classifier::default(),
             record_rejected: false,
             click_implies_open: false,
+            reference: None,
         }
     }
 
@@ -130,6 +137,13 @@ impl<S: EventSink> Endpoint<S> {
         self
     }
 
+    /// Appends a signed click reference to every click's redirect under `parameter`,
+    /// for conversion attribution (see [`crate::conversion`]). Off by default.
+    pub fn with_conversion_reference(mut self, parameter: ReferenceParameter) -> Self {
+        self.reference = Some(parameter);
+        self
+    }
+
     /// The tracker whose URLs this endpoint answers.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
@@ -163,6 +177,7 @@ impl<S: EventSink> Endpoint<S> {
             .and_then(|click| Ok((click.verified, redirect_location(&click)?)));
         match verified {
             Ok((verified, location)) => {
+                let location = self.with_reference(location, &verified, seen.now);
                 let response = Response::redirect(self.redirect, location);
                 let click = self.event(seen, Kind::Click, Ok(&verified));
                 let implied_open = self.click_implies_open.then(|| Event {
@@ -181,6 +196,20 @@ impl<S: EventSink> Endpoint<S> {
                 Handled { response, sink_error }
             }
             Err(reason) => self.rejected(seen, Kind::Click, reason, Response::not_found(Some(seen.method))),
+        }
+    }
+
+    /// The redirect location with the click's conversion reference, when enabled and
+    /// the author has no parameter of that name.
+    fn with_reference(&self, location: String, verified: &Verified<'_>, now: u64) -> String {
+        let Some(parameter) = &self.reference else {
+            return location;
+        };
+        let click = ClickReference::from_click(&verified.claims, now);
+        // Claims that verified always sign; should they not, the reader still lands.
+        match self.tracker.keyring().sign_reference(&click) {
+            Ok(reference) => parameter.append_to(&location, &reference).unwrap_or(location),
+            Err(_) => location,
         }
     }
 
