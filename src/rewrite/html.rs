@@ -18,7 +18,7 @@ use super::destination::normalize_href;
 use super::entities::decode_attribute;
 use super::mso::{self, AttrSpan, TagSpans};
 use super::report::{SkipReason, Warning};
-use super::skip::{LINK_LABEL_ATTRIBUTE, NO_TRACK_ATTRIBUTE, is_unsubscribe_text, opted_out};
+use super::skip::{LINK_LABEL_ATTRIBUTE, NO_TRACK_ATTRIBUTE, opted_out};
 use super::template::{Builder, Context, Template};
 use super::{PIXEL_PLACEHOLDER, PixelPlacement, RewriteError};
 
@@ -219,18 +219,22 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
     let Some(href) = attr("href") else {
         return;
     };
-    // Entity-decoded text of an attribute, `None` when it cannot be decoded exactly.
-    let text = |attr: &AttrSpan| -> Result<String, (String, SkipReason)> {
+    // Entity-decoded text of an attribute, or why it cannot be decoded exactly.
+    let text = |attr: &AttrSpan| -> Result<Cow<'_, str>, (String, SkipReason)> {
         let bytes = raw(attr);
         let text = charset
             .decode(bytes)
             .ok_or_else(|| (String::from_utf8_lossy(bytes).into_owned(), SkipReason::Encoding))?;
         match decode_attribute(&text) {
-            Ok(decoded) => Ok(decoded.into_owned()),
+            Ok(Cow::Borrowed(_)) => Ok(text),
+            Ok(Cow::Owned(decoded)) => Ok(Cow::Owned(decoded)),
             Err(_) => Err((text.into_owned(), SkipReason::CharacterReference)),
         }
     };
-    let destination = text(href).map(|decoded| normalize_href(&decoded).into_owned());
+    let destination = text(href).map(|decoded| match decoded {
+        Cow::Borrowed(decoded) => normalize_href(decoded),
+        Cow::Owned(decoded) => Cow::Owned(normalize_href(&decoded).into_owned()),
+    });
     let label = attr(LINK_LABEL_ATTRIBUTE).and_then(|attr| text(attr).ok());
     let author_opt_out =
         opted_out(|name| attr(name).map(|attr| std::str::from_utf8(raw(attr)).unwrap_or("")));
@@ -238,18 +242,23 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
         let content = source.get(tag.end..).unwrap_or_default();
         let content = content.get(..LINK_TEXT_WINDOW).unwrap_or(content);
         let name = source.get(tag.name.clone()).unwrap_or_default();
-        let close = content
-            .windows(name.len() + 2)
-            .position(|w| w.starts_with(b"</") && w.get(2..).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        let close = memchr::memchr_iter(b'<', content)
+            .find(|&at| {
+                content.get(at + 1) == Some(&b'/')
+                    && content
+                        .get(at + 2..at + 2 + name.len())
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
             .unwrap_or(content.len());
         content.get(..close).unwrap_or_default()
     };
-    let detect_unsubscribe = b.options.detect_unsubscribe;
-    let mut author_skip = Some(move || {
+    let mut author_skip = Some(move |unsubscribe: Option<&super::skip::Unsubscribe>| {
         author_opt_out
             .map(|attribute| SkipReason::OptedOut { attribute })
             .or_else(|| {
-                (detect_unsubscribe && is_unsubscribe_text(link_text())).then_some(SkipReason::Unsubscribe)
+                unsubscribe
+                    .is_some_and(|unsubscribe| unsubscribe.in_text(link_text()))
+                    .then_some(SkipReason::Unsubscribe)
             })
     });
     for attr in &tag.attrs {
@@ -272,7 +281,7 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
                         check,
                     );
                 }
-                (Ok(destination), None) => b.skip(destination.clone(), SkipReason::NotHttp),
+                (Ok(destination), None) => b.skip(destination.as_ref(), SkipReason::NotHttp),
                 (Err((href, reason)), _) => b.skip(href.clone(), reason.clone()),
             }
         }

@@ -1,6 +1,8 @@
 //! Links that are left as the author wrote them: template placeholders, unsubscribe
 //! links and links carrying an opt-out attribute.
 
+use memchr::memmem;
+
 /// Our own opt-out attribute: `<a href="…" data-hb-notrack>`. Removed from the output.
 pub const NO_TRACK_ATTRIBUTE: &str = "data-hb-notrack";
 /// Our own link label attribute: `<a href="…" data-hb-link="cta">`. Removed from the output.
@@ -61,19 +63,19 @@ pub(crate) fn has_placeholder(href: &str) -> bool {
         return true;
     }
     let name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    let percent = bytes.iter().enumerate().any(|(at, &b)| {
+    let percent = memchr::memchr_iter(b'%', bytes).any(|at| {
         let rest = bytes.get(at + 1..).unwrap_or_default();
         let escape = matches!(rest, [a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit());
         let len = rest.iter().take_while(|b| name(b)).count();
-        b == b'%' && !escape && len > 0 && rest.get(len) == Some(&b'%')
+        !escape && len > 0 && rest.get(len) == Some(&b'%')
     });
-    let bracket = bytes.iter().enumerate().any(|(at, &b)| {
+    let bracket = memchr::memchr_iter(b'[', bytes).any(|at| {
         let rest = bytes.get(at + 1..).unwrap_or_default();
         let len = rest
             .iter()
             .take_while(|b| name(b) || **b == b' ' || **b == b',')
             .count();
-        b == b'[' && len > 0 && rest.get(len) == Some(&b']')
+        len > 0 && rest.get(len) == Some(&b']')
     });
     percent || bracket
 }
@@ -99,22 +101,41 @@ const UNSUBSCRIBE_IN_TEXT: [&str; 7] = [
     "darse de baja",
 ];
 
-/// Whether an href points at an unsubscribe or opt-out endpoint.
-pub(crate) fn is_unsubscribe_url(href: &str) -> bool {
-    contains_any_ignoring_ascii_case(href.as_bytes(), &UNSUBSCRIBE_IN_URL)
+/// Recognizes unsubscribe wording. Its searchers are built once per body, since links
+/// are many and short.
+pub(crate) struct Unsubscribe {
+    in_url: Vec<memmem::Finder<'static>>,
+    in_text: Vec<memmem::Finder<'static>>,
 }
 
-/// Whether a link's text (raw markup is fine) says it unsubscribes.
-pub(crate) fn is_unsubscribe_text(text: &[u8]) -> bool {
-    contains_any_ignoring_ascii_case(text, &UNSUBSCRIBE_IN_TEXT)
+impl Unsubscribe {
+    pub(crate) fn new() -> Self {
+        fn finders(needles: &[&'static str]) -> Vec<memmem::Finder<'static>> {
+            needles
+                .iter()
+                .map(|needle| memmem::Finder::new(*needle))
+                .collect()
+        }
+        Self {
+            in_url: finders(&UNSUBSCRIBE_IN_URL),
+            in_text: finders(&UNSUBSCRIBE_IN_TEXT),
+        }
+    }
+
+    /// Whether an href points at an unsubscribe or opt-out endpoint.
+    pub(crate) fn in_url(&self, href: &str) -> bool {
+        contains_any_ignoring_ascii_case(href.as_bytes(), &self.in_url)
+    }
+
+    /// Whether a link's text (raw markup is fine) says it unsubscribes.
+    pub(crate) fn in_text(&self, text: &[u8]) -> bool {
+        contains_any_ignoring_ascii_case(text, &self.in_text)
+    }
 }
 
-fn contains_any_ignoring_ascii_case(haystack: &[u8], needles: &[&str]) -> bool {
-    needles.iter().any(|needle| {
-        haystack
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
-    })
+fn contains_any_ignoring_ascii_case(haystack: &[u8], needles: &[memmem::Finder<'_>]) -> bool {
+    let lower = haystack.to_ascii_lowercase();
+    needles.iter().any(|needle| needle.find(&lower).is_some())
 }
 
 #[cfg(test)]
@@ -177,11 +198,13 @@ mod tests {
 
     #[test]
     fn recognizes_unsubscribe_links() {
-        assert!(is_unsubscribe_url("https://x.example/unsub_center.aspx?qs=1"));
-        assert!(is_unsubscribe_url("https://x.example/Unsubscribe?u=1"));
-        assert!(is_unsubscribe_url("https://x.example/email/opt-out"));
-        assert!(!is_unsubscribe_url("https://x.example/subscribe"));
-        assert!(is_unsubscribe_text(b"<span>Click to UNSUBSCRIBE</span>"));
-        assert!(!is_unsubscribe_text(b"Subscribe now"));
+        let unsubscribe = Unsubscribe::new();
+        assert!(unsubscribe.in_url("https://x.example/unsub_center.aspx?qs=1"));
+        assert!(unsubscribe.in_url("https://x.example/Unsubscribe?u=1"));
+        assert!(unsubscribe.in_url("https://x.example/email/OPT-OUT"));
+        assert!(!unsubscribe.in_url("https://x.example/subscribe"));
+        assert!(unsubscribe.in_text(b"<span>Click to UnSubscribe</span>"));
+        assert!(unsubscribe.in_text("Se désabonner".as_bytes()));
+        assert!(!unsubscribe.in_text(b"Subscribe now"));
     }
 }

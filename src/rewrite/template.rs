@@ -17,7 +17,7 @@ use crate::token::{Kind, LinkId, MAX_TOKEN_LEN, PreparedToken, is_campaign, is_l
 use super::destination::tag_utm;
 use super::entities::push_escaped_url;
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
-use super::skip::{has_placeholder, is_unsubscribe_url};
+use super::skip::{Unsubscribe, has_placeholder};
 use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten};
 
 /// One piece of a compiled body.
@@ -26,7 +26,9 @@ enum Piece {
     /// Bytes of the original body, copied as they are.
     Source(Range<usize>),
     /// Fixed text (ASCII, so valid in every supported charset).
-    Literal(Box<str>),
+    Literal(String),
+    /// The click URL's text before the token (shared by every link).
+    ClickPrefix,
     /// A token finished per recipient.
     Token(PreparedToken),
 }
@@ -49,6 +51,7 @@ enum Piece {
 #[derive(Clone, Debug)]
 pub struct Template<'a> {
     source: Cow<'a, [u8]>,
+    click_prefix: Box<str>,
     pieces: Vec<Piece>,
     report: Report,
     /// Output bytes for any recipient, at most.
@@ -92,6 +95,7 @@ impl<'a> Template<'a> {
     pub fn into_owned(self) -> Template<'static> {
         Template {
             source: Cow::Owned(self.source.into_owned()),
+            click_prefix: self.click_prefix,
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
@@ -118,6 +122,7 @@ impl<'a> Template<'a> {
                     out.extend_from_slice(self.source.get(range.clone()).unwrap_or_default())
                 }
                 Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
+                Piece::ClickPrefix => out.extend_from_slice(self.click_prefix.as_bytes()),
                 Piece::Token(prepared) => {
                     token.clear();
                     prepared.finish(pseudonym, recipient.issued_at, recipient.expires_at, &mut token)?;
@@ -172,6 +177,8 @@ pub(crate) struct Builder<'t, 'a> {
     report: Report,
     click_prefix: String,
     capacity: usize,
+    /// Present when unsubscribe links are detected.
+    unsubscribe: Option<Unsubscribe>,
 }
 
 impl<'t, 'a> Builder<'t, 'a> {
@@ -200,6 +207,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             },
             click_prefix: tracker.token_prefix(Kind::Click),
             capacity: source.len(),
+            unsubscribe: options.detect_unsubscribe.then(Unsubscribe::new),
         })
     }
 
@@ -217,10 +225,15 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.cursor = self.cursor.max(range.end);
     }
 
-    fn literal(&mut self, text: impl Into<Box<str>>) {
+    fn literal(&mut self, text: impl Into<String>) {
         let text = text.into();
         self.capacity += text.len();
         self.pieces.push(Piece::Literal(text));
+    }
+
+    fn click_prefix(&mut self) {
+        self.capacity += self.click_prefix.len();
+        self.pieces.push(Piece::ClickPrefix);
     }
 
     fn token(&mut self, prepared: PreparedToken) {
@@ -244,37 +257,35 @@ impl<'t, 'a> Builder<'t, 'a> {
     /// Decides whether the link whose href (normalized, see
     /// [`super::destination::normalize_href`]) sits at `span` is tracked, and if so
     /// replaces the span with its click URL. `author_skip` runs last, before signing:
-    /// checks that depend on the surrounding markup (opt-out attributes, link text).
+    /// checks that depend on the surrounding markup (opt-out attributes, link text); it
+    /// gets the unsubscribe detector when detection is on.
     pub(crate) fn link(
         &mut self,
         span: Range<usize>,
         href: &str,
         label: Option<&str>,
         context: Context,
-        author_skip: impl FnOnce() -> Option<SkipReason>,
+        author_skip: impl FnOnce(Option<&Unsubscribe>) -> Option<SkipReason>,
     ) {
         match self.decide(href, label, author_skip) {
             Ok((prepared, wire, destination, id)) => {
                 self.copy_to(span.start);
                 self.cursor = span.end;
-                let mut before = String::with_capacity(self.click_prefix.len() + 1);
-                let mut after = String::with_capacity(wire.len() + 2);
-                if context == (Context::Attribute { quoted: false }) {
-                    before.push('"');
+                let unquoted = context == (Context::Attribute { quoted: false });
+                if unquoted {
+                    self.literal("\"");
                 }
-                before.push_str(&self.click_prefix);
+                self.click_prefix();
+                self.token(prepared);
+                let mut after = String::with_capacity(wire.len() + 16);
                 after.push('?');
                 match context {
-                    Context::Attribute { quoted } => {
-                        push_escaped_url(&mut after, &wire);
-                        if !quoted {
-                            after.push('"');
-                        }
-                    }
+                    Context::Attribute { .. } => push_escaped_url(&mut after, &wire),
                     Context::Text => after.push_str(&wire),
                 }
-                self.literal(before);
-                self.token(prepared);
+                if unquoted {
+                    after.push('"');
+                }
                 self.literal(after);
                 self.report.tracked.push(TrackedLink { id, destination });
             }
@@ -288,8 +299,8 @@ impl<'t, 'a> Builder<'t, 'a> {
         &mut self,
         href: &str,
         label: Option<&str>,
-        author_skip: impl FnOnce() -> Option<SkipReason>,
-    ) -> Result<(PreparedToken, String, String, String), SkipReason> {
+        author_skip: impl FnOnce(Option<&Unsubscribe>) -> Option<SkipReason>,
+    ) -> Result<(PreparedToken, Box<str>, String, String), SkipReason> {
         if has_placeholder(href) {
             return Err(SkipReason::Placeholder);
         }
@@ -300,10 +311,14 @@ impl<'t, 'a> Builder<'t, 'a> {
         if self.options.leave_alone.contains(href) {
             return Err(SkipReason::LeftAlone);
         }
-        if self.options.detect_unsubscribe && is_unsubscribe_url(href) {
+        if self
+            .unsubscribe
+            .as_ref()
+            .is_some_and(|unsubscribe| unsubscribe.in_url(href))
+        {
             return Err(SkipReason::Unsubscribe);
         }
-        if let Some(reason) = author_skip() {
+        if let Some(reason) = author_skip(self.unsubscribe.as_ref()) {
             return Err(reason);
         }
         let destination = match &self.options.utm {
@@ -321,7 +336,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         });
         let index = u32::try_from(self.report.tracked.len()).unwrap_or(u32::MAX);
         let link = label.map_or(LinkId::Index(index), LinkId::Label);
-        let wire = encode_destination(&destination).into_owned();
+        let wire = encode_destination(&destination);
         let prepared = self
             .tracker
             .keyring()
@@ -335,6 +350,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                 max: self.options.max_url_len,
             });
         }
+        let wire = wire.into();
         Ok((prepared, wire, destination.into_owned(), link.to_string()))
     }
 
@@ -366,7 +382,8 @@ impl<'t, 'a> Builder<'t, 'a> {
                 Some(LinkId::Label(HONEYPOT_LABEL)),
                 &wire,
             )?;
-            self.literal(format!("<a href=\"{}", self.click_prefix));
+            self.literal("<a href=\"");
+            self.click_prefix();
             self.token(prepared);
             let mut after = String::from("?");
             push_escaped_url(&mut after, &wire);
@@ -385,6 +402,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.copy_to(self.source.len());
         Template {
             source: Cow::Borrowed(self.source),
+            click_prefix: self.click_prefix.into(),
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,

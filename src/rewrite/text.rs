@@ -10,7 +10,6 @@
 use std::ops::Range;
 
 use super::report::SkipReason;
-use super::skip::is_unsubscribe_text;
 use super::template::{Builder, Context, Template};
 
 /// Bytes of the line before a URL searched for unsubscribe wording ("To unsubscribe,
@@ -22,7 +21,6 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Template<'a> {
         return b.finish();
     }
     let source = b.source;
-    let detect_unsubscribe = b.options.detect_unsubscribe;
     for span in urls(source) {
         let bytes = source.get(span.clone()).unwrap_or_default();
         let Some(url) = b.options.charset.decode(bytes) else {
@@ -37,8 +35,11 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Template<'a> {
             let line_start = window.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
             window.get(line_start..).unwrap_or_default()
         };
-        let author_skip =
-            || (detect_unsubscribe && is_unsubscribe_text(line_before())).then_some(SkipReason::Unsubscribe);
+        let author_skip = |unsubscribe: Option<&super::skip::Unsubscribe>| {
+            unsubscribe
+                .is_some_and(|unsubscribe| unsubscribe.in_text(line_before()))
+                .then_some(SkipReason::Unsubscribe)
+        };
         b.link(span.clone(), &url, None, Context::Text, author_skip);
     }
     b.finish()
