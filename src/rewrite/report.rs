@@ -138,8 +138,8 @@ pub struct Report {
     pub recipient_opted_out: bool,
     /// Size of the body before rewriting, in bytes.
     pub bytes_before: usize,
-    /// Size of the body after rewriting, in bytes (for a template: of its last render,
-    /// or before the first one of the body unchanged).
+    /// Size of the body after rewriting, in bytes. In a [`super::Template`]'s own
+    /// report, which no render has touched, it is the input's size.
     pub bytes_after: usize,
     /// Whether the body is HTML (the Gmail clipping check applies only to HTML).
     pub html: bool,

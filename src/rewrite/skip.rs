@@ -59,25 +59,29 @@ pub(crate) fn opted_out<'v>(value_of: impl Fn(&str) -> Option<&'v str>) -> Optio
 /// alarm (an untracked link) is the cheaper mistake.
 pub(crate) fn has_placeholder(href: &str) -> bool {
     let bytes = href.as_bytes();
-    if href.contains(['{', '}']) || href.contains("*|") || href.contains("<%") {
-        return true;
-    }
     let name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    let percent = memchr::memchr_iter(b'%', bytes).any(|at| {
+    // One pass; the rarely seen markers decide with a look at what follows.
+    bytes.iter().enumerate().any(|(at, &b)| {
         let rest = bytes.get(at + 1..).unwrap_or_default();
-        let escape = matches!(rest, [a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit());
-        let len = rest.iter().take_while(|b| name(b)).count();
-        !escape && len > 0 && rest.get(len) == Some(&b'%')
-    });
-    let bracket = memchr::memchr_iter(b'[', bytes).any(|at| {
-        let rest = bytes.get(at + 1..).unwrap_or_default();
-        let len = rest
-            .iter()
-            .take_while(|b| name(b) || **b == b' ' || **b == b',')
-            .count();
-        len > 0 && rest.get(len) == Some(&b']')
-    });
-    percent || bracket
+        match b {
+            b'{' | b'}' => true,
+            b'*' => rest.first() == Some(&b'|'),
+            b'<' => rest.first() == Some(&b'%'),
+            b'%' => {
+                let escape = matches!(rest, [a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit());
+                let len = rest.iter().take_while(|b| name(b)).count();
+                !escape && len > 0 && rest.get(len) == Some(&b'%')
+            }
+            b'[' => {
+                let len = rest
+                    .iter()
+                    .take_while(|b| name(b) || **b == b' ' || **b == b',')
+                    .count();
+                len > 0 && rest.get(len) == Some(&b']')
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Words in an href that mark an unsubscribe or opt-out endpoint (ASCII, lowercase).
