@@ -393,9 +393,14 @@ pub fn rewrite_html(
 }
 
 /// Rewrites a plain-text body for one recipient: every `http(s)://` URL in the text
-/// becomes a click URL (same rules as HTML links; how URLs are delimited is described
-/// in the module docs of `text`: up to whitespace, `<`, `>` or `"`, without trailing
-/// sentence punctuation or an unbalanced `)`).
+/// becomes a click URL, by the same rules as HTML links.
+///
+/// A URL starts at `http://` or `https://` (any case) not preceded by a letter or digit
+/// and runs to the next whitespace, control character, `<`, `>` or `"` (so
+/// `<https://…>` works). Trailing `.`, `,`, `!`, `?`, `'`, `"`, `;`, `:` and an
+/// unbalanced `)` or `]` are punctuation, not part of the URL; a trailing `/` is kept.
+/// Every other byte is left as it is. A recipient who opted out gets the body back
+/// untouched.
 pub fn rewrite_text(
     tracker: &Tracker,
     message: &Message<'_>,
