@@ -65,7 +65,7 @@ const CLICK_ROUTE: &str = "/c/";
 /// Route segment of open-pixel URLs.
 const OPEN_ROUTE: &str = "/o/";
 /// Suffix of open-pixel URLs, so mail clients see an image.
-const PIXEL_SUFFIX: &str = ".gif";
+pub(crate) const PIXEL_SUFFIX: &str = ".gif";
 
 /// Encodes a destination into its wire form (see the module docs).
 ///
@@ -244,6 +244,15 @@ impl Tracker {
     /// The normalized base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// What precedes the token in a tracked URL of a kind: `{base}/c/` or `{base}/o/`.
+    pub(crate) fn token_prefix(&self, kind: Kind) -> String {
+        let route = match kind {
+            Kind::Click => CLICK_ROUTE,
+            Kind::Open => OPEN_ROUTE,
+        };
+        format!("{}{route}", self.base)
     }
 
     /// The path prefix requests must start with: `""` or e.g. `"/hb"`.

@@ -365,6 +365,12 @@ impl std::fmt::Debug for PreparedToken {
 }
 
 impl PreparedToken {
+    /// The most characters a token finished from this state can have: with a recipient
+    /// pseudonym and 20-digit times.
+    pub fn max_len(&self) -> usize {
+        self.head.len() + PSEUDONYM_LEN + 2 * 20 + 3 + TAG_TEXT_LEN
+    }
+
     /// Appends the finished token for one recipient to `out`. Costs one MAC state copy
     /// and the hashing of the ~30-byte tail.
     pub fn finish(
