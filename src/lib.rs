@@ -12,6 +12,7 @@ pub mod link;
 pub mod pixel;
 pub mod privacy;
 pub mod report;
+pub mod rewrite;
 pub mod sink;
 pub mod token;
 
@@ -24,4 +25,7 @@ pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
 pub use report::Report;
+pub use rewrite::{
+    Message, Options, Recipient, RewriteError, Rewritten, Template, rewrite_html, rewrite_text,
+};
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};
