@@ -1,0 +1,588 @@
+//! The campaign dashboard: one self-contained HTML page (no external assets) rendered
+//! from a [`CampaignReport`] — headline figures, per-link bars, the human/machine split
+//! with its reasons, the time to first click and the trend, as inline SVG.
+//!
+//! [`render`] is a pure function of its input, so it is tested without a server. The
+//! page updates itself: a small inline script fetches the page again every few seconds
+//! and swaps in the new report. Every piece of text from the report or the request is
+//! HTML-escaped, and [`content_security_policy`]'s script hash allows that one script
+//! and nothing else, so even a label that slipped through could not run.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use hashbeacon::event::Link;
+use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, TrendPoint};
+use sha2::{Digest as _, Sha256};
+
+/// Seconds between refreshes of the live page.
+pub(crate) const REFRESH_SECONDS: u64 = 5;
+
+/// The page's only script: fetch the page again and swap in the new report.
+const SCRIPT: &str = "setInterval(async () => {\
+try { const r = await fetch(location.href, {cache: 'no-store'}); if (!r.ok) return;\
+ const next = new DOMParser().parseFromString(await r.text(), 'text/html').getElementById('report');\
+ if (next) document.getElementById('report').replaceWith(next); } catch (e) {}\
+}, 5000);";
+
+/// Colours: people, machines, opens, conversions.
+const HUMAN: &str = "#2563eb";
+const MACHINE: &str = "#b6bcc6";
+const OPENS: &str = "#ea580c";
+const CONVERSIONS: &str = "#16a34a";
+
+/// The `Content-Security-Policy` to serve the page with: inline styles, the one
+/// script (by its hash), fetches to the same origin, nothing else.
+pub(crate) fn content_security_policy() -> String {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; connect-src 'self'; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// What one dashboard page shows.
+pub(crate) struct Dashboard<'a> {
+    /// The campaign id as requested (any text: it is escaped).
+    pub(crate) campaign: &'a str,
+    /// Its figures, if any event of it was seen.
+    pub(crate) report: Option<&'a CampaignReport>,
+    /// Messages delivered, if the host said (for the rates per delivered message).
+    pub(crate) delivered: Option<u64>,
+    /// Rejected requests of all campaigns (a rejected token names no campaign).
+    pub(crate) rejected: u64,
+    /// When the page was rendered, unix seconds.
+    pub(crate) now: u64,
+}
+
+/// Renders the whole page.
+pub(crate) fn render(dashboard: &Dashboard<'_>) -> String {
+    let mut page = String::with_capacity(16 * 1024);
+    let title = escape(dashboard.campaign);
+    let _ = write!(
+        page,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · hashbeacon</title><style>{STYLE}</style></head><body>\
+         <div id=\"report\"><header><h1>Campaign <code>{title}</code></h1>\
+         <p class=\"muted\">Updated {} UTC · refreshes every {REFRESH_SECONDS} s</p></header>",
+        utc(dashboard.now)
+    );
+    match dashboard.report {
+        None => page.push_str("<p class=\"empty\">No events for this campaign yet.</p>"),
+        Some(report) => {
+            tiles(&mut page, report, dashboard);
+            link_bars(&mut page, report);
+            split(&mut page, report);
+            trend(&mut page, report);
+            time_to_first(&mut page, report.clicks());
+        }
+    }
+    let _ = writeln!(
+        page,
+        "<p class=\"muted\">Rejected requests (forged or altered tokens, all campaigns): {}</p>\
+         </div><script>{SCRIPT}</script></body></html>",
+        dashboard.rejected
+    );
+    page
+}
+
+const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1100px;\
+color:#111827;padding:0 16px}h1{font-size:22px;margin:0}h2{font-size:16px;margin:28px 0 8px}\
+code{background:#f3f4f6;padding:1px 6px;border-radius:4px}.muted{color:#6b7280;font-size:13px}\
+.tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}.tile{border:1px solid #e5e7eb;\
+border-radius:8px;padding:10px 14px;min-width:140px}.tile b{display:block;font-size:22px}\
+.tile span{color:#6b7280;font-size:12px}table{border-collapse:collapse;font-size:13px}\
+td,th{padding:3px 10px 3px 0;text-align:left}td.n{text-align:right}svg{display:block;max-width:100%}\
+svg text{font:12px system-ui,sans-serif;fill:#374151}.key i{display:inline-block;width:10px;height:10px;\
+margin:0 4px 0 12px;border-radius:2px}.empty{margin:40px 0;color:#6b7280}";
+
+/// Escapes text for HTML element content and quoted attribute values (and SVG text).
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn tiles(page: &mut String, report: &CampaignReport, dashboard: &Dashboard<'_>) {
+    let clicks = report.clicks();
+    let opens = report.opens();
+    let mut tiles = vec![
+        tile("Clicks", clicks.total(), &split_note(clicks)),
+        tile("Unique clickers", clicks.unique_human(), "people, by pseudonym"),
+        tile(
+            "Opens",
+            opens.total(),
+            &format!("{} · {} implied by clicks", split_note(opens), opens.implied()),
+        ),
+        tile("Unique openers", opens.unique_human(), "people, by pseudonym"),
+        tile_rate(
+            "Click-to-open",
+            report.click_to_open_rate(),
+            "clickers per opener",
+        ),
+        tile(
+            "Conversions",
+            report.conversions().total(),
+            "reported by the landing site",
+        ),
+        tile_rate(
+            "Conversion rate",
+            report.conversion_rate(),
+            "converters per clicker",
+        ),
+    ];
+    if let Some(delivered) = dashboard.delivered {
+        tiles.push(tile_rate(
+            "Click-through",
+            report.click_through_rate(delivered),
+            &format!("clickers per {delivered} delivered"),
+        ));
+        tiles.push(tile_rate(
+            "Open rate",
+            report.open_rate(delivered),
+            &format!("openers per {delivered} delivered"),
+        ));
+    }
+    page.push_str("<section class=\"tiles\">");
+    for tile in tiles {
+        page.push_str(&tile);
+    }
+    page.push_str("</section>");
+}
+
+fn tile(name: &str, value: u64, note: &str) -> String {
+    format!(
+        "<div class=\"tile\"><span>{}</span><b>{value}</b><span>{}</span></div>",
+        escape(name),
+        escape(note)
+    )
+}
+
+fn tile_rate(name: &str, rate: Rate, note: &str) -> String {
+    format!(
+        "<div class=\"tile\"><span>{}</span><b>{rate}</b><span>{}</span></div>",
+        escape(name),
+        escape(note)
+    )
+}
+
+fn split_note(activity: &Activity) -> String {
+    format!("{} human · {} machine", activity.human(), activity.machine())
+}
+
+fn legend(page: &mut String, entries: &[(&str, &str)]) {
+    page.push_str("<p class=\"key muted\">");
+    for (colour, name) in entries {
+        let _ = write!(page, "<i style=\"background:{colour}\"></i>{}", escape(name));
+    }
+    page.push_str("</p>");
+}
+
+/// Per-link horizontal bars: human and machine clicks stacked, conversions beside.
+fn link_bars(page: &mut String, report: &CampaignReport) {
+    let links = report.links();
+    page.push_str("<h2>Clicks per link</h2>");
+    legend(
+        page,
+        &[
+            (HUMAN, "human"),
+            (MACHINE, "machine"),
+            (CONVERSIONS, "conversions"),
+        ],
+    );
+    const ROW: u64 = 26;
+    const LABEL: u64 = 200;
+    const BAR: u64 = 600;
+    let most = links
+        .iter()
+        .map(|link| link.clicks().total())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let height = ROW * links.len() as u64 + 4;
+    let _ = write!(
+        page,
+        "<svg role=\"img\" aria-label=\"clicks per link\" width=\"{}\" height=\"{height}\" \
+         viewBox=\"0 0 {} {height}\">",
+        LABEL + BAR + 160,
+        LABEL + BAR + 160
+    );
+    for (row, link) in links.iter().enumerate() {
+        let y = row as u64 * ROW;
+        let clicks = link.clicks();
+        let human = clicks.human() * BAR / most;
+        let machine = clicks.machine() * BAR / most;
+        let name = match link.link() {
+            Some(Link::Index(index)) => format!("link {index}"),
+            Some(Link::Label(label)) => label.clone(),
+            None => "(no link id)".to_owned(),
+        };
+        let _ = write!(
+            page,
+            "<text x=\"0\" y=\"{}\"><title>{name}</title>{short}</text>\
+             <rect x=\"{LABEL}\" y=\"{}\" width=\"{human}\" height=\"18\" fill=\"{HUMAN}\"/>\
+             <rect x=\"{}\" y=\"{}\" width=\"{machine}\" height=\"18\" fill=\"{MACHINE}\"/>\
+             <text x=\"{}\" y=\"{}\">{} human · {} machine · \
+             <tspan fill=\"{CONVERSIONS}\">{} conv.</tspan></text>",
+            y + 16,
+            y + 3,
+            LABEL + human,
+            y + 3,
+            LABEL + human + machine + 6,
+            y + 16,
+            clicks.human(),
+            clicks.machine(),
+            link.conversions().total(),
+            name = escape(&name),
+            short = escape(&shorten(&name, 26)),
+        );
+    }
+    page.push_str("</svg>");
+}
+
+/// Cuts a label to `most` characters, marking the cut.
+fn shorten(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(most - 1).collect();
+    short.push('…');
+    short
+}
+
+/// The human/machine split of clicks and opens as 100 % bars, with the reasons.
+fn split(page: &mut String, report: &CampaignReport) {
+    page.push_str("<h2>Human and machine</h2>");
+    legend(page, &[(HUMAN, "human"), (MACHINE, "machine")]);
+    const WIDTH: u64 = 600;
+    let _ = write!(
+        page,
+        "<svg role=\"img\" aria-label=\"human and machine split\" width=\"{}\" height=\"56\" \
+         viewBox=\"0 0 {} 56\">",
+        WIDTH + 220,
+        WIDTH + 220
+    );
+    for (row, (name, activity)) in [("clicks", report.clicks()), ("opens", report.opens())]
+        .into_iter()
+        .enumerate()
+    {
+        let y = row as u64 * 28;
+        let total = activity.total();
+        let human = (activity.human() * WIDTH).checked_div(total).unwrap_or(0);
+        let machine = if total == 0 { 0 } else { WIDTH - human };
+        let share = Rate {
+            numerator: activity.human(),
+            denominator: total,
+        };
+        let _ = write!(
+            page,
+            "<text x=\"0\" y=\"{}\">{name}</text>\
+             <rect x=\"60\" y=\"{}\" width=\"{human}\" height=\"18\" fill=\"{HUMAN}\"/>\
+             <rect x=\"{}\" y=\"{}\" width=\"{machine}\" height=\"18\" fill=\"{MACHINE}\"/>\
+             <text x=\"{}\" y=\"{}\">{share} human of {total}</text>",
+            y + 16,
+            y + 3,
+            60 + human,
+            y + 3,
+            WIDTH + 70,
+            y + 16,
+        );
+    }
+    page.push_str("</svg><table><tr><th>Reason</th><th>Clicks</th><th>Opens</th></tr>");
+    let mut reasons: Vec<(&str, u64, u64)> = Vec::new();
+    for (reason, count) in report.clicks().reasons() {
+        reasons.push((reason, count, 0));
+    }
+    for (reason, count) in report.opens().reasons() {
+        match reasons.iter_mut().find(|(known, _, _)| *known == reason) {
+            Some(row) => row.2 = count,
+            None => reasons.push((reason, 0, count)),
+        }
+    }
+    for (reason, clicks, opens) in reasons {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td class=\"n\">{clicks}</td><td class=\"n\">{opens}</td></tr>",
+            escape(reason)
+        );
+    }
+    page.push_str("</table>");
+}
+
+/// The trend as bars (human clicks over machine clicks) and lines (human opens,
+/// conversions), by hour — or by day once the campaign spans more than three days.
+fn trend(page: &mut String, report: &CampaignReport) {
+    let hourly = report.trend(Granularity::Hour);
+    let span = match (hourly.first(), hourly.last()) {
+        (Some(first), Some(last)) => last.start - first.start,
+        _ => 0,
+    };
+    let granularity = if span > 3 * 86_400 {
+        Granularity::Day
+    } else {
+        Granularity::Hour
+    };
+    let points = report.trend(granularity);
+    let step = granularity.seconds();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return;
+    };
+    // Show at most the latest 120 buckets.
+    let start = first.start.max(last.start.saturating_sub(119 * step));
+    let buckets = (last.start - start) / step + 1;
+    const WIDTH: u64 = 960;
+    const HEIGHT: u64 = 180;
+    let most = points
+        .iter()
+        .map(|p| p.clicks.total().max(p.opens.human).max(p.conversions))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = WIDTH / buckets;
+    let scale = |n: u64| n * (HEIGHT - 10) / most;
+    let _ = write!(
+        page,
+        "<h2>Trend by {}</h2>",
+        if granularity == Granularity::Day {
+            "day"
+        } else {
+            "hour"
+        }
+    );
+    legend(
+        page,
+        &[
+            (HUMAN, "human clicks"),
+            (MACHINE, "machine clicks"),
+            (OPENS, "human opens"),
+            (CONVERSIONS, "conversions"),
+        ],
+    );
+    let _ = write!(
+        page,
+        "<svg role=\"img\" aria-label=\"trend\" width=\"{WIDTH}\" height=\"{}\" viewBox=\"0 0 {WIDTH} {}\">\
+         <line x1=\"0\" y1=\"{HEIGHT}\" x2=\"{WIDTH}\" y2=\"{HEIGHT}\" stroke=\"#d1d5db\"/>",
+        HEIGHT + 22,
+        HEIGHT + 22
+    );
+    let shown: Vec<&TrendPoint> = points.iter().filter(|p| p.start >= start).collect();
+    let x_of = |p: &TrendPoint| (p.start - start) / step * slot;
+    let bar = slot.saturating_sub(2).max(1);
+    for point in &shown {
+        let (human, machine) = (scale(point.clicks.human), scale(point.clicks.machine));
+        let x = x_of(point);
+        let _ = write!(
+            page,
+            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{human}\" fill=\"{HUMAN}\"/>\
+             <rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{machine}\" fill=\"{MACHINE}\"/>",
+            HEIGHT - human,
+            HEIGHT - human - machine,
+        );
+    }
+    for (colour, value) in [
+        (OPENS, (|p: &TrendPoint| p.opens.human) as fn(&TrendPoint) -> u64),
+        (CONVERSIONS, |p: &TrendPoint| p.conversions),
+    ] {
+        let line: Vec<String> = shown
+            .iter()
+            .map(|p| format!("{},{}", x_of(p) + bar / 2, HEIGHT - scale(value(p))))
+            .collect();
+        let _ = write!(
+            page,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            line.join(" ")
+        );
+    }
+    let _ = write!(
+        page,
+        "<text x=\"0\" y=\"{}\">{}</text><text x=\"{WIDTH}\" y=\"{}\" text-anchor=\"end\">{}</text>\
+         <text x=\"4\" y=\"12\">{most}</text></svg>",
+        HEIGHT + 16,
+        utc(start),
+        HEIGHT + 16,
+        utc(last.start),
+    );
+}
+
+/// Time from sending to each recipient's first human click, in the report's buckets.
+fn time_to_first(page: &mut String, clicks: &Activity) {
+    let distribution = clicks.time_to_first();
+    page.push_str("<h2>Time to first click</h2>");
+    const SLOT: u64 = 110;
+    const HEIGHT: u64 = 110;
+    let most = distribution.counts().iter().copied().max().unwrap_or(0).max(1);
+    let width = SLOT * distribution.counts().len() as u64;
+    let _ = write!(
+        page,
+        "<svg role=\"img\" aria-label=\"time to first click\" width=\"{width}\" height=\"{}\" \
+         viewBox=\"0 0 {width} {}\">",
+        HEIGHT + 36,
+        HEIGHT + 36
+    );
+    for (at, (bucket, count)) in distribution.iter().enumerate() {
+        let x = at as u64 * SLOT;
+        let height = count * (HEIGHT - 16) / most;
+        let _ = write!(
+            page,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{height}\" fill=\"{HUMAN}\"/>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{count}</text>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            x + 8,
+            HEIGHT - height,
+            SLOT - 16,
+            x + SLOT / 2,
+            HEIGHT - height - 4,
+            x + SLOT / 2,
+            HEIGHT + 18,
+            escape(bucket.label),
+        );
+    }
+    page.push_str("</svg>");
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC, from unix seconds (days to civil date: H. Hinnant's
+/// algorithm, exact for the proleptic Gregorian calendar).
+fn utc(unix: u64) -> String {
+    let days = unix / 86_400;
+    let (hour, minute) = (unix % 86_400 / 3_600, unix % 3_600 / 60);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hashbeacon::LinkId;
+    use hashbeacon::report::{Action, Record, Report};
+
+    const SENT: u64 = 1_767_225_600;
+
+    fn record<'a>(action: Action, link: Option<LinkId<'a>>, recipient: &'a str, at: u64) -> Record<'a> {
+        Record {
+            action,
+            campaign: "launch",
+            link,
+            recipient: Some(recipient),
+            at,
+            since: SENT,
+            person: true,
+            reason: "human",
+        }
+    }
+
+    fn report(label: &'static str) -> Report {
+        let records = [
+            record(
+                Action::Click,
+                Some(LinkId::Index(0)),
+                "AAAAAAAAAAAAAAAA",
+                SENT + 600,
+            ),
+            record(
+                Action::Click,
+                Some(LinkId::Label(label)),
+                "BBBBBBBBBBBBBBBB",
+                SENT + 5 * 3_600,
+            ),
+            Record {
+                person: false,
+                reason: "scanner: <b>HEAD</b> request",
+                ..record(
+                    Action::Click,
+                    Some(LinkId::Index(0)),
+                    "CCCCCCCCCCCCCCCC",
+                    SENT + 1,
+                )
+            },
+            record(Action::Open, None, "AAAAAAAAAAAAAAAA", SENT + 300),
+        ];
+        records.iter().collect()
+    }
+
+    fn page(campaign: &str, report: Option<&CampaignReport>) -> String {
+        render(&Dashboard {
+            campaign,
+            report,
+            delivered: Some(10),
+            rejected: 2,
+            now: SENT + 86_400,
+        })
+    }
+
+    #[test]
+    fn labels_and_ids_are_escaped() {
+        let report = report("<script>alert(1)</script>");
+        let html = page("<script>x</script>\"'&", report.campaign("launch"));
+        assert_eq!(html.matches("<script").count(), 1, "only the page's own script");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("<code>&lt;script&gt;x&lt;/script&gt;&quot;&#39;&amp;</code>"));
+        assert!(html.contains("scanner: &lt;b&gt;HEAD&lt;/b&gt; request"));
+        assert!(!html.contains("<b>HEAD"));
+    }
+
+    #[test]
+    fn shows_the_figures_as_inline_svg_without_external_assets() {
+        let report = report("cta");
+        let html = page("launch", report.campaign("launch"));
+        for needle in [
+            "link 0",
+            ">cta<",
+            "Clicks per link",
+            "Trend by hour",
+            "Time to first click",
+            "<b>20.0%</b>",  // click-through: 2 clickers of 10 delivered
+            "<b>200.0%</b>", // click-to-open: 2 clickers, 1 opener
+            "2 human · 1 machine",
+            "Rejected requests (forged or altered tokens, all campaigns): 2",
+            "Updated 2026-01-02 00:00 UTC",
+        ] {
+            assert!(html.contains(needle), "{needle} missing");
+        }
+        assert_eq!(html.matches("<svg").count(), 4);
+        for external in ["src=", "href=", "@import", "url("] {
+            assert!(!html.contains(external), "{external} found");
+        }
+    }
+
+    #[test]
+    fn an_unknown_campaign_renders_an_empty_page() {
+        let html = page("nothing-yet", None);
+        assert!(html.contains("No events for this campaign yet."));
+        assert!(!html.contains("<svg"));
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_pages_script() {
+        let policy = content_security_policy();
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
+        assert!(policy.contains(&format!("script-src 'sha256-{hash}'")));
+        assert!(policy.starts_with("default-src 'none'"));
+        assert!(page("launch", None).contains(&format!("<script>{SCRIPT}</script>")));
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(SENT + 3_600 + 120), "2026-01-01 01:02");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59");
+    }
+}
