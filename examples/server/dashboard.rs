@@ -72,9 +72,9 @@ pub(crate) fn render(dashboard: &Dashboard<'_>) -> String {
         None => page.push_str("<p class=\"empty\">No events for this campaign yet.</p>"),
         Some(report) => {
             tiles(&mut page, report, dashboard);
+            trend(&mut page, report);
             link_bars(&mut page, report);
             split(&mut page, report);
-            trend(&mut page, report);
             time_to_first(&mut page, report.clicks());
         }
     }
@@ -214,8 +214,8 @@ fn link_bars(page: &mut String, report: &CampaignReport) {
         page,
         "<svg role=\"img\" aria-label=\"clicks per link\" width=\"{}\" height=\"{height}\" \
          viewBox=\"0 0 {} {height}\">",
-        LABEL + BAR + 160,
-        LABEL + BAR + 160
+        LABEL + BAR + 260,
+        LABEL + BAR + 260
     );
     for (row, link) in links.iter().enumerate() {
         let y = row as u64 * ROW;
@@ -340,8 +340,8 @@ fn trend(page: &mut String, report: &CampaignReport) {
     // Show at most the latest 120 buckets.
     let start = first.start.max(last.start.saturating_sub(119 * step));
     let buckets = (last.start - start) / step + 1;
-    const WIDTH: u64 = 960;
-    const HEIGHT: u64 = 180;
+    const WIDTH: u64 = 1060;
+    const HEIGHT: u64 = 160;
     let most = points
         .iter()
         .map(|p| p.clicks.total().max(p.opens.human).max(p.conversions))
