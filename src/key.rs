@@ -86,9 +86,12 @@ impl KeyId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        let used = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
         // Only ASCII alphanumerics are ever stored.
-        std::str::from_utf8(used).unwrap_or_default()
+        std::str::from_utf8(self.used()).unwrap_or_default()
+    }
+
+    fn used(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 }
 
@@ -295,7 +298,7 @@ impl Keyring {
     pub fn get(&self, id: &str) -> Option<&Key> {
         std::iter::once(&self.signing)
             .chain(&self.verify_only)
-            .find(|key| key.id.as_str() == id)
+            .find(|key| key.id.used() == id.as_bytes())
     }
 
     /// Parses a keyring from text: one key per line in the form of [`Key::to_text`], the

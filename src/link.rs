@@ -18,34 +18,47 @@
 
 use std::borrow::Cow;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, percent_decode_str, utf8_percent_encode};
 
 use crate::error::{ConfigError, LinkError, VerifyError};
 use crate::key::Keyring;
 use crate::token::{Claims, Kind, Verified};
 
-/// Bytes percent-encoded in a destination's wire form: everything except RFC 3986's
-/// unreserved characters and the sub-delimiters, `:`, `@`, `/` and `?` that a query may
-/// hold raw. `'` is encoded too, because browsers encode it in queries.
-const DESTINATION_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b';')
-    .remove(b'=')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'/')
-    .remove(b'?');
+/// Whether a byte stays raw in a destination's wire form: RFC 3986's unreserved
+/// characters and the sub-delimiters, `:`, `@`, `/` and `?` that a query may hold raw —
+/// except `'`, which browsers encode in queries. Everything else is percent-encoded.
+// Evaluated at compile time: an out-of-range index would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const RAW: [bool; 256] = {
+    let mut raw = [false; 256];
+    let allowed = b"-._~!$&()*+,;=:@/?";
+    let mut i = 0;
+    while i < allowed.len() {
+        raw[allowed[i] as usize] = true;
+        i += 1;
+    }
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            raw[b] = true;
+        }
+        b += 1;
+    }
+    raw
+};
+
+fn hex_digit(nibble: u8) -> char {
+    char::from(
+        b"0123456789ABCDEF"
+            .get(usize::from(nibble))
+            .copied()
+            .unwrap_or(b'0'),
+    )
+}
+
+fn is_raw(byte: u8) -> bool {
+    RAW.get(usize::from(byte)).copied().unwrap_or(false)
+}
 
 /// Route segment of click URLs.
 const CLICK_ROUTE: &str = "/c/";
@@ -65,7 +78,22 @@ const PIXEL_SUFFIX: &str = ".gif";
 /// # Ok::<(), hashbeacon::VerifyError>(())
 /// ```
 pub fn encode_destination(destination: &str) -> Cow<'_, str> {
-    utf8_percent_encode(destination, DESTINATION_SET).into()
+    let bytes = destination.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| !is_raw(b)) else {
+        return Cow::Borrowed(destination);
+    };
+    let mut out = String::with_capacity(bytes.len() + 16);
+    out.push_str(destination.get(..first).unwrap_or_default());
+    for &byte in bytes.get(first..).unwrap_or_default() {
+        if is_raw(byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(hex_digit(byte >> 4));
+            out.push(hex_digit(byte & 0xF));
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Decodes a destination's wire form back to the destination.
@@ -75,23 +103,45 @@ pub fn decode_destination(wire: &str) -> Result<Cow<'_, str>, VerifyError> {
         .map_err(|_| VerifyError::Malformed("destination is not UTF-8"))
 }
 
-/// Checks that a destination may be tracked: an absolute `http://` or `https://` URL
-/// that parses, without control characters.
+/// Checks that a destination may be tracked: it starts with `http://` or `https://`
+/// (any case), has a non-empty authority, and holds no ASCII control characters.
 ///
 /// The `//` is required: `https:example.com` resolves differently inside a message and
-/// in a redirect from the tracking host, so it is left untracked.
+/// in a redirect from the tracking host, so it is left untracked. Nothing else about the
+/// URL is judged: the redirect hands the browser exactly the text the author wrote, and
+/// the browser parses it as it would have parsed the href.
+///
+/// ```
+/// use hashbeacon::link::check_destination;
+/// assert!(check_destination("HTTPS://Example.com/a?b#c").is_ok());
+/// assert!(check_destination("mailto:ada@example.com").is_err());
+/// assert!(check_destination("https:example.com").is_err());
+/// assert!(check_destination("https:///path").is_err());
+/// assert!(check_destination("https://example.com/\nline").is_err());
+/// ```
 pub fn check_destination(destination: &str) -> Result<(), LinkError> {
-    let head = destination.get(..8).unwrap_or(destination).to_ascii_lowercase();
-    if !(head.starts_with("http://") || head.starts_with("https://")) {
-        return Err(LinkError::NotHttp);
-    }
+    check_scheme_and_authority(destination)?;
     if destination.bytes().any(|b| b.is_ascii_control()) {
         return Err(LinkError::ControlCharacters);
     }
-    match url::Url::parse(destination) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
-        _ => Err(LinkError::NotHttp),
+    Ok(())
+}
+
+fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
+    let bytes = destination.as_bytes();
+    let after_scheme = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| {
+            let head = bytes.get(..scheme.len())?;
+            head.eq_ignore_ascii_case(scheme.as_bytes())
+                .then(|| bytes.get(scheme.len()..))
+                .flatten()
+        })
+        .ok_or(LinkError::NotHttp)?;
+    if matches!(after_scheme.first(), None | Some(b'/' | b'?' | b'#' | b'\\')) {
+        return Err(LinkError::NotHttp);
     }
+    Ok(())
 }
 
 /// The value of a redirect's `Location` header for a destination: the destination
@@ -209,8 +259,12 @@ impl Tracker {
         if claims.kind != Kind::Click {
             return Err(LinkError::Sign(crate::SignError::DestinationOnOpen));
         }
-        check_destination(destination)?;
+        check_scheme_and_authority(destination)?;
         let wire = encode_destination(destination);
+        // Control characters are never raw, so a borrowed wire form has none.
+        if let Cow::Owned(_) = wire {
+            check_destination(destination)?;
+        }
         out.reserve(self.base.len() + 100 + wire.len());
         out.push_str(&self.base);
         out.push_str(CLICK_ROUTE);

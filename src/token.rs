@@ -22,12 +22,11 @@
 //! Verification reads the claims in place: it borrows from the token, never decodes
 //! more than the 22-character tag and never allocates.
 
-use base64::Engine as _;
 use hmac::Mac;
 use sha2::Sha256;
 
 use crate::error::{SignError, VerifyError};
-use crate::key::{B64, Key, KeyId, Keyring};
+use crate::key::{Key, KeyId, Keyring};
 
 pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -220,13 +219,35 @@ impl Key {
         destination: &str,
         out: &mut String,
     ) -> Result<(), SignError> {
-        let prepared = self.prepare(claims.kind, claims.campaign, claims.link, destination)?;
-        prepared.finish(claims.recipient, claims.issued_at, claims.expires_at, out)
+        claims.validate()?;
+        check_destination_len(claims.kind, destination)?;
+        let start = out.len();
+        push_head(out, claims.kind, self.id(), claims.campaign, claims.link);
+        let mut mac = self.mac_state(claims.kind).clone();
+        absorb_head(
+            &mut mac,
+            out.get(start..).unwrap_or_default().as_bytes(),
+            destination.as_bytes(),
+        );
+        push_tail_and_tag(mac, claims.recipient, claims.issued_at, claims.expires_at, out);
+        Ok(())
     }
 
     /// Absorbs the per-campaign, per-link part of a token into a MAC state, so that a
     /// bulk sender can finish one token per recipient by hashing only the short
     /// recipient/time tail.
+    ///
+    /// ```
+    /// # use hashbeacon::{Claims, Key, KeyId, Kind, LinkId};
+    /// let key = Key::new(KeyId::new("k1")?, &[7u8; 32])?;
+    /// let prepared = key.prepare(Kind::Click, "launch", Some(LinkId::Index(0)), "https://a.example/")?;
+    /// let mut token = String::new();
+    /// prepared.finish(None, 1_767_225_600, None, &mut token)?;
+    /// let claims = Claims { kind: Kind::Click, campaign: "launch", link: Some(LinkId::Index(0)),
+    ///                       recipient: None, issued_at: 1_767_225_600, expires_at: None };
+    /// assert_eq!(token, key.sign(&claims, "https://a.example/")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn prepare(
         &self,
         kind: Kind,
@@ -243,32 +264,89 @@ impl Key {
             expires_at: None,
         }
         .validate()?;
-        if kind == Kind::Open && !destination.is_empty() {
-            return Err(SignError::DestinationOnOpen);
-        }
-        if destination.len() > MAX_DESTINATION_LEN {
-            return Err(SignError::DestinationTooLong {
-                len: destination.len(),
-                max: MAX_DESTINATION_LEN,
-            });
-        }
+        check_destination_len(kind, destination)?;
         let mut head = String::with_capacity(16 + campaign.len());
-        head.push(char::from(VERSION));
-        head.push(char::from(kind.code()));
-        head.push('.');
-        head.push_str(self.id().as_str());
-        head.push('.');
-        head.push_str(campaign);
-        head.push('.');
-        if let Some(link) = link {
-            use std::fmt::Write as _;
-            let _ = write!(head, "{link}");
-        }
-        head.push('.');
+        push_head(&mut head, kind, self.id(), campaign, link);
         let mut mac = self.mac_state(kind).clone();
         absorb_head(&mut mac, head.as_bytes(), destination.as_bytes());
         Ok(PreparedToken { head, mac })
     }
+}
+
+fn check_destination_len(kind: Kind, destination: &str) -> Result<(), SignError> {
+    if kind == Kind::Open && !destination.is_empty() {
+        return Err(SignError::DestinationOnOpen);
+    }
+    if destination.len() > MAX_DESTINATION_LEN {
+        return Err(SignError::DestinationTooLong {
+            len: destination.len(),
+            max: MAX_DESTINATION_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// Writes `1c.kid.campaign.link.`, the part of a token MAC'd before the destination.
+fn push_head(out: &mut String, kind: Kind, key_id: KeyId, campaign: &str, link: Option<LinkId<'_>>) {
+    out.push(char::from(VERSION));
+    out.push(char::from(kind.code()));
+    out.push('.');
+    out.push_str(key_id.as_str());
+    out.push('.');
+    out.push_str(campaign);
+    out.push('.');
+    match link {
+        Some(LinkId::Index(index)) => push_decimal(out, u64::from(index)),
+        Some(LinkId::Label(label)) => out.push_str(label),
+        None => {}
+    }
+    out.push('.');
+}
+
+/// Writes `recipient.iat.exp`, absorbs it into `mac`, then writes `.tag`.
+fn push_tail_and_tag(
+    mut mac: HmacSha256,
+    recipient: Option<&str>,
+    issued_at: u64,
+    expires_at: Option<u64>,
+    out: &mut String,
+) {
+    let tail_start = out.len();
+    out.push_str(recipient.unwrap_or_default());
+    out.push('.');
+    push_decimal(out, issued_at);
+    out.push('.');
+    if let Some(exp) = expires_at {
+        push_decimal(out, exp);
+    }
+    mac.update(out.get(tail_start..).unwrap_or_default().as_bytes());
+    let tag = mac.finalize().into_bytes();
+    out.push('.');
+    push_tag(out, tag.get(..TAG_LEN).unwrap_or_default());
+}
+
+/// Appends a 16-byte tag as 22 base64url characters (the inverse of [`decode_tag`]).
+fn push_tag(out: &mut String, tag: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let char_of = |sextet: u32| ALPHABET.get((sextet & 63) as usize).copied().unwrap_or(b'A');
+    let mut text = [0u8; TAG_TEXT_LEN];
+    let mut chars = text.iter_mut();
+    let mut groups = tag.chunks_exact(3);
+    for group in &mut groups {
+        let n = group.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b));
+        // Shifts first: `zip` pulls its left side first, so no slot is skipped.
+        for (shift, slot) in [18, 12, 6, 0].into_iter().zip(chars.by_ref()) {
+            *slot = char_of(n >> shift);
+        }
+    }
+    // 16 = 5 × 3 + 1: the last byte becomes two characters, its low four bits zero.
+    for &last in groups.remainder() {
+        let n = u32::from(last) << 4;
+        for (shift, slot) in [6, 0].into_iter().zip(chars.by_ref()) {
+            *slot = char_of(n >> shift);
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// The per-link part of a token, MAC state included: see [`Key::prepare`].
@@ -287,7 +365,8 @@ impl std::fmt::Debug for PreparedToken {
 }
 
 impl PreparedToken {
-    /// Appends the finished token for one recipient to `out`.
+    /// Appends the finished token for one recipient to `out`. Costs one MAC state copy
+    /// and the hashing of the ~30-byte tail.
     pub fn finish(
         &self,
         recipient: Option<&str>,
@@ -301,23 +380,8 @@ impl PreparedToken {
         if expires_at.is_some_and(|exp| exp < issued_at) {
             return Err(SignError::ExpiresBeforeIssued);
         }
-        let start = out.len();
         out.push_str(&self.head);
-        let tail_start = out.len();
-        out.push_str(recipient.unwrap_or_default());
-        out.push('.');
-        push_decimal(out, issued_at);
-        out.push('.');
-        if let Some(exp) = expires_at {
-            push_decimal(out, exp);
-        }
-        let tail = out.get(tail_start..).unwrap_or_default();
-        let mut mac = self.mac.clone();
-        mac.update(tail.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        out.push('.');
-        B64.encode_string(tag.get(..TAG_LEN).unwrap_or_default(), out);
-        debug_assert!(out.len() - start <= MAX_TOKEN_LEN);
+        push_tail_and_tag(self.mac.clone(), recipient, issued_at, expires_at, out);
         Ok(())
     }
 }
@@ -366,20 +430,17 @@ impl Keyring {
         if kind == Kind::Open && !destination.is_empty() {
             return Err(VerifyError::BadMac);
         }
-        let key_id = KeyId::new(parsed.key_id).map_err(|_| VerifyError::Malformed("key id"))?;
-        let key = self.get(parsed.key_id).ok_or(VerifyError::UnknownKey(key_id))?;
+        let key = self
+            .get(parsed.key_id)
+            .ok_or_else(|| match KeyId::new(parsed.key_id) {
+                Ok(id) => VerifyError::UnknownKey(id),
+                Err(_) => VerifyError::Malformed("key id"),
+            })?;
+        let tag = decode_tag(parsed.tag).ok_or(VerifyError::Malformed("tag is not canonical base64url"))?;
         let mut mac = key.mac_state(kind).clone();
         absorb_head(&mut mac, parsed.head.as_bytes(), destination.as_bytes());
         mac.update(parsed.tail.as_bytes());
-        let mut tag = [0u8; TAG_LEN + 2];
-        let decoded = B64
-            .decode_slice(parsed.tag, &mut tag)
-            .map_err(|_| VerifyError::Malformed("tag is not canonical base64url"))?;
-        let tag = tag.get(..decoded).ok_or(VerifyError::Malformed("tag"))?;
-        if tag.len() != TAG_LEN {
-            return Err(VerifyError::Malformed("tag has the wrong length"));
-        }
-        mac.verify_truncated_left(tag).map_err(|_| VerifyError::BadMac)?;
+        mac.verify_truncated_left(&tag).map_err(|_| VerifyError::BadMac)?;
         let expired = parsed.claims.expires_at.is_some_and(|exp| now >= exp);
         Ok(Verified {
             claims: parsed.claims,
@@ -409,27 +470,28 @@ struct Parsed<'a> {
     tag: &'a str,
 }
 
-/// Splits and checks the syntax of every field. Cheap: one pass over at most
-/// [`MAX_TOKEN_LEN`] bytes, no allocation.
+/// Splits and checks the syntax of every field. Cheap: one vectorized scan for the
+/// seven separators, then one pass over each field; no allocation.
 fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
-    let mut fields = [""; FIELDS];
-    let mut parts = token.split('.');
-    for field in &mut fields {
-        *field = parts.next().ok_or(VerifyError::Malformed("too few fields"))?;
+    let mut dots = [0usize; FIELDS - 1];
+    let mut found = memchr::memchr_iter(b'.', token.as_bytes());
+    for dot in &mut dots {
+        *dot = found.next().ok_or(VerifyError::Malformed("too few fields"))?;
     }
-    if parts.next().is_some() {
+    if found.next().is_some() {
         return Err(VerifyError::Malformed("too many fields"));
     }
-    let [
-        version,
-        key_id,
-        campaign,
-        link,
-        recipient,
-        issued_at,
-        expires_at,
-        tag,
-    ] = fields;
+    let [d0, d1, d2, d3, d4, d5, d6] = dots;
+    // Separators are ASCII, so every offset below is a char boundary.
+    let field = |from: usize, to: usize| token.get(from..to).ok_or(VerifyError::Malformed("field"));
+    let (version, key_id, campaign, link) = (
+        field(0, d0)?,
+        field(d0 + 1, d1)?,
+        field(d1 + 1, d2)?,
+        field(d2 + 1, d3)?,
+    );
+    let (recipient, issued_at, expires_at) = (field(d3 + 1, d4)?, field(d4 + 1, d5)?, field(d5 + 1, d6)?);
+    let tag = field(d6 + 1, token.len())?;
     let kind = match version.as_bytes() {
         [VERSION, code] => Kind::from_code(*code).ok_or(VerifyError::Malformed("unknown purpose"))?,
         [_, _] => return Err(VerifyError::UnsupportedVersion),
@@ -470,14 +532,6 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     if tag.len() != TAG_TEXT_LEN {
         return Err(VerifyError::Malformed("tag has the wrong length"));
     }
-    // Field boundaries as byte offsets: head ends after the link field's dot.
-    let head_len = version.len() + key_id.len() + campaign.len() + link_len(link) + 4;
-    let tail_len =
-        recipient.map_or(0, str::len) + decimal_len(issued_at) + expires_at.map_or(0, decimal_len) + 2;
-    let head = token.get(..head_len).ok_or(VerifyError::Malformed("head"))?;
-    let tail = token
-        .get(head_len..head_len + tail_len)
-        .ok_or(VerifyError::Malformed("tail"))?;
     Ok(Parsed {
         claims: Claims {
             kind,
@@ -488,44 +542,91 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
             expires_at,
         },
         key_id,
-        head,
-        tail,
+        head: field(0, d3 + 1)?,
+        tail: field(d3 + 1, d6)?,
         tag,
     })
 }
 
-fn link_len(link: Option<LinkId<'_>>) -> usize {
-    match link {
-        None => 0,
-        Some(LinkId::Index(n)) => decimal_len(u64::from(n)),
-        Some(LinkId::Label(label)) => label.len(),
+const INVALID: u8 = 0xFF;
+
+/// Value of each base64url character, [`INVALID`] for every other byte.
+// Evaluated at compile time: an out-of-range index would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const BASE64URL_VALUE: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+};
+
+/// Decodes the 22-character base64url tag into its 16 bytes. Canonical only: the last
+/// character's four unused bits must be zero, so each tag has exactly one spelling.
+fn decode_tag(text: &str) -> Option<[u8; TAG_LEN]> {
+    let text: &[u8; TAG_TEXT_LEN] = text.as_bytes().try_into().ok()?;
+    let mut tag = [0u8; TAG_LEN];
+    // Valid values are below 64; OR-ing them all shows any invalid character at once.
+    let mut seen = 0u8;
+    let mut value = |c: &u8| {
+        let v = BASE64URL_VALUE.get(usize::from(*c)).copied().unwrap_or(INVALID);
+        seen |= v;
+        u32::from(v)
+    };
+    let (groups, last) = text.split_at(20);
+    for (chars, bytes) in groups.chunks_exact(4).zip(tag.chunks_exact_mut(3)) {
+        let n = chars.iter().fold(0u32, |n, c| (n << 6) | value(c));
+        bytes.copy_from_slice(n.to_be_bytes().get(1..)?);
+    }
+    // The last two characters carry 12 bits: the final byte and four zero bits.
+    let n = last.iter().fold(0u32, |n, c| (n << 6) | value(c));
+    *tag.last_mut()? = (n >> 4) as u8;
+    (seen < 64 && n & 0xF == 0).then_some(tag)
 }
 
-/// Number of decimal digits of `n` (at least one).
-fn decimal_len(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |digits| digits as usize + 1)
-}
-
-/// Parses a canonical decimal: digits only, no sign, no leading zero (except `0`), no
-/// overflow.
+/// Parses a canonical decimal: 1 to 20 digits, no sign, no leading zero (except `0`),
+/// no overflow.
 fn parse_decimal(text: &str) -> Option<u64> {
-    match text.as_bytes() {
-        [] | [b'0', _, ..] => None,
-        digits => digits.iter().try_fold(0u64, |acc, &d| {
-            let digit = d.checked_sub(b'0').filter(|d| *d <= 9)?;
-            acc.checked_mul(10)?.checked_add(u64::from(digit))
-        }),
+    let digits = text.as_bytes();
+    if digits.is_empty() || digits.len() > 20 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
+        return None;
     }
+    // Accumulate in 128 bits so 20 digits cannot wrap; check all digits at once.
+    let mut value: u128 = 0;
+    let mut not_digit = false;
+    for &c in digits {
+        let digit = c.wrapping_sub(b'0');
+        not_digit |= digit > 9;
+        value = value * 10 + u128::from(digit);
+    }
+    if not_digit {
+        return None;
+    }
+    u64::try_from(value).ok()
 }
 
-fn push_decimal(out: &mut String, n: u64) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{n}");
+/// Appends `n` in canonical decimal without going through `fmt`.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        at -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
+/// ASCII letters, digits, `-` and `_`: the base64url alphabet, which every free-form
+/// field (campaign, label, pseudonym) is drawn from.
 fn is_slug_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    BASE64URL_VALUE.get(usize::from(b)).is_some_and(|&v| v != INVALID)
 }
 
 /// A campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
@@ -543,4 +644,80 @@ pub(crate) fn is_label(label: &[u8]) -> bool {
 /// A recipient pseudonym: exactly 16 base64url characters (96 bits).
 pub(crate) fn is_pseudonym(text: &[u8]) -> bool {
     text.len() == PSEUDONYM_LEN && text.iter().all(|&b| is_slug_byte(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::KeyInit;
+
+    /// RFC 4231 test cases 1, 2 and 6 (the latter with a key longer than one block):
+    /// the MAC type the tokens use is HMAC-SHA256 exactly.
+    #[test]
+    fn hmac_sha256_known_answers() {
+        let cases: [(&[u8], &[u8], &str); 3] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, data, expected) in cases {
+            let mut mac = HmacSha256::new_from_slice(key).unwrap();
+            mac.update(data);
+            let hex: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(hex, expected);
+        }
+    }
+
+    #[test]
+    fn tag_text_round_trips() {
+        for seed in 0u8..=255 {
+            let tag: Vec<u8> = (0..TAG_LEN as u8)
+                .map(|i| i.wrapping_mul(37).wrapping_add(seed))
+                .collect();
+            let mut text = String::new();
+            push_tag(&mut text, &tag);
+            assert_eq!(text.len(), TAG_TEXT_LEN);
+            assert_eq!(decode_tag(&text).unwrap().as_slice(), tag.as_slice());
+        }
+    }
+
+    #[test]
+    fn decimals_are_canonical() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "00",
+            "01",
+            "18446744073709551616",
+            "99999999999999999999",
+            "1a",
+            "-1",
+            "+1",
+            " 1",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+        let mut out = String::new();
+        push_decimal(&mut out, u64::MAX);
+        push_decimal(&mut out, 0);
+        assert_eq!(out, "184467440737095516150");
+    }
 }

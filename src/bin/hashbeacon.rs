@@ -1,1 +1,3 @@
+//! The `hashbeacon` command-line tool.
+
 fn main() {}

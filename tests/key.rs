@@ -1,0 +1,125 @@
+//! Keys, key ids, the textual key form and the keyring.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use hashbeacon::{Key, KeyError, KeyId, Keyring, PseudonymKey};
+use proptest::prelude::*;
+
+#[test]
+fn short_and_long_secrets_are_typed_errors() {
+    let id = KeyId::new("k1").unwrap();
+    assert_eq!(
+        Key::new(id, &[0; 31]).unwrap_err(),
+        KeyError::SecretTooShort { len: 31 }
+    );
+    assert_eq!(
+        Key::new(id, &[0; 65]).unwrap_err(),
+        KeyError::SecretTooLong { len: 65 }
+    );
+    assert!(Key::new(id, &[0; 32]).is_ok());
+    assert!(Key::new(id, &[0; 64]).is_ok());
+    assert!(matches!(
+        PseudonymKey::new(&[0; 16]),
+        Err(KeyError::SecretTooShort { len: 16 })
+    ));
+}
+
+#[test]
+fn key_ids_are_checked() {
+    for bad in ["", "123456789", "a.b", "a-b", "ü", " k1"] {
+        assert_eq!(KeyId::new(bad), Err(KeyError::InvalidId), "{bad:?}");
+    }
+    assert_eq!(KeyId::new("Zz09").unwrap().to_string(), "Zz09");
+}
+
+#[test]
+fn debug_never_shows_the_secret() {
+    let key = Key::new(KeyId::new("k1").unwrap(), &[0xAB; 32]).unwrap();
+    let text = key.to_text();
+    let secret_part = text.rsplit('.').next().unwrap();
+    let debug = format!("{key:?} {:?}", Keyring::new(key.clone()));
+    assert!(!debug.contains(secret_part), "{debug}");
+    assert!(!debug.contains("171"), "{debug}");
+    assert!(debug.contains("redacted"));
+    let pk = PseudonymKey::new(&[0xCD; 32]).unwrap();
+    let pk_text = pk.to_text();
+    assert!(!format!("{pk:?}").contains(pk_text.trim_start_matches("hbp1.")));
+}
+
+#[test]
+fn malformed_key_text_is_a_clear_error() {
+    let cases = [
+        ("", "hbk1"),
+        ("hbk2.k1.AAAA", "hbk1"),
+        ("hbk1.k1", "<id>"),
+        ("hbk1.k1.not base64!", "base64"),
+        ("hbk1.k1.AAAA", "too short"),
+        (
+            "hbk1.bad-id.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "key id",
+        ),
+        ("hbk1.k1.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "base64"),
+    ];
+    for (text, expected) in cases {
+        let err = Key::from_text(text).unwrap_err().to_string();
+        assert!(err.contains(expected), "{text:?} gave {err:?}");
+    }
+}
+
+#[test]
+fn keyring_rejects_duplicate_ids_and_parses_text() {
+    let k1 = Key::new(KeyId::new("k1").unwrap(), &[1; 32]).unwrap();
+    let k1b = Key::new(KeyId::new("k1").unwrap(), &[2; 32]).unwrap();
+    assert_eq!(
+        Keyring::new(k1.clone())
+            .with_verify_only(k1b.clone())
+            .unwrap_err(),
+        KeyError::DuplicateId(KeyId::new("k1").unwrap())
+    );
+    let text = format!("{}\n\n# old\n{}\n", k1.to_text().as_str(), k1b.to_text().as_str());
+    assert!(matches!(Keyring::from_text(&text), Err(KeyError::DuplicateId(_))));
+    assert!(matches!(
+        Keyring::from_text("# nothing\n"),
+        Err(KeyError::Malformed(_))
+    ));
+    let k2 = Key::new(KeyId::new("k2").unwrap(), &[2; 32]).unwrap();
+    let env = format!("{},{}", k2.to_text().as_str(), k1.to_text().as_str());
+    let ring: Keyring = env.parse().unwrap();
+    assert_eq!(ring.signing_key().id(), k2.id());
+    assert_eq!(ring.get("k1").map(Key::id), Some(k1.id()));
+}
+
+proptest! {
+    #[test]
+    fn key_text_round_trips(id in "[a-zA-Z0-9]{1,8}", secret in proptest::collection::vec(any::<u8>(), 32..=64)) {
+        let key = Key::new(KeyId::new(&id).unwrap(), &secret).unwrap();
+        let text = key.to_text();
+        let parsed = Key::from_text(&format!("  {}\n", text.as_str())).unwrap();
+        prop_assert_eq!(parsed.id(), key.id());
+        prop_assert_eq!(parsed.to_text(), text);
+    }
+
+    #[test]
+    fn pseudonym_key_text_round_trips(secret in proptest::collection::vec(any::<u8>(), 32..=64)) {
+        let key = PseudonymKey::new(&secret).unwrap();
+        let parsed = PseudonymKey::from_text(&key.to_text()).unwrap();
+        prop_assert_eq!(parsed.pseudonym("a@b.example"), key.pseudonym("a@b.example"));
+    }
+
+    #[test]
+    fn key_parsing_never_panics(text in "\\PC{0,200}") {
+        let _ = Key::from_text(&text);
+        let _ = Keyring::from_text(&text);
+        let _ = PseudonymKey::from_text(&text);
+    }
+
+    #[test]
+    fn pseudonyms_are_url_safe_and_hide_the_address(address in "[a-z0-9.+]{1,20}@[a-z]{1,10}\\.example") {
+        let key = PseudonymKey::new(&[7; 32]).unwrap();
+        let pseudonym = key.pseudonym(&address);
+        prop_assert_eq!(pseudonym.as_str().len(), 16);
+        prop_assert!(pseudonym.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        prop_assert!(!pseudonym.as_str().contains('@'));
+        prop_assert_eq!(key.pseudonym(&address.to_uppercase()), pseudonym.clone());
+        prop_assert_ne!(PseudonymKey::new(&[8; 32]).unwrap().pseudonym(&address), pseudonym);
+    }
+}
