@@ -1,4 +1,5 @@
-//! Token verification and URL building, each beside its physical limit in the same run.
+//! Token verification, URL building and whole-request handling, each beside its
+//! physical limit in the same run.
 //!
 //! `hmac_limit` is HMAC-SHA256 over exactly the bytes the token MAC covers, from a
 //! precomputed keyed state (domain label absorbed, as the key does), plus the 16-byte
@@ -10,7 +11,7 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey, Tracker};
+use hashbeacon::{Claims, Endpoint, Key, KeyId, Kind, LinkId, PseudonymKey, Request, Tracker, sink};
 use hmac::{KeyInit, Mac};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -74,6 +75,14 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The physical limit of verifying: the MAC over exactly the covered bytes, from the
+/// precomputed keyed state, plus the constant-time tag check.
+fn hmac_limit(f: &Fixture) {
+    let mut mac = f.keyed.clone();
+    mac.update(black_box(&f.mac_input));
+    mac.verify_truncated_left(black_box(&f.tag)).unwrap()
+}
+
 fn claims(recipient: &str) -> Claims<'_> {
     Claims {
         kind: Kind::Click,
@@ -127,13 +136,7 @@ fn verify(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    group.bench_function("hmac_limit", |b| {
-        b.iter(|| {
-            let mut mac = f.keyed.clone();
-            mac.update(black_box(&f.mac_input));
-            mac.verify_truncated_left(black_box(&f.tag)).unwrap()
-        })
-    });
+    group.bench_function("hmac_limit", |b| b.iter(|| hmac_limit(&f)));
     group.bench_function("jsonwebtoken_hs256", |b| {
         b.iter(|| jsonwebtoken::decode::<JwtClaims>(black_box(&jwt), &decoding_key, &validation).unwrap())
     });
@@ -163,5 +166,26 @@ fn build(c: &mut Criterion) {
     assert!(out.contains(&f.token));
 }
 
-criterion_group!(benches, verify, build);
+/// One valid click handled end to end — route, verify, decode the destination, build the
+/// `Location`, classify, build the event and hand it to a sink that discards it, build
+/// the response — against the same MAC limit.
+fn handle(c: &mut Criterion) {
+    const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                              (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    let f = fixture();
+    let target = format!("/c/{}?{}", f.token, f.wire);
+    let endpoint = Endpoint::new(f.tracker.clone(), sink::from_fn(|_event| Ok(())));
+    let request = Request::new("GET", &target, "203.0.113.77".parse().unwrap()).with_user_agent(USER_AGENT);
+    let now = NOW + 3600;
+    assert_eq!(endpoint.handle(&request, now).response.status, 302);
+
+    let mut group = c.benchmark_group("handle");
+    group.bench_function("hashbeacon", |b| {
+        b.iter(|| endpoint.handle(black_box(&request), black_box(now)))
+    });
+    group.bench_function("hmac_limit", |b| b.iter(|| hmac_limit(&f)));
+    group.finish();
+}
+
+criterion_group!(benches, verify, build, handle);
 criterion_main!(benches);

@@ -22,6 +22,9 @@
 //! | click within [`Classifier::min_click_delay`] seconds of issue | clicks | scanner | inbound gateways (Safe Links detonation, Mimecast, Proofpoint) follow every link seconds after delivery, often with an ordinary browser user agent |
 //! | none of the above | both | human | |
 //!
+//! Product tokens in a user agent (the rows that say "in the user agent") match as words, in any ASCII
+//! case: at the start of the user agent or after a space, `(` or `;`.
+//!
 //! Caveats: user agents can be forged and many scanners imitate browsers, so "human"
 //! means "no machine signal", not proof. The timing signal measures from the token's
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
@@ -36,9 +39,6 @@ pub const HONEYPOT_LABEL: &str = "hbhoneypot";
 
 /// Default for [`Classifier::min_click_delay`], seconds.
 pub const DEFAULT_MIN_CLICK_DELAY: u64 = 5;
-
-/// User agents longer than this are classified by their first this-many bytes.
-const MAX_UA_SCAN: usize = 512;
 
 /// The facts about one request that classification looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,7 +237,7 @@ const APPLE_MPP_UA: &str = "Mozilla/5.0";
 /// ```
 /// use hashbeacon::classify::{Classifier, Facts, Signal, Verdict};
 /// use hashbeacon::{Kind, Method};
-/// let classifier = Classifier::default();
+/// let classifier = Classifier { min_click_delay: 10 };
 /// let facts = Facts { kind: Kind::Open, method: Method::Get, user_agent: Some("Mozilla/5.0"),
 ///                     link: None, issued_at: Some(1_000), received_at: 5_000 };
 /// assert_eq!(classifier.classify(&facts), Verdict::Prefetch(Signal::ApplePrivacyProtection));
@@ -296,16 +296,7 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
         }
     }
-    let mut lower = [0u8; MAX_UA_SCAN];
-    let scanned = bytes.len().min(MAX_UA_SCAN);
-    let lower = lower.get_mut(..scanned)?;
-    lower.copy_from_slice(bytes.get(..scanned)?);
-    lower.make_ascii_lowercase();
-    let token = UA_TOKENS
-        .iter()
-        .filter(|(_, _, applies)| applies.to(kind))
-        .find(|(needle, _, _)| memchr::memmem::find(lower, needle.as_bytes()).is_some());
-    if let Some(&(_, signal, _)) = token {
+    if let Some(signal) = find_token(bytes, kind) {
         return Some(match signal {
             Signal::GmailImageProxy | Signal::YahooMailProxy => Verdict::Proxied(signal),
             _ => Verdict::Scanner(signal),
@@ -315,6 +306,37 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
         return Some(Verdict::Prefetch(Signal::ApplePrivacyProtection));
     }
     None
+}
+
+/// The first [`UA_TOKENS`] entry for `kind` that starts a word of the user agent,
+/// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
+/// which is where product names and comment entries stand (RFC 9110 §10.1.5). Only
+/// word starts with a needle's initial are compared: in a browser's user agent, one or
+/// two.
+fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
+    let mut previous = b' ';
+    for (at, &byte) in user_agent.iter().enumerate() {
+        let word_start = matches!(previous, b' ' | b'(' | b';');
+        previous = byte;
+        if word_start && is_token_initial(byte) {
+            let word = user_agent.get(at..)?;
+            let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
+                applies.to(kind)
+                    && word
+                        .get(..needle.len())
+                        .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+            });
+            if let Some(&(_, signal, _)) = found {
+                return Some(signal);
+            }
+        }
+    }
+    None
+}
+
+/// Whether a byte is the first letter (either case) of some [`UA_TOKENS`] needle.
+fn is_token_initial(byte: u8) -> bool {
+    matches!(byte.to_ascii_lowercase(), b'b' | b'g' | b'h' | b'm' | b'p' | b'y')
 }
 
 #[cfg(test)]
@@ -503,13 +525,36 @@ mod tests {
     }
 
     #[test]
-    fn matching_ignores_case_and_long_user_agents_are_bounded() {
+    fn matching_ignores_case_and_finds_tokens_anywhere() {
         assert_eq!(
             classify(&facts(Kind::Click, Some("CURL/8.0"))),
             Verdict::Scanner(Signal::HttpLibrary("curl"))
         );
         let long = format!("{CHROME}{}", " x".repeat(2000));
         assert_eq!(classify(&facts(Kind::Click, Some(&long))), Verdict::Human);
+        let late = format!("{long} PROOFPOINT");
+        assert_eq!(
+            classify(&facts(Kind::Click, Some(&late))),
+            Verdict::Scanner(Signal::SecurityScanner("Proofpoint"))
+        );
+        // Every needle is found as a word, in any case, after each kind of delimiter,
+        // and its first letter is one the scan stops at.
+        for (needle, signal, _) in UA_TOKENS {
+            assert!(is_token_initial(needle.as_bytes()[0]), "{needle}");
+            for ua in [
+                needle.to_ascii_uppercase(),
+                format!("Mozilla/5.0 (X11) {needle}/1.0"),
+                format!("Mozilla/5.0 ({needle})"),
+                format!("Mozilla/5.0 (X11;{needle})"),
+            ] {
+                let found = find_token(ua.as_bytes(), Kind::Click).or(find_token(ua.as_bytes(), Kind::Open));
+                assert_eq!(found, Some(*signal), "{ua}");
+            }
+            // Inside another word it is not that product.
+            let inside = format!("Mozilla/5.0 (X11) x{needle}");
+            assert_eq!(find_token(inside.as_bytes(), Kind::Click), None, "{inside}");
+            assert_eq!(find_token(inside.as_bytes(), Kind::Open), None, "{inside}");
+        }
     }
 
     #[test]
