@@ -373,3 +373,32 @@ async fn a_full_queue_still_redirects_and_every_event_is_accounted_for() {
         i64::try_from(after.events_stored).unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+    for (trusted, expected) in [(false, "127.0.0.0"), (true, "198.51.100.0")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = app::Config::new(
+            ([127, 0, 0, 1], 0).into(),
+            keyring(),
+            dir.path().join("events.db"),
+        );
+        if trusted {
+            config.trusted_proxies.push("127.0.0.0/8".parse().unwrap());
+        }
+        let server = app::start(config).await.unwrap();
+        let url = click_url(&server, "cta", &pseudonym("ada@example.com"));
+        let response = client()
+            .get(&url)
+            .header("x-forwarded-for", "198.51.100.77")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        server.shutdown().await.unwrap();
+        let ip: String = db(dir.path())
+            .query_row("SELECT client_ip FROM events", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(ip, expected, "trusted: {trusted}");
+    }
+}

@@ -28,7 +28,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hashbeacon::sink::ChannelSink;
-use hashbeacon::{ConfigError, Endpoint, Event, Keyring, Request, Tracker};
+use hashbeacon::{ConfigError, Endpoint, Event, IpNet, Keyring, Request, Tracker};
 use serde::{Deserialize, Serialize};
 use store::{CampaignStats, OpenError, Store};
 use tokio::net::TcpListener;
@@ -51,6 +51,8 @@ pub(crate) struct Config {
     pub(crate) base_path: String,
     /// Most events waiting for the writer.
     pub(crate) queue: usize,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` say who the client is.
+    pub(crate) trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             db,
             base_path: String::new(),
             queue: DEFAULT_QUEUE,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -134,9 +137,12 @@ pub(crate) async fn start(config: Config) -> Result<Server, StartError> {
         let health = Arc::clone(&health);
         std::thread::spawn(move || write_events(writer_store, &events, &health))
     };
+    // Rejected tokens are stored too (with the reason), to see forgery attempts.
+    let endpoint = (config.trusted_proxies.into_iter())
+        .fold(Endpoint::new(tracker.clone(), sink), Endpoint::with_trusted_proxy)
+        .with_rejected_events(true);
     let state = Arc::new(AppState {
-        // Rejected tokens are stored too (with the reason), to see forgery attempts.
-        endpoint: Endpoint::new(tracker.clone(), sink).with_rejected_events(true),
+        endpoint,
         reader: Mutex::new(reader_store),
         health: Arc::clone(&health),
     });
@@ -177,7 +183,10 @@ impl Server {
     }
 
     /// The counters `/healthz` shows.
-    #[allow(dead_code, reason = "tests read it directly; the server binary serves it")]
+    #[allow(
+        dead_code,
+        reason = "the quickstart reads it; the server binary only serves it"
+    )]
     pub(crate) fn health(&self) -> HealthReport {
         self.health.report()
     }

@@ -16,8 +16,7 @@ use std::process::ExitCode;
 
 use hashbeacon::Keyring;
 
-const USAGE: &str =
-    "usage: server [--addr HOST:PORT] (--key FILE | env HASHBEACON_KEY) --db PATH [--base-path /PREFIX]";
+const USAGE: &str = "usage: server [--addr HOST:PORT] (--key FILE | env HASHBEACON_KEY) --db PATH [--base-path /PREFIX] [--trusted-proxy NET]...";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -71,6 +70,7 @@ async fn main() -> ExitCode {
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, String> {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
     let (mut key_file, mut db, mut base_path) = (None, None, String::new());
+    let mut trusted_proxies = Vec::new();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -88,6 +88,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, 
                     return Err(format!("--base-path {base_path:?} must start with /"));
                 }
             }
+            "--trusted-proxy" => {
+                let text = value()?;
+                let net = text
+                    .parse()
+                    .map_err(|error| format!("--trusted-proxy {text:?}: {error}"))?;
+                trusted_proxies.push(net);
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -96,6 +103,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, 
     let keyring = load_keyring(key_file)?;
     let mut config = app::Config::new(addr, keyring, db);
     config.base_path = base_path;
+    config.trusted_proxies = trusted_proxies;
     Ok(Some(config))
 }
 
