@@ -1,62 +1,146 @@
-//! Quickstart: sign a tracked link and an open pixel for one recipient, then verify
-//! them as the tracking endpoint would.
+//! Quickstart: the whole flow on one machine, no services needed.
+//!
+//! Signs a tracked link and an open pixel for one recipient, starts the
+//! reference server (`examples/server/`) on a free loopback port with SQLite in a
+//! temporary folder, follows the tracked call-to-action link and loads the open pixel
+//! with a real HTTP client (and tries a forged copy of the link), and prints what the
+//! server stored.
 //!
 //! Run with `cargo run --example quickstart`.
 
+#[path = "server/app.rs"]
+mod app;
+
 use std::error::Error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey, Tracker};
+use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey};
 
-fn main() -> Result<(), Box<dyn Error>> {
-    // In production both keys come from a secret store; see `Keyring::from_text`.
+const CAMPAIGN: &str = "welcome";
+const DESTINATION: &str = "https://shop.example.com/start?plan=pro&ref=mail#pricing";
+/// What Safari on a Mac sends: the reader's browser, as the server sees it.
+const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 \
+                       (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // Keys: in production both come from a secret store (see `Keyring::from_text`).
     let key = Key::generate(KeyId::new("k1")?)?;
     let pseudonyms = PseudonymKey::generate()?;
-    let tracker = Tracker::new(key.into(), "https://t.example.com/hb")?;
-    let now = 1_767_225_600;
 
-    let recipient = pseudonyms.pseudonym("ada@example.com");
+    // The host's side: the reference server, SQLite in a folder removed at exit.
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("events.db");
+    let server = app::start(app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        key.into(),
+        db.clone(),
+    ))
+    .await?;
+    println!(
+        "server     http://{}  (events in {})",
+        server.addr(),
+        db.display()
+    );
+
+    // The sender's side: sign the email's call-to-action link and its open pixel for
+    // one recipient. The tokens say it was sent a minute ago: a click within seconds
+    // of sending is what security scanners do, and would be classified as one.
+    let ada = pseudonyms.pseudonym("ada@example.com");
     let claims = Claims {
         kind: Kind::Click,
-        campaign: "welcome",
+        campaign: CAMPAIGN,
         link: Some(LinkId::Label("cta")),
-        recipient: Some(recipient.as_str()),
-        issued_at: now,
+        recipient: Some(ada.as_str()),
+        issued_at: unix_now() - 60,
         expires_at: None,
     };
-    let destination = "https://shop.example.com/start?plan=pro&ref=mail#pricing";
-    let click = tracker.click_url(&claims, destination)?;
-    let open = tracker.open_url(&Claims {
+    let click = server.tracker().click_url(&claims, DESTINATION)?;
+    let pixel = server.tracker().open_url(&Claims {
         kind: Kind::Open,
         link: None,
         ..claims
     })?;
-    println!("destination: {destination}");
-    println!("click URL:   {click}");
-    println!("open pixel:  {open}");
 
-    // The endpoint sees only the path and raw query of the request.
-    let request = click
-        .strip_prefix("https://t.example.com")
-        .ok_or("unexpected base")?;
-    let (path, query) = request.split_once('?').ok_or("click URL without query")?;
-    let verified = tracker.verify_click(path, Some(query), now + 30)?;
-    println!("redirect to: {}", verified.location()?);
+    // The reader's side: a real HTTP client that shows redirects instead of following them.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(BROWSER)
+        .build()?;
+    println!("\nclick      GET {click}");
+    let response = client.get(&click).send().await?;
     println!(
-        "event:       click on campaign {} link {} by {}",
-        verified.verified.claims.campaign,
-        verified
-            .verified
-            .claims
-            .link
-            .map(|l| l.to_string())
-            .unwrap_or_default(),
-        verified.verified.claims.recipient.unwrap_or("-"),
+        "           -> {} Location: {}",
+        response.status(),
+        show(response.headers().get("location"))
     );
+    let forged = click.replace("shop.example.com", "evil.example");
+    println!("forged     GET {forged}");
+    let response = client.get(&forged).send().await?;
+    println!(
+        "           -> {} Location: {}",
+        response.status(),
+        show(response.headers().get("location"))
+    );
+    println!("open       GET {pixel}");
+    let response = client.get(&pixel).send().await?;
+    let status = response.status();
+    let content_type = show(response.headers().get("content-type")).to_owned();
+    let bytes = response.bytes().await?.len();
+    println!("           -> {status} {content_type}, {bytes} bytes");
 
-    let tampered = query.replace("shop.example.com", "evil.example");
-    match tracker.verify_click(path, Some(&tampered), now + 30) {
-        Ok(_) => return Err("a tampered destination verified".into()),
-        Err(err) => println!("tampered:    rejected ({err})"),
+    // The writer thread stores events a moment after the responses went out.
+    for _ in 0..200 {
+        if server.health().events_stored >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats_url = format!("http://{}/stats?campaign={CAMPAIGN}", server.addr());
+    let stats = client.get(&stats_url).send().await?.text().await?;
+    println!("\nGET /stats?campaign={CAMPAIGN}\n{stats}");
+
+    // Graceful shutdown stores every pending event before it returns.
+    let health = server.shutdown().await?;
+    println!(
+        "\nstored events ({} stored, {} failed):",
+        health.events_stored, health.events_not_stored
+    );
+    for event in app::store::Store::open(&db)?.events()? {
+        let what = match event.rejected {
+            Some(reason) => format!("rejected ({reason})"),
+            None => format!(
+                "campaign={} link={} recipient={}",
+                event.campaign.unwrap_or_default(),
+                event.link.unwrap_or_else(|| "-".into()),
+                event.recipient.unwrap_or_default(),
+            ),
+        };
+        println!(
+            "  {:<5} {:<4} {what} ip={} verdict={}{}",
+            event.kind,
+            event.method,
+            event.client_ip.unwrap_or_default(),
+            event.verdict,
+            event
+                .signal
+                .map(|signal| format!(" ({signal})"))
+                .unwrap_or_default(),
+        );
+    }
+    if health.status != "ok" || health.events_stored != 3 {
+        return Err(format!("expected 3 stored events, got {health:?}").into());
     }
     Ok(())
+}
+
+/// A header's value for display.
+fn show(value: Option<&reqwest::header::HeaderValue>) -> &str {
+    value.map_or("(none)", |value| value.to_str().unwrap_or("(not text)"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
