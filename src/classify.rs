@@ -312,23 +312,30 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
 /// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
 /// which is where product names and comment entries stand (RFC 9110 §10.1.5). Only
 /// word starts with a needle's initial are compared: in a browser's user agent, one or
-/// two.
+/// two; the scan for them is one table lookup per byte.
 fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
-    let mut previous = b' ';
-    for (at, &byte) in user_agent.iter().enumerate() {
-        let word_start = matches!(previous, b' ' | b'(' | b';');
-        previous = byte;
-        if word_start && is_token_initial(byte) {
-            let word = user_agent.get(at..)?;
-            let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
-                applies.to(kind)
-                    && word
-                        .get(..needle.len())
-                        .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
-            });
-            if let Some(&(_, signal, _)) = found {
-                return Some(signal);
-            }
+    let candidates = std::iter::once(0).chain(
+        user_agent
+            .windows(2)
+            .enumerate()
+            .filter(|(_, pair)| matches!(pair, [b' ' | b'(' | b';', _]))
+            .map(|(at, _)| at + 1),
+    );
+    for at in candidates {
+        let Some(word) = user_agent.get(at..) else {
+            continue;
+        };
+        if !word.first().is_some_and(|&initial| is_token_initial(initial)) {
+            continue;
+        }
+        let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
+            applies.to(kind)
+                && word
+                    .get(..needle.len())
+                    .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+        });
+        if let Some(&(_, signal, _)) = found {
+            return Some(signal);
         }
     }
     None

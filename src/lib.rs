@@ -10,6 +10,7 @@ pub mod key;
 pub mod link;
 pub mod pixel;
 pub mod privacy;
+pub mod rewrite;
 pub mod sink;
 pub mod token;
 
@@ -20,4 +21,7 @@ pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
+pub use rewrite::{
+    Message, Options, Recipient, RewriteError, Rewritten, Template, rewrite_html, rewrite_text,
+};
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};

@@ -65,7 +65,7 @@ const CLICK_ROUTE: &str = "/c/";
 /// Route segment of open-pixel URLs.
 const OPEN_ROUTE: &str = "/o/";
 /// Suffix of open-pixel URLs, so mail clients see an image.
-const PIXEL_SUFFIX: &str = ".gif";
+pub(crate) const PIXEL_SUFFIX: &str = ".gif";
 
 /// Encodes a destination into its wire form (see the module docs).
 ///
@@ -131,7 +131,7 @@ pub fn check_destination(destination: &str) -> Result<(), LinkError> {
     Ok(())
 }
 
-fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
+pub(crate) fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
     let bytes = destination.as_bytes();
     let after_scheme = ["https://", "http://"]
         .iter()
@@ -156,9 +156,17 @@ fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
 /// assert_eq!(hashbeacon::link::location("https://ex.example/ä b?x=%41"),
 ///            "https://ex.example/%C3%A4%20b?x=%41");
 /// ```
-pub fn location(destination: &str) -> String {
+pub fn location(destination: &str) -> Cow<'_, str> {
     const HEADER_UNSAFE: &AsciiSet = &percent_encoding::CONTROLS.add(b' ');
-    utf8_percent_encode(destination, HEADER_UNSAFE).to_string()
+    // Fast path: visible ASCII only is its own `Location`. A fold rather than `all`:
+    // without the early exit the check vectorizes.
+    if destination
+        .bytes()
+        .fold(true, |graphic, b| graphic & b.is_ascii_graphic())
+    {
+        return Cow::Borrowed(destination);
+    }
+    utf8_percent_encode(destination, HEADER_UNSAFE).into()
 }
 
 /// Builds tracked URLs under one tracking base URL and verifies them.
@@ -236,6 +244,15 @@ impl Tracker {
     /// The normalized base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// What precedes the token in a tracked URL of a kind: `{base}/c/` or `{base}/o/`.
+    pub(crate) fn token_prefix(&self, kind: Kind) -> String {
+        let route = match kind {
+            Kind::Click => CLICK_ROUTE,
+            Kind::Open => OPEN_ROUTE,
+        };
+        format!("{}{route}", self.base)
     }
 
     /// The path prefix requests must start with: `""` or e.g. `"/hb"`.
@@ -361,6 +378,6 @@ impl<'a> VerifiedClick<'a> {
 
     /// The `Location` header value to redirect to (see [`location`]).
     pub fn location(&self) -> Result<String, VerifyError> {
-        Ok(location(&self.destination()?))
+        Ok(location(&self.destination()?).into_owned())
     }
 }

@@ -365,6 +365,12 @@ impl std::fmt::Debug for PreparedToken {
 }
 
 impl PreparedToken {
+    /// The most characters a token finished from this state can have: with a recipient
+    /// pseudonym and 20-digit times.
+    pub fn max_len(&self) -> usize {
+        self.head.len() + PSEUDONYM_LEN + 2 * 20 + 3 + TAG_TEXT_LEN
+    }
+
     /// Appends the finished token for one recipient to `out`. Costs one MAC state copy
     /// and the hashing of the ~30-byte tail.
     pub fn finish(
@@ -594,18 +600,16 @@ fn parse_decimal(text: &str) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
         return None;
     }
-    // Accumulate in 128 bits so 20 digits cannot wrap; check all digits at once.
-    let mut value: u128 = 0;
-    let mut not_digit = false;
+    let mut value: u64 = 0;
     for &c in digits {
         let digit = c.wrapping_sub(b'0');
-        not_digit |= digit > 9;
-        value = value * 10 + u128::from(digit);
+        if digit > 9 {
+            return None;
+        }
+        // Only a 20-digit number can overflow; checked arithmetic catches it.
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
     }
-    if not_digit {
-        return None;
-    }
-    u64::try_from(value).ok()
+    Some(value)
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.

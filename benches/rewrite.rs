@@ -1,0 +1,205 @@
+//! Rewriting a ~100 KB newsletter with ~60 links, and rendering a compiled template,
+//! each beside its baseline measured in the same run.
+//!
+//! - `rewrite/lol_html_href_noop`: lol_html over the same body with one `a[href]`
+//!   element handler that does nothing — the cost of merely finding the links.
+//! - `rewrite/lol_html_passthrough`: lol_html with no handlers (short-circuited).
+//! - `render/copy_plus_macs`: copying as many bytes as the rendered body has, plus one
+//!   HMAC-SHA256 per token (per link and the pixel) over the per-recipient tail from a
+//!   precomputed state — what any per-recipient renderer must at least do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hashbeacon::rewrite::{Message, Options, Recipient, Template, rewrite_html};
+use hashbeacon::{Key, KeyId, PseudonymKey, Tracker};
+use hmac::{KeyInit, Mac};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+const NOW: u64 = 1_767_225_600;
+const CAMPAIGN: &str = "newsletter-2026-11-week-48";
+
+const PARAGRAPH: &str = "Our winter collection has landed, and with it the boots our readers asked for all \
+year: waterproof leather uppers, a lining that keeps warm down to minus twenty, and soles that grip on ice \
+without turning every step into a clatter. We tested them on the ridge trail in November and again on the \
+city's slushiest week in January, and they came back dry both times. Sizes run true; if you are between two, \
+pick the larger one and add the wool insole that ships free with every pair this month.";
+
+/// A newsletter as email builders produce it: MSO head, heavy inline styles, tables,
+/// an Outlook VML button, tracking-style query strings with `&amp;`, a footer with
+/// social, preference, unsubscribe and mailto links.
+fn newsletter() -> String {
+    let td = "style=\"font-family:Helvetica,Arial,sans-serif;font-size:16px;line-height:24px;color:#333333;padding:0 24px 16px 24px;mso-line-height-rule:exactly;\"";
+    let link_style = "style=\"color:#0867ec;text-decoration:underline;font-weight:bold;\" target=\"_blank\"";
+    let mut html = String::from(
+        "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n\
+<html xmlns=\"http://www.w3.org/1999/xhtml\" xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:o=\"urn:schemas-microsoft-com:office:office\">\n<head>\n\
+<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n\
+<title>Winter is here</title>\n<!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:AllowPNG/><o:PixelsPerInch>96</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->\n<style type=\"text/css\">\n",
+    );
+    for i in 0..60 {
+        let _ = writeln!(
+            html,
+            ".col-{i} {{ width: {}px !important; max-width: 100%; }} @media only screen and (max-width: 620px) {{ .col-{i} {{ width: 100% !important; padding: 0 12px !important; }} }}",
+            100 + i
+        );
+    }
+    html.push_str("</style>\n</head>\n<body style=\"margin:0;padding:0;background-color:#f4f5f6;\">\n");
+    html.push_str("<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all;\">New boots, warm socks and 20% off everything until Sunday.</div>\n");
+    let _ = writeln!(
+        html,
+        "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr><td align=\"center\" {td}>\
+<a href=\"https://shop.example.com/?utm_source=newsletter&amp;utm_medium=email&amp;utm_campaign=week-48\" {link_style}><img src=\"https://cdn.example.com/logo.png\" width=\"160\" alt=\"Shop\" style=\"display:block;border:0;\"></a> \
+<a href=\"https://shop.example.com/view-online?id=48&amp;r=%RECIPIENT_ID%\" {link_style}>View in browser</a></td></tr></table>"
+    );
+    for article in 0..14 {
+        let slug = format!("winter-story-{article}");
+        let _ = writeln!(
+            html,
+            "<table role=\"presentation\" class=\"col-{article}\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"background:#ffffff;border-radius:8px;margin:0 0 24px 0;\">\n\
+<tr><td {td}><a href=\"https://shop.example.com/stories/{slug}?ref=nl&amp;pos={article}\" {link_style}><img src=\"https://cdn.example.com/img/{slug}.jpg\" width=\"552\" alt=\"{slug}\" style=\"display:block;width:100%;height:auto;border:0;\"></a></td></tr>\n\
+<tr><td {td}><h2 style=\"margin:0;font-size:22px;line-height:28px;\"><a href=\"https://shop.example.com/stories/{slug}?ref=nl&amp;pos={article}&amp;el=title\" {link_style}>Story {article}: what the ridge taught us</a></h2></td></tr>\n\
+<tr><td {td}>{}</td></tr>",
+            format!("<p style=\"margin:0 0 12px 0;\">{PARAGRAPH}</p>\n").repeat(8)
+        );
+        if article == 0 {
+            let _ = writeln!(
+                html,
+                "<tr><td align=\"center\" {td}><div><!--[if mso]><v:roundrect xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:w=\"urn:schemas-microsoft-com:office:word\" href=\"https://shop.example.com/sale?code=WINTER20&amp;src=nl\" style=\"height:44px;v-text-anchor:middle;width:220px;\" arcsize=\"10%\" stroke=\"f\" fillcolor=\"#0867ec\"><w:anchorlock/><center style=\"color:#ffffff;font-family:sans-serif;font-size:16px;font-weight:bold;\">Shop the sale</center></v:roundrect><![endif]--><!--[if !mso]><!-- --><a href=\"https://shop.example.com/sale?code=WINTER20&amp;src=nl\" style=\"background-color:#0867ec;border-radius:4px;color:#ffffff;display:inline-block;font-family:sans-serif;font-size:16px;font-weight:bold;line-height:44px;text-align:center;text-decoration:none;width:220px;-webkit-text-size-adjust:none;\">Shop the sale</a><!--<![endif]--></div></td></tr>"
+            );
+        }
+        let _ = writeln!(
+            html,
+            "<tr><td {td}><a href=\"https://shop.example.com/stories/{slug}?ref=nl&amp;pos={article}&amp;el=more\" {link_style}>Read more &rarr;</a></td></tr>\n</table>"
+        );
+    }
+    html.push_str(
+        "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr>\n",
+    );
+    for product in 0..8 {
+        let _ = writeln!(
+            html,
+            "<td class=\"col-{product}\" width=\"25%\" {td}><a href=\"https://shop.example.com/p/boot-{product}?variant=4{product}&amp;utm_content=grid\" {link_style}>Boot model {product}<br>€ 1{product}9</a></td>"
+        );
+    }
+    html.push_str("</tr></table>\n");
+    let _ = writeln!(
+        html,
+        "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr><td align=\"center\" {td}>\
+<a href=\"https://twitter.example.com/shop\" {link_style}>Twitter</a> | <a href=\"https://instagram.example.com/shop\" {link_style}>Instagram</a> | \
+<a href=\"https://facebook.example.com/shop\" {link_style}>Facebook</a> | <a href=\"https://youtube.example.com/@shop\" {link_style}>YouTube</a><br>\
+Shop Inc, 7-11 Commercial Ct, Belfast BT1 2NB<br>\
+<a href=\"https://shop.example.com/preferences?u=8d2f&amp;list=weekly\" {link_style}>Email preferences</a> · \
+<a href=\"https://shop.example.com/unsubscribe?u=8d2f&amp;list=weekly\" {link_style}>Unsubscribe</a> · \
+<a href=\"mailto:help@shop.example.com?subject=Newsletter\" {link_style}>help@shop.example.com</a></td></tr></table>"
+    );
+    html.push_str("</body>\n</html>\n");
+    html
+}
+
+struct Fixture {
+    tracker: Tracker,
+    body: Vec<u8>,
+    options: Options,
+    pseudonym: hashbeacon::Pseudonym,
+}
+
+fn fixture() -> Fixture {
+    let key = Key::new(KeyId::new("k1").unwrap(), &[7; 32]).unwrap();
+    Fixture {
+        tracker: Tracker::new(key.into(), "https://t.example.com").unwrap(),
+        body: newsletter().into_bytes(),
+        options: Options::default(),
+        pseudonym: PseudonymKey::new(&[9; 32]).unwrap().pseudonym("ada@example.com"),
+    }
+}
+
+fn lol_html_pass(body: &[u8], handler: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut settings = lol_html::Settings::new();
+    if handler {
+        settings = settings.append_element_content_handler(lol_html::element!("a[href]", |_el| Ok(())));
+    }
+    let mut rewriter = lol_html::HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
+    rewriter.write(body).unwrap();
+    rewriter.end().unwrap();
+    out
+}
+
+fn rewrite(c: &mut Criterion) {
+    let f = fixture();
+    let recipient = Recipient::new(NOW).with_pseudonym(&f.pseudonym);
+    let message = Message::new(CAMPAIGN, recipient);
+    let once = rewrite_html(&f.tracker, &message, &f.options, &f.body).unwrap();
+    eprintln!(
+        "rewrite input: {} bytes, {} links tracked, {} left alone, output {} bytes",
+        f.body.len(),
+        once.report.tracked.len(),
+        once.report.skipped.len(),
+        once.body.len()
+    );
+    let mut group = c.benchmark_group("rewrite");
+    group.throughput(Throughput::Bytes(f.body.len() as u64));
+    group.bench_function("hashbeacon", |b| {
+        b.iter(|| rewrite_html(&f.tracker, &message, &f.options, black_box(&f.body)).unwrap())
+    });
+    group.bench_function("lol_html_href_noop", |b| {
+        b.iter(|| lol_html_pass(black_box(&f.body), true))
+    });
+    group.bench_function("lol_html_passthrough", |b| {
+        b.iter(|| lol_html_pass(black_box(&f.body), false))
+    });
+    group.finish();
+}
+
+fn render(c: &mut Criterion) {
+    let f = fixture();
+    let recipient = Recipient::new(NOW).with_pseudonym(&f.pseudonym);
+    let template = Template::html(&f.tracker, CAMPAIGN, &f.options, &f.body).unwrap();
+    let mut rendered = Vec::new();
+    template.render_into(&recipient, &mut rendered).unwrap();
+    // One MAC per tracked link plus the pixel's, each from its own precomputed state
+    // over the per-recipient tail the tokens carry.
+    let macs = template.report().tracked.len() + 1;
+    let mut keyed = HmacSha256::new_from_slice(&[7; 32]).unwrap();
+    keyed.update(b"hashbeacon/v1/click\0");
+    let states: Vec<HmacSha256> = (0..macs)
+        .map(|link| {
+            let mut state = keyed.clone();
+            state.update(format!("1c.k1.{CAMPAIGN}.{link}.https://shop.example.com/stories/x").as_bytes());
+            state
+        })
+        .collect();
+    let tail = format!("{}.{NOW}.", f.pseudonym.as_str());
+    let out_len = rendered.len();
+    let source = rendered.clone();
+
+    let mut group = c.benchmark_group("render");
+    group.throughput(Throughput::Bytes(out_len as u64));
+    group.bench_function("hashbeacon", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            template.render_into(black_box(&recipient), &mut out).unwrap();
+            out
+        })
+    });
+    group.bench_function("copy_plus_macs", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(out_len);
+            out.extend_from_slice(black_box(&source));
+            for state in &states {
+                let mut mac = state.clone();
+                mac.update(black_box(tail.as_bytes()));
+                out.extend_from_slice(mac.finalize().into_bytes().get(..16).unwrap());
+            }
+            out
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rewrite, render);
+criterion_main!(benches);

@@ -1,0 +1,411 @@
+//! A body compiled once per campaign and rendered per recipient.
+//!
+//! Compiling parses the body, finds its links, decides which to track and absorbs each
+//! tracked link's per-campaign part into a MAC state ([`crate::Key::prepare`]). The
+//! result is a list of pieces: spans of the original bytes, fixed text, and tokens to
+//! finish. Rendering copies the spans and finishes one token per link for the
+//! recipient — no parsing, no URL work. Rewriting from scratch is compiling and
+//! rendering once, so both paths produce the same bytes by construction.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::error::{LinkError, SignError};
+use crate::link::{Tracker, check_destination, encode_destination};
+use crate::token::{Kind, LinkId, MAX_TOKEN_LEN, PreparedToken, is_campaign, is_label};
+
+use super::destination::tag_utm;
+use super::entities::push_escaped_url;
+use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
+use super::skip::{Unsubscribe, has_placeholder};
+use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten};
+
+/// One piece of a compiled body.
+#[derive(Clone, Debug)]
+enum Piece {
+    /// Bytes of the original body, copied as they are.
+    Source(Range<usize>),
+    /// Fixed text (ASCII, so valid in every supported charset).
+    Literal(String),
+    /// The click URL's text before the token (shared by every link).
+    ClickPrefix,
+    /// A token finished per recipient.
+    Token(PreparedToken),
+}
+
+/// A body compiled for one campaign, ready to render per recipient.
+///
+/// ```
+/// use hashbeacon::{Key, KeyId, Tracker};
+/// use hashbeacon::rewrite::{Options, Recipient, Template};
+/// let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example.com/hb")?;
+/// let html = br#"<p><a href="https://shop.example/?a=1&amp;b=2">Shop</a></p>"#;
+/// let template = Template::html(&tracker, "spring", &Options::default(), html)?;
+/// let mut body = Vec::new();
+/// template.render_into(&Recipient::new(1_767_225_600), &mut body)?;
+/// let body = String::from_utf8(body)?;
+/// assert!(body.starts_with(r#"<p><a href="https://t.example.com/hb/c/1c.k1.spring.0..1767225600.."#));
+/// assert!(body.contains("?https://shop.example/?a=1&amp;b=2\">Shop</a></p><img src="));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Template<'a> {
+    source: Cow<'a, [u8]>,
+    click_prefix: Box<str>,
+    pieces: Vec<Piece>,
+    report: Report,
+    /// Output bytes for any recipient, at most.
+    capacity: usize,
+}
+
+impl<'a> Template<'a> {
+    /// Compiles an HTML body (in [`Options::charset`]) for a campaign.
+    pub fn html(
+        tracker: &Tracker,
+        campaign: &str,
+        options: &Options,
+        input: &'a [u8],
+    ) -> Result<Self, RewriteError> {
+        super::html::compile(Builder::new(tracker, campaign, options, input, true)?)
+    }
+
+    /// Compiles a plain-text body (in [`Options::charset`]) for a campaign.
+    pub fn text(
+        tracker: &Tracker,
+        campaign: &str,
+        options: &Options,
+        input: &'a [u8],
+    ) -> Result<Self, RewriteError> {
+        Ok(super::text::compile(Builder::new(
+            tracker, campaign, options, input, false,
+        )?))
+    }
+
+    /// What compiling found: tracked and skipped links, pixel, warnings.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The body as given.
+    pub fn source(&self) -> &[u8] {
+        &self.source
+    }
+
+    /// A template that owns its body, so it can outlive the input.
+    pub fn into_owned(self) -> Template<'static> {
+        Template {
+            source: Cow::Owned(self.source.into_owned()),
+            click_prefix: self.click_prefix,
+            pieces: self.pieces,
+            report: self.report,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Renders the body for one recipient, appending it to `out`.
+    ///
+    /// A recipient who opted out gets the original body, untouched.
+    pub fn render_into(&self, recipient: &Recipient<'_>, out: &mut Vec<u8>) -> Result<(), RewriteError> {
+        if recipient.opted_out {
+            out.extend_from_slice(&self.source);
+            return Ok(());
+        }
+        if recipient.expires_at.is_some_and(|exp| exp < recipient.issued_at) {
+            return Err(SignError::ExpiresBeforeIssued.into());
+        }
+        let pseudonym = recipient.pseudonym.map(|p| p.as_str());
+        out.reserve(self.capacity);
+        let mut token = String::with_capacity(MAX_TOKEN_LEN);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Source(range) => {
+                    out.extend_from_slice(self.source.get(range.clone()).unwrap_or_default())
+                }
+                Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
+                Piece::ClickPrefix => out.extend_from_slice(self.click_prefix.as_bytes()),
+                Piece::Token(prepared) => {
+                    token.clear();
+                    prepared.finish(pseudonym, recipient.issued_at, recipient.expires_at, &mut token)?;
+                    out.extend_from_slice(token.as_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the body for one recipient, with a report.
+    pub fn render(&self, recipient: &Recipient<'_>) -> Result<Rewritten, RewriteError> {
+        self.render_with_report(recipient, self.report.clone())
+    }
+
+    /// Renders once, handing over the report without copying it.
+    pub(crate) fn render_once(mut self, recipient: &Recipient<'_>) -> Result<Rewritten, RewriteError> {
+        let report = std::mem::take(&mut self.report);
+        self.render_with_report(recipient, report)
+    }
+
+    fn render_with_report(
+        &self,
+        recipient: &Recipient<'_>,
+        report: Report,
+    ) -> Result<Rewritten, RewriteError> {
+        let mut body = Vec::new();
+        self.render_into(recipient, &mut body)?;
+        Ok(Rewritten::new(body, report, recipient.opted_out))
+    }
+}
+
+/// How a link's new URL is written into the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// In an HTML attribute value; `quoted` is false for an unquoted value, which gets
+    /// double quotes.
+    Attribute { quoted: bool },
+    /// In plain text.
+    Text,
+}
+
+/// Builds a [`Template`]: the HTML and text compilers walk the body in order and call
+/// it for every link and insertion.
+pub(crate) struct Builder<'t, 'a> {
+    tracker: &'t Tracker,
+    campaign: &'t str,
+    pub(crate) options: &'t Options,
+    pub(crate) source: &'a [u8],
+    pieces: Vec<Piece>,
+    cursor: usize,
+    report: Report,
+    click_prefix: String,
+    capacity: usize,
+    /// Present when unsubscribe links are detected.
+    unsubscribe: Option<Unsubscribe>,
+}
+
+impl<'t, 'a> Builder<'t, 'a> {
+    fn new(
+        tracker: &'t Tracker,
+        campaign: &'t str,
+        options: &'t Options,
+        source: &'a [u8],
+        html: bool,
+    ) -> Result<Self, RewriteError> {
+        if !is_campaign(campaign.as_bytes()) {
+            return Err(SignError::InvalidCampaign.into());
+        }
+        Ok(Self {
+            tracker,
+            campaign,
+            options,
+            source,
+            pieces: Vec::new(),
+            cursor: 0,
+            report: Report {
+                bytes_before: source.len(),
+                bytes_after: source.len(),
+                html,
+                ..Report::default()
+            },
+            click_prefix: tracker.token_prefix(Kind::Click),
+            capacity: source.len(),
+            unsubscribe: options.detect_unsubscribe.then(Unsubscribe::new),
+        })
+    }
+
+    /// Copies the original bytes up to `at`.
+    fn copy_to(&mut self, at: usize) {
+        if at > self.cursor {
+            self.pieces.push(Piece::Source(self.cursor..at));
+            self.cursor = at;
+        }
+    }
+
+    /// Leaves out the original bytes in `range` (which must not lie before the cursor).
+    pub(crate) fn remove(&mut self, range: Range<usize>) {
+        self.copy_to(range.start);
+        self.cursor = self.cursor.max(range.end);
+    }
+
+    fn literal(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.capacity += text.len();
+        self.pieces.push(Piece::Literal(text));
+    }
+
+    fn click_prefix(&mut self) {
+        self.capacity += self.click_prefix.len();
+        self.pieces.push(Piece::ClickPrefix);
+    }
+
+    fn token(&mut self, prepared: PreparedToken) {
+        self.capacity += prepared.max_len();
+        self.pieces.push(Piece::Token(prepared));
+    }
+
+    /// Records a link left alone.
+    pub(crate) fn skip(&mut self, href: impl Into<String>, reason: SkipReason) {
+        self.report.skipped.push(SkippedLink {
+            href: href.into(),
+            reason,
+        });
+    }
+
+    /// Records a compile warning.
+    pub(crate) fn warn(&mut self, warning: Warning) {
+        self.report.notes.push(warning);
+    }
+
+    /// Decides whether the link whose href (normalized, see
+    /// [`super::destination::normalize_href`]) sits at `span` is tracked, and if so
+    /// replaces the span with its click URL. `author_skip` runs last, before signing:
+    /// checks that depend on the surrounding markup (opt-out attributes, link text); it
+    /// gets the unsubscribe detector when detection is on.
+    pub(crate) fn link(
+        &mut self,
+        span: Range<usize>,
+        href: &str,
+        label: Option<&str>,
+        context: Context,
+        author_skip: impl FnOnce(Option<&Unsubscribe>) -> Option<SkipReason>,
+    ) {
+        match self.decide(href, label, author_skip) {
+            Ok((prepared, wire, destination, id)) => {
+                self.copy_to(span.start);
+                self.cursor = span.end;
+                let unquoted = context == (Context::Attribute { quoted: false });
+                if unquoted {
+                    self.literal("\"");
+                }
+                self.click_prefix();
+                self.token(prepared);
+                let mut after = String::with_capacity(wire.len() + 16);
+                after.push('?');
+                match context {
+                    Context::Attribute { .. } => push_escaped_url(&mut after, &wire),
+                    Context::Text => after.push_str(&wire),
+                }
+                if unquoted {
+                    after.push('"');
+                }
+                self.literal(after);
+                self.report.tracked.push(TrackedLink { id, destination });
+            }
+            Err(reason) => self.skip(href, reason),
+        }
+    }
+
+    /// The signing decision for one link: its prepared token, wire destination, signed
+    /// destination and link id, or why it is left alone.
+    fn decide(
+        &mut self,
+        href: &str,
+        label: Option<&str>,
+        author_skip: impl FnOnce(Option<&Unsubscribe>) -> Option<SkipReason>,
+    ) -> Result<(PreparedToken, Box<str>, String, String), SkipReason> {
+        if has_placeholder(href) {
+            return Err(SkipReason::Placeholder);
+        }
+        check_destination(href).map_err(|error| match error {
+            LinkError::NotHttp => SkipReason::NotHttp,
+            other => SkipReason::Invalid(other),
+        })?;
+        if self.options.leave_alone.contains(href) {
+            return Err(SkipReason::LeftAlone);
+        }
+        if self
+            .unsubscribe
+            .as_ref()
+            .is_some_and(|unsubscribe| unsubscribe.in_url(href))
+        {
+            return Err(SkipReason::Unsubscribe);
+        }
+        if let Some(reason) = author_skip(self.unsubscribe.as_ref()) {
+            return Err(reason);
+        }
+        let destination = match &self.options.utm {
+            Some(utm) => tag_utm(href, utm, self.campaign),
+            None => Cow::Borrowed(href),
+        };
+        let label = label.filter(|label| {
+            let valid = is_label(label.as_bytes());
+            if !valid {
+                self.report
+                    .notes
+                    .push(Warning::InvalidLinkLabel((*label).to_owned()));
+            }
+            valid
+        });
+        let index = u32::try_from(self.report.tracked.len()).unwrap_or(u32::MAX);
+        let link = label.map_or(LinkId::Index(index), LinkId::Label);
+        let wire = encode_destination(&destination);
+        let prepared = self
+            .tracker
+            .keyring()
+            .signing_key()
+            .prepare(Kind::Click, self.campaign, Some(link), &wire)
+            .map_err(|error| SkipReason::Invalid(error.into()))?;
+        let len = self.click_prefix.len() + prepared.max_len() + 1 + wire.len();
+        if len > self.options.max_url_len {
+            return Err(SkipReason::TooLong {
+                len,
+                max: self.options.max_url_len,
+            });
+        }
+        let wire = wire.into();
+        Ok((prepared, wire, destination.into_owned(), link.to_string()))
+    }
+
+    /// Inserts the open pixel (when opens are tracked) and the honeypot link (when
+    /// asked for and links are tracked), replacing the bytes in `range` (empty, or a
+    /// pixel placeholder).
+    pub(crate) fn insert_pixel(&mut self, range: Range<usize>) -> Result<(), RewriteError> {
+        self.remove(range);
+        if self.options.opens {
+            let prepared =
+                self.tracker
+                    .keyring()
+                    .signing_key()
+                    .prepare(Kind::Open, self.campaign, None, "")?;
+            self.literal(format!("<img src=\"{}", self.tracker.token_prefix(Kind::Open)));
+            self.token(prepared);
+            self.literal(format!(
+                "{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;width:1px;height:1px;border:0\">",
+                crate::link::PIXEL_SUFFIX
+            ));
+            self.report.pixel = true;
+        }
+        if self.options.honeypot && self.options.links.html() {
+            let destination = format!("{}/", self.tracker.base_url());
+            let wire = encode_destination(&destination).into_owned();
+            let prepared = self.tracker.keyring().signing_key().prepare(
+                Kind::Click,
+                self.campaign,
+                Some(LinkId::Label(HONEYPOT_LABEL)),
+                &wire,
+            )?;
+            self.literal("<a href=\"");
+            self.click_prefix();
+            self.token(prepared);
+            let mut after = String::from("?");
+            push_escaped_url(&mut after, &wire);
+            after.push_str(
+                "\" style=\"display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;mso-hide:all\" \
+                 aria-hidden=\"true\" tabindex=\"-1\"></a>",
+            );
+            self.literal(after);
+            self.report.honeypot = true;
+        }
+        Ok(())
+    }
+
+    /// Copies the rest of the body and returns the template.
+    pub(crate) fn finish(mut self) -> Template<'a> {
+        self.copy_to(self.source.len());
+        Template {
+            source: Cow::Borrowed(self.source),
+            click_prefix: self.click_prefix.into(),
+            pieces: self.pieces,
+            report: self.report,
+            capacity: self.capacity,
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Helpers shared by the rewrite tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use hashbeacon::{Key, KeyId, Tracker, VerifiedClick};
+
+pub(crate) const BASE: &str = "https://t.example.com/hb";
+pub(crate) const NOW: u64 = 1_767_225_600;
+
+pub(crate) fn tracker() -> Tracker {
+    let key = Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap();
+    Tracker::new(key.into(), BASE).unwrap()
+}
+
+/// A tracked URL found in a body: where it is and its text (HTML-unescaped).
+pub(crate) struct Found {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) url: String,
+}
+
+/// Every click URL in an HTML body, in order: each ends at its closing quote.
+pub(crate) fn click_urls(body: &str) -> Vec<Found> {
+    let prefix = format!("{BASE}/c/");
+    body.match_indices(&prefix)
+        .map(|(start, _)| {
+            let rest = &body[start..];
+            let len = rest.find(['"', '\'']).unwrap_or(rest.len());
+            let raw = &rest[..len];
+            let url = raw.replace("&amp;", "&");
+            Found {
+                start,
+                end: start + len,
+                url,
+            }
+        })
+        .collect()
+}
+
+/// Verifies a click URL the way the endpoint sees it: path and raw query as a browser
+/// sends them (after WHATWG URL parsing).
+pub(crate) fn verify(tracker: &Tracker, click_url: &str) -> (String, String) {
+    let parsed = url::Url::parse(click_url).unwrap();
+    let click: VerifiedClick<'_> = tracker
+        .verify_click(parsed.path(), parsed.query(), NOW + 60)
+        .unwrap();
+    let link = click
+        .verified
+        .claims
+        .link
+        .map(|l| l.to_string())
+        .unwrap_or_default();
+    (click.destination().unwrap().into_owned(), link)
+}
+
+/// The destinations of every click URL in an HTML body.
+pub(crate) fn destinations(tracker: &Tracker, body: &str) -> Vec<String> {
+    click_urls(body)
+        .iter()
+        .map(|found| verify(tracker, &found.url).0)
+        .collect()
+}
+
+/// How many open pixels a body has.
+pub(crate) fn pixels(body: &str) -> usize {
+    body.matches(&format!("<img src=\"{BASE}/o/")).count()
+}
