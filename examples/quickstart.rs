@@ -1,6 +1,6 @@
 //! Quickstart: the whole flow on one machine, no services needed.
 //!
-//! Signs a tracked link and an open pixel for one recipient, starts the
+//! Rewrites the sample email in `examples/email/` for one recipient, starts the
 //! reference server (`examples/server/`) on a free loopback port with SQLite in a
 //! temporary folder, follows the tracked call-to-action link and loads the open pixel
 //! with a real HTTP client (and tries a forged copy of the link), and prints what the
@@ -14,10 +14,12 @@ mod app;
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey};
+use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html, rewrite_text};
+use hashbeacon::{Key, KeyId, PseudonymKey};
 
 const CAMPAIGN: &str = "welcome";
-const DESTINATION: &str = "https://shop.example.com/start?plan=pro&ref=mail#pricing";
+const HTML: &str = include_str!("email/welcome.html");
+const TEXT: &str = include_str!("email/welcome.txt");
 /// What Safari on a Mac sends: the reader's browser, as the server sees it.
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 \
                        (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
@@ -43,24 +45,26 @@ async fn main() -> Result<(), Box<dyn Error>> {
         db.display()
     );
 
-    // The sender's side: sign the email's call-to-action link and its open pixel for
-    // one recipient. The tokens say it was sent a minute ago: a click within seconds
-    // of sending is what security scanners do, and would be classified as one.
+    // The sender's side: rewrite the email for one recipient. The tokens say it was
+    // sent a minute ago: a click within seconds of sending is what security scanners
+    // do, and would be classified as one.
     let ada = pseudonyms.pseudonym("ada@example.com");
-    let claims = Claims {
-        kind: Kind::Click,
-        campaign: CAMPAIGN,
-        link: Some(LinkId::Label("cta")),
-        recipient: Some(ada.as_str()),
-        issued_at: unix_now() - 60,
-        expires_at: None,
-    };
-    let click = server.tracker().click_url(&claims, DESTINATION)?;
-    let pixel = server.tracker().open_url(&Claims {
-        kind: Kind::Open,
-        link: None,
-        ..claims
-    })?;
+    let message = Message::new(CAMPAIGN, Recipient::new(unix_now() - 60).with_pseudonym(&ada));
+    let options = Options::default();
+    let html = rewrite_html(server.tracker(), &message, &options, HTML.as_bytes())?;
+    // Links the author opted out in the HTML stay untracked in the text part too.
+    let mut text_options = options.clone();
+    text_options
+        .leave_alone
+        .extend(html.report.left_alone_by_author().map(str::to_owned));
+    let text = rewrite_text(server.tracker(), &message, &text_options, TEXT.as_bytes())?;
+    println!("\nrewritten HTML: {}", html.report);
+    println!("rewritten text: {}", text.report);
+
+    let html = String::from_utf8(html.body)?;
+    let base = server.tracker().base_url();
+    let click = attribute_url(&html, "href", &format!("{base}/c/")).ok_or("no tracked link")?;
+    let pixel = attribute_url(&html, "src", &format!("{base}/o/")).ok_or("no open pixel")?;
 
     // The reader's side: a real HTTP client that shows redirects instead of following them.
     let client = reqwest::Client::builder()
@@ -132,6 +136,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         return Err(format!("expected 3 stored events, got {health:?}").into());
     }
     Ok(())
+}
+
+/// The first URL in an HTML attribute (`href="…"`, `src="…"`) that starts with
+/// `prefix`, with the `&amp;` of the attribute syntax decoded.
+fn attribute_url(html: &str, attribute: &str, prefix: &str) -> Option<String> {
+    let start = html.find(&format!("{attribute}=\"{prefix}"))? + attribute.len() + 2;
+    let value = html.get(start..)?.split('"').next()?;
+    Some(value.replace("&amp;", "&"))
 }
 
 /// A header's value for display.
