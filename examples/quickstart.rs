@@ -1,62 +1,158 @@
-//! Quickstart: sign a tracked link and an open pixel for one recipient, then verify
-//! them as the tracking endpoint would.
+//! Quickstart: the whole flow on one machine, no services needed.
+//!
+//! Rewrites the sample email in `examples/email/` for one recipient, starts the
+//! reference server (`examples/server/`) on a free loopback port with SQLite in a
+//! temporary folder, follows the tracked call-to-action link and loads the open pixel
+//! with a real HTTP client (and tries a forged copy of the link), and prints what the
+//! server stored.
 //!
 //! Run with `cargo run --example quickstart`.
 
+#[path = "server/app.rs"]
+mod app;
+
 use std::error::Error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey, Tracker};
+use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html, rewrite_text};
+use hashbeacon::{Key, KeyId, PseudonymKey};
 
-fn main() -> Result<(), Box<dyn Error>> {
-    // In production both keys come from a secret store; see `Keyring::from_text`.
+const CAMPAIGN: &str = "welcome";
+const HTML: &str = include_str!("email/welcome.html");
+const TEXT: &str = include_str!("email/welcome.txt");
+/// What Safari on a Mac sends: the reader's browser, as the server sees it.
+const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 \
+                       (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // Keys: in production both come from a secret store (see `Keyring::from_text`).
     let key = Key::generate(KeyId::new("k1")?)?;
     let pseudonyms = PseudonymKey::generate()?;
-    let tracker = Tracker::new(key.into(), "https://t.example.com/hb")?;
-    let now = 1_767_225_600;
 
-    let recipient = pseudonyms.pseudonym("ada@example.com");
-    let claims = Claims {
-        kind: Kind::Click,
-        campaign: "welcome",
-        link: Some(LinkId::Label("cta")),
-        recipient: Some(recipient.as_str()),
-        issued_at: now,
-        expires_at: None,
-    };
-    let destination = "https://shop.example.com/start?plan=pro&ref=mail#pricing";
-    let click = tracker.click_url(&claims, destination)?;
-    let open = tracker.open_url(&Claims {
-        kind: Kind::Open,
-        link: None,
-        ..claims
-    })?;
-    println!("destination: {destination}");
-    println!("click URL:   {click}");
-    println!("open pixel:  {open}");
-
-    // The endpoint sees only the path and raw query of the request.
-    let request = click
-        .strip_prefix("https://t.example.com")
-        .ok_or("unexpected base")?;
-    let (path, query) = request.split_once('?').ok_or("click URL without query")?;
-    let verified = tracker.verify_click(path, Some(query), now + 30)?;
-    println!("redirect to: {}", verified.location()?);
+    // The host's side: the reference server, SQLite in a folder removed at exit.
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("events.db");
+    let server = app::start(app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        key.into(),
+        db.clone(),
+    ))
+    .await?;
     println!(
-        "event:       click on campaign {} link {} by {}",
-        verified.verified.claims.campaign,
-        verified
-            .verified
-            .claims
-            .link
-            .map(|l| l.to_string())
-            .unwrap_or_default(),
-        verified.verified.claims.recipient.unwrap_or("-"),
+        "server     http://{}  (events in {})",
+        server.addr(),
+        db.display()
     );
 
-    let tampered = query.replace("shop.example.com", "evil.example");
-    match tracker.verify_click(path, Some(&tampered), now + 30) {
-        Ok(_) => return Err("a tampered destination verified".into()),
-        Err(err) => println!("tampered:    rejected ({err})"),
+    // The sender's side: rewrite the email for one recipient. The tokens say it was
+    // sent a minute ago: a click within seconds of sending is what security scanners
+    // do, and would be classified as one.
+    let ada = pseudonyms.pseudonym("ada@example.com");
+    let message = Message::new(CAMPAIGN, Recipient::new(unix_now() - 60).with_pseudonym(&ada));
+    let options = Options::default();
+    let html = rewrite_html(server.tracker(), &message, &options, HTML.as_bytes())?;
+    // Links the author opted out in the HTML stay untracked in the text part too.
+    let mut text_options = options.clone();
+    text_options
+        .leave_alone
+        .extend(html.report.left_alone_by_author().map(str::to_owned));
+    let text = rewrite_text(server.tracker(), &message, &text_options, TEXT.as_bytes())?;
+    println!("\nrewritten HTML: {}", html.report);
+    println!("rewritten text: {}", text.report);
+
+    let html = String::from_utf8(html.body)?;
+    let base = server.tracker().base_url();
+    let click = attribute_url(&html, "href", &format!("{base}/c/")).ok_or("no tracked link")?;
+    let pixel = attribute_url(&html, "src", &format!("{base}/o/")).ok_or("no open pixel")?;
+
+    // The reader's side: a real HTTP client that shows redirects instead of following them.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(BROWSER)
+        .build()?;
+    println!("\nclick      GET {click}");
+    let response = client.get(&click).send().await?;
+    println!(
+        "           -> {} Location: {}",
+        response.status(),
+        show(response.headers().get("location"))
+    );
+    let forged = click.replace("shop.example.com", "evil.example");
+    println!("forged     GET {forged}");
+    let response = client.get(&forged).send().await?;
+    println!(
+        "           -> {} Location: {}",
+        response.status(),
+        show(response.headers().get("location"))
+    );
+    println!("open       GET {pixel}");
+    let response = client.get(&pixel).send().await?;
+    let status = response.status();
+    let content_type = show(response.headers().get("content-type")).to_owned();
+    let bytes = response.bytes().await?.len();
+    println!("           -> {status} {content_type}, {bytes} bytes");
+
+    // The writer thread stores events a moment after the responses went out.
+    for _ in 0..200 {
+        if server.health().events_stored >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats_url = format!("http://{}/stats?campaign={CAMPAIGN}", server.addr());
+    let stats = client.get(&stats_url).send().await?.text().await?;
+    println!("\nGET /stats?campaign={CAMPAIGN}\n{stats}");
+
+    // Graceful shutdown stores every pending event before it returns.
+    let health = server.shutdown().await?;
+    println!(
+        "\nstored events ({} stored, {} failed):",
+        health.events_stored, health.events_not_stored
+    );
+    for event in app::store::Store::open(&db)?.events()? {
+        let what = match event.rejected {
+            Some(reason) => format!("rejected ({reason})"),
+            None => format!(
+                "campaign={} link={} recipient={}",
+                event.campaign.unwrap_or_default(),
+                event.link.unwrap_or_else(|| "-".into()),
+                event.recipient.unwrap_or_default(),
+            ),
+        };
+        println!(
+            "  {:<5} {:<4} {what} ip={} verdict={}{}",
+            event.kind,
+            event.method,
+            event.client_ip.unwrap_or_default(),
+            event.verdict,
+            event
+                .signal
+                .map(|signal| format!(" ({signal})"))
+                .unwrap_or_default(),
+        );
+    }
+    if health.status != "ok" || health.events_stored != 3 {
+        return Err(format!("expected 3 stored events, got {health:?}").into());
     }
     Ok(())
+}
+
+/// The first URL in an HTML attribute (`href="…"`, `src="…"`) that starts with
+/// `prefix`, with the `&amp;` of the attribute syntax decoded.
+fn attribute_url(html: &str, attribute: &str, prefix: &str) -> Option<String> {
+    let start = html.find(&format!("{attribute}=\"{prefix}"))? + attribute.len() + 2;
+    let value = html.get(start..)?.split('"').next()?;
+    Some(value.replace("&amp;", "&"))
+}
+
+/// A header's value for display.
+fn show(value: Option<&reqwest::header::HeaderValue>) -> &str {
+    value.map_or("(none)", |value| value.to_str().unwrap_or("(not text)"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -330,9 +330,11 @@ impl Keyring {
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
         let mut keys = text
             .lines()
+            // Comments go before splitting at commas: a comment may contain commas.
+            .filter(|line| !line.trim_start().starts_with('#'))
             .flat_map(|line| line.split(','))
             .map(str::trim)
-            .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
+            .filter(|entry| !entry.is_empty())
             .map(Key::from_text);
         let signing = keys.next().ok_or(KeyError::Malformed("no key found"))??;
         keys.try_fold(Self::new(signing), |ring, key| ring.with_verify_only(key?))

@@ -1,0 +1,67 @@
+//! Sending with lettre: a multipart/alternative message whose HTML and text parts are
+//! rewritten for one recipient, written to a folder by lettre's file transport (no
+//! network). Swap in `SmtpTransport` to really send it.
+//!
+//! ```text
+//! cargo run --example lettre [-- OUTPUT_FOLDER]
+//! ```
+//!
+//! The keyring comes from `HASHBEACON_KEY` when set (as the server takes it), else a
+//! throwaway key is generated; the tracking base URL from `HASHBEACON_BASE`, else
+//! `http://127.0.0.1:8080`, where `cargo run --example server` listens.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html, rewrite_text};
+use hashbeacon::{Key, KeyId, Keyring, PseudonymKey, Tracker};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{FileTransport, Transport};
+
+const HTML: &str = include_str!("email/welcome.html");
+const TEXT: &str = include_str!("email/welcome.txt");
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let keyring = match std::env::var("HASHBEACON_KEY") {
+        Ok(text) => Keyring::from_text(&text)?,
+        Err(_) => Key::generate(KeyId::new("k1")?)?.into(),
+    };
+    let base = std::env::var("HASHBEACON_BASE").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned());
+    let tracker = Tracker::new(keyring, &base)?;
+    // Keep this key as long as you want to map pseudonyms back to your subscribers.
+    let pseudonyms = PseudonymKey::generate()?;
+
+    let to: Mailbox = "Ada Lovelace <ada@example.com>".parse()?;
+    let pseudonym = pseudonyms.pseudonym(to.email.as_ref());
+    let sent_at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let message = Message::new("welcome", Recipient::new(sent_at).with_pseudonym(&pseudonym));
+
+    let options = Options::default();
+    let html = rewrite_html(&tracker, &message, &options, HTML.as_bytes())?;
+    // What the author opted out in the HTML part stays untracked in the text part.
+    let mut text_options = options.clone();
+    text_options
+        .leave_alone
+        .extend(html.report.left_alone_by_author().map(str::to_owned));
+    let text = rewrite_text(&tracker, &message, &text_options, TEXT.as_bytes())?;
+    eprintln!("HTML part: {}\ntext part: {}", html.report, text.report);
+
+    // lettre does the MIME work: boundaries, quoted-printable, headers.
+    let email = lettre::Message::builder()
+        .from("Example Shop <hello@shop.example.com>".parse()?)
+        .to(to)
+        .subject("Welcome to Example Shop")
+        .multipart(MultiPart::alternative_plain_html(
+            String::from_utf8(text.body)?,
+            String::from_utf8(html.body)?,
+        ))?;
+
+    let folder = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| std::env::temp_dir().join("hashbeacon-lettre"), PathBuf::from);
+    std::fs::create_dir_all(&folder)?;
+    let id = FileTransport::new(&folder).send(&email)?;
+    println!("{}", folder.join(format!("{id}.eml")).display());
+    Ok(())
+}

@@ -1,3 +1,0 @@
-//! The `hashbeacon` command-line tool.
-
-fn main() {}

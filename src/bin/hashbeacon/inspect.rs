@@ -1,0 +1,95 @@
+//! `hashbeacon inspect`: verify a tracked URL and print what it carries as JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hashbeacon::{Keyring, Kind, LinkId, Tracker, Verified, VerifyError};
+use serde_json::{Value, json};
+
+use crate::{Fatal, keyfile, print_line};
+
+/// Verify a click or open URL and print one JSON object on stdout: `"valid": true` and
+/// its claims (exit 0), or `"valid": false` and the reason (exit 1).
+///
+/// The tracking base (scheme, host and path prefix) is taken from the URL itself, so any
+/// tracking host's URLs can be checked with its key file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Keyring file: one `hbk1.` key per line, the signing key first.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// Judge expiry as of this unix time instead of the system clock.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    now: Option<u64>,
+
+    /// The tracked URL, as in the message or as a browser sent it.
+    url: String,
+}
+
+pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
+    let keyring = keyfile::read_keyring(&args.key)?;
+    let now = match args.now {
+        Some(now) => now,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| Fatal("the system clock is before 1970".to_owned()))?
+            .as_secs(),
+    };
+    let (report, code) = match inspect(keyring, &args.url, now) {
+        Ok(report) => (report, ExitCode::SUCCESS),
+        Err(reason) => (json!({ "valid": false, "error": reason }), ExitCode::FAILURE),
+    };
+    print_line(&report.to_string())?;
+    Ok(code)
+}
+
+/// Verifies `url` and describes it, or says why it is not a valid tracking URL.
+fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
+    // Parsing applies what a browser does to the URL before sending it, and drops the
+    // fragment it never sends: what is verified is what the endpoint would receive.
+    let parsed = url::Url::parse(url).map_err(|err| format!("not an absolute URL: {err}"))?;
+    let path = parsed.path();
+    let prefix = route_prefix(path).ok_or("not a tracking URL: no /c/ or /o/ route segment")?;
+    let base = format!("{}{prefix}", parsed.origin().ascii_serialization());
+    let tracker = Tracker::new(keyring, &base).map_err(|err| err.to_string())?;
+    let (kind, _) = tracker.route(path).map_err(|err| err.to_string())?;
+    let text = |err: VerifyError| err.to_string();
+    match kind {
+        Kind::Click => {
+            let click = tracker.verify_click(path, parsed.query(), now).map_err(text)?;
+            let destination = click.destination().map_err(text)?;
+            Ok(describe(&click.verified, Some(&destination)))
+        }
+        Kind::Open => Ok(describe(&tracker.verify_open(path, now).map_err(text)?, None)),
+    }
+}
+
+/// The path prefix in front of a `/c/<token>` or `/o/<token>` route. Tokens never hold a
+/// `/`, so the route is the second-to-last segment.
+fn route_prefix(path: &str) -> Option<&str> {
+    let (head, _token) = path.rsplit_once('/')?;
+    head.strip_suffix("/c").or_else(|| head.strip_suffix("/o"))
+}
+
+fn describe(verified: &Verified<'_>, destination: Option<&str>) -> Value {
+    let claims = &verified.claims;
+    let link = match claims.link {
+        Some(LinkId::Index(index)) => json!(index),
+        Some(LinkId::Label(label)) => json!(label),
+        None => Value::Null,
+    };
+    json!({
+        "valid": true,
+        "kind": claims.kind.as_str(),
+        "campaign": claims.campaign,
+        "link": link,
+        "recipient": claims.recipient,
+        "issued_at": claims.issued_at,
+        "expires_at": claims.expires_at,
+        "expired": verified.expired,
+        "key_id": verified.key_id.as_str(),
+        "destination": destination,
+    })
+}

@@ -1,0 +1,35 @@
+//! Reading key files: the keyring text of [`Keyring::from_text`], one key per line.
+
+use std::io::Read;
+use std::path::Path;
+
+use hashbeacon::Keyring;
+use zeroize::Zeroizing;
+
+use crate::Fatal;
+
+/// A key file larger than this is not a key file (a keyring of a thousand keys fits).
+const MAX_KEY_FILE_LEN: u64 = 128 * 1024;
+
+/// Reads and parses a keyring file; every failure names the file and what was wrong.
+pub(crate) fn read_keyring(path: &Path) -> Result<Keyring, Fatal> {
+    let text = read_secret_file(path)?;
+    Keyring::from_text(&text).map_err(|err| Fatal(format!("key file `{}`: {err}", path.display())))
+}
+
+/// Reads a small UTF-8 file holding secrets, wiping the buffer when done.
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
+    let cannot = |err: std::io::Error| Fatal(format!("cannot read key file `{}`: {err}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = Zeroizing::new(String::new());
+    file.take(MAX_KEY_FILE_LEN + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(Fatal(format!(
+            "key file `{}` is larger than {MAX_KEY_FILE_LEN} bytes; is it really a key file?",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
