@@ -7,8 +7,14 @@
 //! full, database failing) is logged event by event, counted, and shown by `/healthz`.
 //!
 //! Routes: the tracker's `{base}/c/…` and `{base}/o/….gif`, `GET /stats?campaign=ID`
-//! and `GET /healthz`.
+//! (counts and the campaign report's figures), `GET /dashboard?campaign=ID` (a live
+//! HTML page of them), `POST /conversion` (a landing site reports a conversion with the
+//! click reference it was given) and `GET /healthz`.
 
+#[path = "dashboard.rs"]
+pub(crate) mod dashboard;
+#[path = "figures.rs"]
+pub(crate) mod figures;
 #[path = "store.rs"]
 pub(crate) mod store;
 
@@ -24,11 +30,12 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use hashbeacon::report::{Granularity, Report};
 use hashbeacon::sink::ChannelSink;
-use hashbeacon::{ConfigError, Endpoint, Event, IpNet, Keyring, Request, Tracker};
+use hashbeacon::{ConfigError, Endpoint, Event, IpNet, Keyring, ReferenceParameter, Request, Tracker};
 use serde::{Deserialize, Serialize};
 use store::{CampaignStats, OpenError, Store};
 use tokio::net::TcpListener;
@@ -53,6 +60,9 @@ pub(crate) struct Config {
     pub(crate) queue: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` say who the client is.
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Append a signed click reference to redirects under this parameter, for
+    /// conversion attribution; `None` (the default) leaves destinations as written.
+    pub(crate) conversion_reference: Option<ReferenceParameter>,
 }
 
 impl Config {
@@ -65,6 +75,7 @@ impl Config {
             base_path: String::new(),
             queue: DEFAULT_QUEUE,
             trusted_proxies: Vec::new(),
+            conversion_reference: None,
         }
     }
 }
@@ -141,14 +152,21 @@ pub(crate) async fn start(config: Config) -> Result<Server, StartError> {
     let endpoint = (config.trusted_proxies.into_iter())
         .fold(Endpoint::new(tracker.clone(), sink), Endpoint::with_trusted_proxy)
         .with_rejected_events(true);
+    let endpoint = match config.conversion_reference {
+        Some(parameter) => endpoint.with_conversion_reference(parameter),
+        None => endpoint,
+    };
     let state = Arc::new(AppState {
         endpoint,
         reader: Mutex::new(reader_store),
         health: Arc::clone(&health),
+        dashboard_policy: dashboard::content_security_policy(),
     });
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/stats", get(stats))
+        .route("/dashboard", get(dashboard))
+        .route("/conversion", post(conversion))
         .fallback(track)
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -209,9 +227,12 @@ impl Server {
 
 struct AppState {
     endpoint: Endpoint<ChannelSink>,
-    /// A connection of its own for `/stats`: WAL lets it read while the writer writes.
+    /// A connection of its own for `/stats`, `/dashboard` and the rare conversion:
+    /// WAL lets it read while the writer writes.
     reader: Mutex<Store>,
     health: Arc<Health>,
+    /// The dashboard's `Content-Security-Policy`, computed once.
+    dashboard_policy: String,
 }
 
 /// Every tracking request. The library stays clock-free; the host supplies `now`.
@@ -243,22 +264,103 @@ fn unix_now() -> u64 {
 #[derive(Deserialize)]
 struct StatsQuery {
     campaign: String,
+    /// Messages delivered, for the rates per delivered message.
+    delivered: Option<u64>,
+    /// `hour` (the default) or `day`, for the trend.
+    granularity: Option<String>,
+}
+
+/// What `/stats` returns: the per-link counts, and the report's figures.
+#[derive(Serialize)]
+struct Stats {
+    #[serde(flatten)]
+    counts: CampaignStats,
+    report: figures::Figures,
 }
 
 async fn stats(
     State(state): State<Arc<AppState>>,
     Query(query): Query<StatsQuery>,
-) -> Result<Json<CampaignStats>, Response> {
-    let stats = tokio::task::spawn_blocking(move || {
+) -> Result<Json<Stats>, Response> {
+    let granularity = match query.granularity.as_deref() {
+        None | Some("hour") => Granularity::Hour,
+        Some("day") => Granularity::Day,
+        Some(_) => return Err((StatusCode::BAD_REQUEST, "granularity is hour or day\n").into_response()),
+    };
+    let (delivered, campaign) = (query.delivered, query.campaign.clone());
+    let (counts, report) = on_db(&state, move |reader| {
+        Ok((reader.stats(&campaign)?, reader.report(&campaign)?))
+    })
+    .await?;
+    let report = figures::figures(&report, &query.campaign, delivered, granularity);
+    Ok(Json(Stats { counts, report }))
+}
+
+/// Runs a query on the reader connection off the async threads; a failure is a 500.
+async fn on_db<T: Send + 'static>(
+    state: &Arc<AppState>,
+    query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
         let reader = state.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        reader.stats(&query.campaign).map_err(|error| error.to_string())
+        query(&reader).map_err(|error| error.to_string())
     })
     .await
     .map_err(|error| error.to_string())
-    .and_then(|stats| stats);
-    stats
-        .map(Json)
-        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("stats: {error}\n")).into_response())
+    .and_then(|result| result)
+    .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("database: {error}\n")).into_response())
+}
+
+/// The live dashboard page of one campaign.
+async fn dashboard(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<StatsQuery>,
+) -> Result<Response, Response> {
+    let campaign = query.campaign.clone();
+    let report: Report = on_db(&state, move |reader| reader.report(&campaign)).await?;
+    let page = dashboard::render(&dashboard::Dashboard {
+        campaign: &query.campaign,
+        report: report.campaign(&query.campaign),
+        delivered: query.delivered,
+        rejected: report.rejected().total(),
+        now: unix_now(),
+    });
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, state.dashboard_policy.clone()),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+    ];
+    Ok((headers, Html(page)).into_response())
+}
+
+/// A landing site reports a conversion: the body is the click reference it was given.
+/// 200 with what the reference says, or 400 if it is not authentic.
+async fn conversion(State(state): State<Arc<AppState>>, body: String) -> Result<Json<Converted>, Response> {
+    let keyring = state.endpoint.tracker().keyring();
+    let conversion = keyring
+        .verify_reference(body.trim(), unix_now())
+        .map_err(|error| {
+            (StatusCode::BAD_REQUEST, format!("invalid reference: {error}\n")).into_response()
+        })?;
+    let answer = Converted {
+        campaign: conversion.campaign.clone(),
+        link: conversion.link.as_ref().map(ToString::to_string),
+        clicked_at: conversion.clicked_at,
+    };
+    on_db(&state, move |store| store.insert_conversion(&conversion)).await?;
+    Ok(Json(answer))
+}
+
+/// What `POST /conversion` answers.
+#[derive(Serialize)]
+struct Converted {
+    /// The campaign the conversion counts for.
+    campaign: String,
+    /// The link whose click led to it.
+    link: Option<String>,
+    /// When that click came, unix seconds.
+    clicked_at: u64,
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<HealthReport> {

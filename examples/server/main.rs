@@ -7,6 +7,11 @@
 //! The keyring (one key per line, signing key first, as `hashbeacon keygen` writes it)
 //! comes from `--key FILE` or the `HASHBEACON_KEY` environment variable. SIGINT or
 //! SIGTERM stops it after every pending event is stored.
+//!
+//! `--conversion-parameter hb_ref` turns on conversion attribution: every redirect
+//! carries a signed click reference under that query parameter, which the landing site
+//! sends back with `POST /conversion`. `GET /dashboard?campaign=ID` shows the campaign's
+//! figures live.
 
 mod app;
 
@@ -16,7 +21,7 @@ use std::process::ExitCode;
 
 use hashbeacon::Keyring;
 
-const USAGE: &str = "usage: server [--addr HOST:PORT] (--key FILE | env HASHBEACON_KEY) --db PATH [--base-path /PREFIX] [--trusted-proxy NET]...";
+const USAGE: &str = "usage: server [--addr HOST:PORT] (--key FILE | env HASHBEACON_KEY) --db PATH [--base-path /PREFIX] [--trusted-proxy NET]... [--conversion-parameter NAME]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -71,6 +76,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, 
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
     let (mut key_file, mut db, mut base_path) = (None, None, String::new());
     let mut trusted_proxies = Vec::new();
+    let mut conversion_reference = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -95,6 +101,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, 
                     .map_err(|error| format!("--trusted-proxy {text:?}: {error}"))?;
                 trusted_proxies.push(net);
             }
+            "--conversion-parameter" => {
+                let name = value()?;
+                let parameter = hashbeacon::ReferenceParameter::new(&name)
+                    .map_err(|error| format!("--conversion-parameter {name:?}: {error}"))?;
+                conversion_reference = Some(parameter);
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -104,6 +116,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<app::Config>, 
     let mut config = app::Config::new(addr, keyring, db);
     config.base_path = base_path;
     config.trusted_proxies = trusted_proxies;
+    config.conversion_reference = conversion_reference;
     Ok(Some(config))
 }
 

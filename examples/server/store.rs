@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hashbeacon::Event;
+use hashbeacon::report::{Action, Record, Report};
+use hashbeacon::{Conversion, Event, Kind, LinkId};
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 
@@ -32,6 +33,16 @@ CREATE TABLE IF NOT EXISTS events (
     person      INTEGER NOT NULL            -- human or proxied: a person's action
 );
 CREATE INDEX IF NOT EXISTS events_by_campaign ON events (campaign, kind, link);
+CREATE TABLE IF NOT EXISTS conversions (
+    id           INTEGER PRIMARY KEY,
+    campaign     TEXT    NOT NULL,
+    link         TEXT,
+    recipient    TEXT,                      -- the pseudonym, never an address
+    clicked_at   INTEGER NOT NULL,
+    converted_at INTEGER NOT NULL,
+    key_id       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversions_by_campaign ON conversions (campaign);
 ";
 
 const INSERT: &str = "
@@ -133,6 +144,88 @@ impl Store {
         })
     }
 
+    /// Stores a verified conversion.
+    pub(crate) fn insert_conversion(&self, conversion: &Conversion) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO conversions (campaign, link, recipient, clicked_at, converted_at, key_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                conversion.campaign,
+                conversion.link.as_ref().map(ToString::to_string),
+                conversion.recipient,
+                seconds(conversion.clicked_at),
+                seconds(conversion.converted_at),
+                conversion.key_id.to_string(),
+            ])?;
+        Ok(())
+    }
+
+    /// A campaign's report, folded from its stored events and conversions, with the
+    /// rejected requests of all campaigns (a rejected token names no trusted campaign).
+    pub(crate) fn report(&self, campaign: &str) -> rusqlite::Result<Report> {
+        let mut report = Report::new();
+        let mut events = self.conn.prepare_cached(
+            "SELECT kind, implied, link, recipient, issued_at, received_at, person, verdict, signal
+             FROM events WHERE campaign = ?1 AND rejected IS NULL",
+        )?;
+        let mut rows = events.query([campaign])?;
+        while let Some(row) = rows.next()? {
+            let (kind, implied): (String, bool) = (row.get(0)?, row.get(1)?);
+            let (link, recipient): (Option<String>, Option<String>) = (row.get(2)?, row.get(3)?);
+            let (verdict, signal): (String, Option<String>) = (row.get(7)?, row.get(8)?);
+            // The verdict's `Display` form, as `Report::add` counts reasons.
+            let reason = match signal {
+                Some(signal) => format!("{verdict}: {signal}"),
+                None => verdict,
+            };
+            report.add_record(&Record {
+                action: match (kind.as_str(), implied) {
+                    ("click", _) => Action::Click,
+                    (_, false) => Action::Open,
+                    (_, true) => Action::ImpliedOpen,
+                },
+                campaign,
+                link: link.as_deref().map(link_id),
+                recipient: recipient.as_deref(),
+                at: unix(row.get(5)?),
+                since: unix(row.get::<_, Option<i64>>(4)?.unwrap_or_default()),
+                person: row.get(6)?,
+                reason: &reason,
+            });
+        }
+        let mut conversions = self.conn.prepare_cached(
+            "SELECT link, recipient, clicked_at, converted_at FROM conversions WHERE campaign = ?1",
+        )?;
+        let mut rows = conversions.query([campaign])?;
+        while let Some(row) = rows.next()? {
+            let (link, recipient): (Option<String>, Option<String>) = (row.get(0)?, row.get(1)?);
+            report.add_record(&Record {
+                action: Action::Conversion,
+                campaign,
+                link: link.as_deref().map(link_id),
+                recipient: recipient.as_deref(),
+                at: unix(row.get(3)?),
+                since: unix(row.get(2)?),
+                person: true,
+                reason: "conversion",
+            });
+        }
+        let mut rejected = self.conn.prepare_cached(
+            "SELECT kind, rejected, COUNT(*) FROM events WHERE rejected IS NOT NULL GROUP BY kind, rejected",
+        )?;
+        let mut rows = rejected.query([])?;
+        while let Some(row) = rows.next()? {
+            let (kind, reason, count): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let kind = if kind == "click" { Kind::Click } else { Kind::Open };
+            for _ in 0..count {
+                report.add_rejected(kind, &reason);
+            }
+        }
+        Ok(report)
+    }
+
     /// Every stored event, oldest first, in a few columns for display.
     #[allow(
         dead_code,
@@ -176,6 +269,16 @@ pub(crate) enum OpenError {
 /// Unix seconds as SQLite's signed integer; no real clock reaches the cut-off.
 fn seconds(unix: u64) -> i64 {
     i64::try_from(unix).unwrap_or(i64::MAX)
+}
+
+/// The inverse of [`seconds`].
+fn unix(seconds: i64) -> u64 {
+    u64::try_from(seconds).unwrap_or_default()
+}
+
+/// A stored link id: digits are a position, anything else a label.
+fn link_id(text: &str) -> LinkId<'_> {
+    text.parse().map_or(LinkId::Label(text), LinkId::Index)
 }
 
 /// What `GET /stats?campaign=ID` returns.
