@@ -60,8 +60,11 @@ pub(crate) fn opted_out<'v>(value_of: impl Fn(&str) -> Option<&'v str>) -> Optio
 pub(crate) fn has_placeholder(href: &str) -> bool {
     let bytes = href.as_bytes();
     let name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    // One pass; the rarely seen markers decide with a look at what follows.
+    // One pass over the bytes; only the few marker bytes look at what follows.
     bytes.iter().enumerate().any(|(at, &b)| {
+        if !matches!(b, b'{' | b'}' | b'*' | b'<' | b'%' | b'[') {
+            return false;
+        }
         let rest = bytes.get(at + 1..).unwrap_or_default();
         match b {
             b'{' | b'}' => true,
@@ -72,14 +75,13 @@ pub(crate) fn has_placeholder(href: &str) -> bool {
                 let len = rest.iter().take_while(|b| name(b)).count();
                 !escape && len > 0 && rest.get(len) == Some(&b'%')
             }
-            b'[' => {
+            _ => {
                 let len = rest
                     .iter()
                     .take_while(|b| name(b) || **b == b' ' || **b == b',')
                     .count();
                 len > 0 && rest.get(len) == Some(&b']')
             }
-            _ => false,
         }
     })
 }
