@@ -3,8 +3,9 @@
 // The helpers below are test code too; clippy.toml's test exemption covers only `#[test]` fns.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use hashbeacon::{Claims, Key, KeyId, Keyring, Kind, LinkId, PseudonymKey, Tracker};
 use serde_json::Value;
@@ -12,10 +13,26 @@ use serde_json::Value;
 const ISSUED: u64 = 1_767_225_600;
 
 fn hashbeacon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hashbeacon"))
+    hashbeacon_with(args, b"", None)
+}
+
+/// Runs the binary with `stdin` as its input and `HASHBEACON_PSEUDONYM_KEY` set to
+/// `pseudonym_key_env` (and unset otherwise, whatever the caller's environment holds).
+fn hashbeacon_with(args: &[&str], stdin: &[u8], pseudonym_key_env: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hashbeacon"));
+    command
         .args(args)
-        .output()
-        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match pseudonym_key_env {
+        Some(value) => command.env("HASHBEACON_PSEUDONYM_KEY", value),
+        None => command.env_remove("HASHBEACON_PSEUDONYM_KEY"),
+    };
+    let mut child = command.spawn().unwrap();
+    // A command that fails early may never read its input: a closed pipe is fine here.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -352,6 +369,332 @@ fn bad_usage_fails_in_one_line() {
 fn help_is_not_an_error() {
     let output = hashbeacon(&["--help"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(stdout(&output).contains("inspect"));
-    assert!(stdout(&output).contains("keygen"));
+    for subcommand in ["keygen", "rewrite", "inspect"] {
+        assert!(stdout(&output).contains(subcommand));
+    }
+}
+
+const BASE: &str = "https://t.example.com/hb";
+const ADDRESS: &str = "Ada.Lovelace@example.com";
+
+const EMAIL: &str = r#"<html><body>
+<p><a href="https://shop.example/spring?a=1&amp;b=2#top">Shop the sale</a></p>
+<p><a href="https://blog.example/post">Read</a> or <a href="mailto:help@shop.example">write</a></p>
+</body></html>
+"#;
+
+/// The destinations of [`EMAIL`]'s trackable links, entity-decoded, in order.
+const EMAIL_DESTINATIONS: [&str; 2] = [
+    "https://shop.example/spring?a=1&b=2#top",
+    "https://blog.example/post",
+];
+
+/// Runs `rewrite --key KEY ARGS…` with `stdin` as its input.
+fn rewrite(key: &Path, args: &[&str], stdin: &[u8], pseudonym_key_env: Option<&str>) -> Output {
+    let mut all = vec!["rewrite", "--key", key.to_str().unwrap()];
+    all.extend_from_slice(args);
+    hashbeacon_with(&all, stdin, pseudonym_key_env)
+}
+
+/// Every tracking URL (under [`BASE`]) in an HTML body's attribute values, entity-decoded
+/// as a browser reads them.
+fn tracking_urls_in_html(body: &str) -> Vec<String> {
+    body.split('"')
+        .filter(|value| value.starts_with(BASE))
+        .map(|value| value.replace("&amp;", "&"))
+        .collect()
+}
+
+/// The unix time now, to bracket the `issued_at` a command run stamps.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A signing key file and a pseudonym key, as `hashbeacon keygen` writes them.
+struct Keys {
+    key: PathBuf,
+    pseudonym_key: PathBuf,
+    pseudonym_text: String,
+    /// The pseudonym of [`ADDRESS`].
+    pseudonym: String,
+}
+
+fn keys(name: &str) -> Keys {
+    let pseudonym_text = stdout(&hashbeacon(&["keygen", "--pseudonym"]));
+    let pseudonym = PseudonymKey::from_text(&pseudonym_text)
+        .unwrap()
+        .pseudonym(ADDRESS)
+        .as_str()
+        .to_owned();
+    Keys {
+        key: scratch_file(&format!("{name}.key"), &stdout(&hashbeacon(&["keygen"]))),
+        pseudonym_key: scratch_file(&format!("{name}.pkey"), &pseudonym_text),
+        pseudonym_text,
+        pseudonym,
+    }
+}
+
+/// Asserts what a successful rewrite of [`EMAIL`] for [`ADDRESS`] must hold: both links
+/// tracked and verifying to their destinations with the campaign and the recipient's
+/// pseudonym, one open pixel, the `mailto:` left alone, the report on stderr and the
+/// address nowhere.
+fn assert_tracked_email(output: &Output, keys: &Keys, campaign: &str, issued: std::ops::RangeInclusive<u64>) {
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(output));
+    let body = stdout(output);
+    let report = stderr(output);
+    for text in [&body, &report] {
+        assert!(
+            !text.to_lowercase().contains("lovelace"),
+            "the address leaked: {text}"
+        );
+    }
+    assert!(body.contains(r#"<a href="mailto:help@shop.example">write</a>"#));
+    assert!(body.contains(">Shop the sale</a>") && body.contains(">Read</a>"));
+
+    let urls = tracking_urls_in_html(&body);
+    let (clicks, opens): (Vec<_>, Vec<_>) = urls.iter().partition(|url| url.contains("/hb/c/"));
+    assert_eq!(clicks.len(), EMAIL_DESTINATIONS.len(), "body: {body}");
+    assert_eq!(opens.len(), 1, "exactly one pixel: {body}");
+    for (index, (url, destination)) in clicks.iter().zip(EMAIL_DESTINATIONS).enumerate() {
+        let (code, json) = inspect(&keys.key, url, &[]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(json["kind"], "click");
+        assert_eq!(json["destination"], destination);
+        assert_eq!(json["link"], index);
+        assert_eq!(json["campaign"], campaign);
+        assert_eq!(json["recipient"], keys.pseudonym.as_str());
+        assert!(issued.contains(&json["issued_at"].as_u64().unwrap()), "{json}");
+    }
+    let (code, json) = inspect(&keys.key, opens[0], &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["kind"], "open");
+    assert_eq!(json["campaign"], campaign);
+    assert_eq!(json["recipient"], keys.pseudonym.as_str());
+
+    assert!(
+        report.starts_with("hashbeacon: tracked 2 link(s), left 1 alone;"),
+        "report: {report}"
+    );
+    assert!(report.contains("open pixel inserted"), "report: {report}");
+    assert!(
+        report.contains("left alone: mailto:help@shop.example"),
+        "report: {report}"
+    );
+}
+
+#[test]
+fn rewrite_tracks_an_html_file_and_inspect_verifies_every_link() {
+    let keys = keys("rewrite-file");
+    let email = scratch_file("rewrite-file.html", EMAIL);
+    let before = unix_now();
+    let output = hashbeacon(&[
+        "rewrite",
+        "--key",
+        keys.key.to_str().unwrap(),
+        "--base",
+        BASE,
+        "--campaign",
+        "spring-sale",
+        "--recipient",
+        ADDRESS,
+        "--pseudonym-key",
+        keys.pseudonym_key.to_str().unwrap(),
+        email.to_str().unwrap(),
+    ]);
+    assert_tracked_email(&output, &keys, "spring-sale", before..=unix_now());
+}
+
+#[test]
+fn rewrite_reads_stdin_with_the_pseudonym_key_from_the_environment() {
+    let keys = keys("rewrite-stdin");
+    let args = ["--base", BASE, "--campaign", "launch", "--recipient", ADDRESS];
+    let before = unix_now();
+    let output = rewrite(&keys.key, &args, EMAIL.as_bytes(), Some(&keys.pseudonym_text));
+    assert_tracked_email(&output, &keys, "launch", before..=unix_now());
+}
+
+#[test]
+fn rewrite_without_a_recipient_signs_anonymous_links() {
+    let keys = keys("rewrite-anonymous");
+    let args = ["--base", BASE, "--campaign", "c"];
+    let output = rewrite(&keys.key, &args, EMAIL.as_bytes(), Some(&keys.pseudonym_text));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let urls = tracking_urls_in_html(&stdout(&output));
+    assert_eq!(urls.len(), 3);
+    for url in &urls {
+        let (code, json) = inspect(&keys.key, url, &[]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(json["recipient"], Value::Null);
+    }
+}
+
+#[test]
+fn rewrite_text_tracks_urls_and_leaves_every_other_byte() {
+    let keys = keys("rewrite-text");
+    let text = "Shop: https://shop.example/spring?a=1&b=2.\nRead <https://blog.example/post>, or reply.\n";
+    let args = ["--base", BASE, "--campaign", "c", "--text"];
+    let output = rewrite(&keys.key, &args, text.as_bytes(), None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let body = stdout(&output);
+    assert!(!body.contains("/hb/o/"), "no pixel in text: {body}");
+
+    // Putting each verified destination back where its tracking URL stands gives the
+    // input again, byte for byte.
+    let mut restored = body.clone();
+    let urls: Vec<&str> = body
+        .split([' ', '\n', '<', '>'])
+        .filter(|word| word.starts_with(BASE))
+        .map(|word| word.trim_end_matches(['.', ',']))
+        .collect();
+    assert_eq!(urls.len(), 2, "body: {body}");
+    for (index, url) in urls.iter().enumerate() {
+        let (code, json) = inspect(&keys.key, url, &[]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(json["link"], index);
+        restored = restored.replacen(url, json["destination"].as_str().unwrap(), 1);
+    }
+    assert_eq!(restored, text);
+
+    let report = stderr(&output);
+    assert!(
+        report.starts_with("hashbeacon: tracked 2 link(s), left 0 alone;"),
+        "report: {report}"
+    );
+    assert!(!report.contains("pixel"), "report: {report}");
+}
+
+#[test]
+fn rewrite_keeps_a_legacy_charset_and_sets_the_expiry() {
+    let keys = keys("rewrite-charset");
+    // "Café" in Windows-1252: 0xE9 is not UTF-8 on its own.
+    let body = b"<p>Caf\xe9 <a href=\"https://caf\xe9.example/men\xfc\">Men\xfc</a></p>";
+    let args = [
+        "--base",
+        BASE,
+        "--campaign",
+        "c",
+        "--charset",
+        "iso-8859-1",
+        "--expires-in",
+        "3600",
+    ];
+    let output = rewrite(&keys.key, &args, body, None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let out = output.stdout;
+    assert!(out.starts_with(b"<p>Caf\xe9 <a href=\""));
+    assert!(
+        out.windows(9).any(|w| w == b">Men\xfc</a>"),
+        "the text stays Windows-1252"
+    );
+
+    // The tracked href itself is ASCII: the destination travels percent-encoded UTF-8,
+    // and a browser lands on the same address as with the original href.
+    let href = out.split(|&b| b == b'"').nth(1).unwrap();
+    let url = std::str::from_utf8(href).unwrap();
+    assert!(url.starts_with(BASE), "{url}");
+    let (code, json) = inspect(&keys.key, url, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        url::Url::parse(json["destination"].as_str().unwrap()).unwrap(),
+        url::Url::parse("https://café.example/menü").unwrap()
+    );
+    let issued_at = json["issued_at"].as_u64().unwrap();
+    assert_eq!(json["expires_at"], issued_at + 3600);
+}
+
+#[test]
+fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
+    let ring = &key_file("rewrite-recipient.key", &[&key("k1", 1)]);
+    let output = rewrite(
+        ring,
+        &["--base", BASE, "--campaign", "c", "--recipient", ADDRESS],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "--recipient");
+    assert_eq!(
+        stderr(&output),
+        "hashbeacon: error: --recipient needs a pseudonym key: pass --pseudonym-key FILE or set \
+         HASHBEACON_PSEUDONYM_KEY\n"
+    );
+
+    // A malformed key is named without repeating it, nor the address.
+    let output = rewrite(
+        ring,
+        &["--base", BASE, "--campaign", "c", "--recipient", ADDRESS],
+        EMAIL.as_bytes(),
+        Some("hbp1.not a secret!"),
+    );
+    assert_one_line_error(&output, "HASHBEACON_PSEUDONYM_KEY: malformed key");
+    assert!(!stderr(&output).contains("not a secret") && !stderr(&output).contains("Lovelace"));
+
+    let signing_key = key_file("not-a-pseudonym.key", &[&key("k1", 1)]);
+    let output = rewrite(
+        ring,
+        &[
+            "--base",
+            BASE,
+            "--campaign",
+            "c",
+            "--recipient",
+            ADDRESS,
+            "--pseudonym-key",
+            signing_key.to_str().unwrap(),
+        ],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "not-a-pseudonym.key");
+    assert_one_line_error(&output, "expected a pseudonym key");
+}
+
+#[test]
+fn rewrite_with_bad_arguments_or_input_fails_in_one_line() {
+    let ring = &key_file("rewrite-usage.key", &[&key("k1", 1)]);
+    let run = |args: &[&str]| rewrite(ring, args, EMAIL.as_bytes(), None);
+    for (base, reason) in [
+        ("ftp://t.example.com", "the scheme must be https or http"),
+        ("t.example.com", "not an absolute URL"),
+        ("https://t.example.com/?q=1", "a query or fragment is not allowed"),
+    ] {
+        let output = run(&["--base", base, "--campaign", "c"]);
+        assert_one_line_error(&output, "--base: invalid tracking base URL");
+        assert_one_line_error(&output, reason);
+    }
+
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such-email.html");
+    let output = run(&["--base", BASE, "--campaign", "c", missing.to_str().unwrap()]);
+    assert_one_line_error(&output, "cannot read input file");
+    assert_one_line_error(&output, "no-such-email.html");
+
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--base", BASE, "--campaign", "spring sale"],
+            "--campaign `spring sale`: invalid campaign id",
+        ),
+        (
+            &["--base", BASE, "--campaign", "c", "--charset", "utf-16le"],
+            "unsupported charset `utf-16le`",
+        ),
+        (&["--base", BASE], "--campaign"),
+        (
+            &["--base", BASE, "--campaign", "c", "--pseudonym-key", "any.pkey"],
+            "--recipient",
+        ),
+    ];
+    for (args, reason) in cases {
+        assert_one_line_error(&run(args), reason);
+    }
+
+    let missing_key = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such.key");
+    let output = rewrite(
+        &missing_key,
+        &["--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "cannot read key file");
 }

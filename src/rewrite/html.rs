@@ -114,11 +114,16 @@ fn parse(
             .map(Cow::Owned)
             .map_err(|error| RewriteError::Html(error.to_string()))
     };
-    let on_link = |name_len: usize| {
-        move |el: &mut Element<'_, '_>| {
-            found.borrow_mut().push(Found::Tag(tag_spans(el, name_len)));
-            Ok(())
-        }
+    let on_link = |el: &mut Element<'_, '_>| {
+        // `<a` or `<area`: a letter after `<a` means `area`.
+        let tag_start = el.source_location().bytes().start;
+        let name_len = if source.get(tag_start + 2).is_some_and(u8::is_ascii_alphabetic) {
+            4
+        } else {
+            1
+        };
+        found.borrow_mut().push(Found::Tag(tag_spans(el, name_len)));
+        Ok(())
     };
     let on_body = |el: &mut Element<'_, '_>| {
         if body.open_end.get().is_none() {
@@ -141,15 +146,11 @@ fn parse(
             ElementContentHandlers::default().element(on_body),
         ));
     if links {
-        settings = settings
-            .append_element_content_handler((
-                selector("a[href]")?,
-                ElementContentHandlers::default().element(on_link(1)),
-            ))
-            .append_element_content_handler((
-                selector("area[href]")?,
-                ElementContentHandlers::default().element(on_link(4)),
-            ));
+        // One selector list: a single pass of the selector machine per element.
+        settings = settings.append_element_content_handler((
+            selector("a[href], area[href]")?,
+            ElementContentHandlers::default().element(on_link),
+        ));
     }
     if comments {
         settings = settings.append_document_content_handler(DocumentContentHandlers::default().comments(

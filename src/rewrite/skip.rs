@@ -1,8 +1,6 @@
 //! Links that are left as the author wrote them: template placeholders, unsubscribe
 //! links and links carrying an opt-out attribute.
 
-use memchr::memmem;
-
 /// Our own opt-out attribute: `<a href="…" data-hb-notrack>`. Removed from the output.
 pub const NO_TRACK_ATTRIBUTE: &str = "data-hb-notrack";
 /// Our own link label attribute: `<a href="…" data-hb-link="cta">`. Removed from the output.
@@ -60,8 +58,11 @@ pub(crate) fn opted_out<'v>(value_of: impl Fn(&str) -> Option<&'v str>) -> Optio
 pub(crate) fn has_placeholder(href: &str) -> bool {
     let bytes = href.as_bytes();
     let name = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-    // One pass; the rarely seen markers decide with a look at what follows.
+    // One pass over the bytes; only the few marker bytes look at what follows.
     bytes.iter().enumerate().any(|(at, &b)| {
+        if !matches!(b, b'{' | b'}' | b'*' | b'<' | b'%' | b'[') {
+            return false;
+        }
         let rest = bytes.get(at + 1..).unwrap_or_default();
         match b {
             b'{' | b'}' => true,
@@ -72,14 +73,13 @@ pub(crate) fn has_placeholder(href: &str) -> bool {
                 let len = rest.iter().take_while(|b| name(b)).count();
                 !escape && len > 0 && rest.get(len) == Some(&b'%')
             }
-            b'[' => {
+            _ => {
                 let len = rest
                     .iter()
                     .take_while(|b| name(b) || **b == b' ' || **b == b',')
                     .count();
                 len > 0 && rest.get(len) == Some(&b']')
             }
-            _ => false,
         }
     })
 }
@@ -105,41 +105,38 @@ const UNSUBSCRIBE_IN_TEXT: [&str; 7] = [
     "darse de baja",
 ];
 
-/// Recognizes unsubscribe wording. Its searchers are built once per body, since links
-/// are many and short.
-pub(crate) struct Unsubscribe {
-    in_url: Vec<memmem::Finder<'static>>,
-    in_text: Vec<memmem::Finder<'static>>,
-}
+/// Recognizes unsubscribe wording.
+pub(crate) struct Unsubscribe;
 
 impl Unsubscribe {
     pub(crate) fn new() -> Self {
-        fn finders(needles: &[&'static str]) -> Vec<memmem::Finder<'static>> {
-            needles
-                .iter()
-                .map(|needle| memmem::Finder::new(*needle))
-                .collect()
-        }
-        Self {
-            in_url: finders(&UNSUBSCRIBE_IN_URL),
-            in_text: finders(&UNSUBSCRIBE_IN_TEXT),
-        }
+        Self
     }
 
     /// Whether an href points at an unsubscribe or opt-out endpoint.
     pub(crate) fn in_url(&self, href: &str) -> bool {
-        contains_any_ignoring_ascii_case(href.as_bytes(), &self.in_url)
+        contains_any_ignoring_ascii_case(href.as_bytes(), &UNSUBSCRIBE_IN_URL)
     }
 
     /// Whether a link's text (raw markup is fine) says it unsubscribes.
     pub(crate) fn in_text(&self, text: &[u8]) -> bool {
-        contains_any_ignoring_ascii_case(text, &self.in_text)
+        contains_any_ignoring_ascii_case(text, &UNSUBSCRIBE_IN_TEXT)
     }
 }
 
-fn contains_any_ignoring_ascii_case(haystack: &[u8], needles: &[memmem::Finder<'_>]) -> bool {
-    let lower = haystack.to_ascii_lowercase();
-    needles.iter().any(|needle| needle.find(&lower).is_some())
+/// Whether any lowercase needle occurs in the haystack, ignoring ASCII case. One pass,
+/// no allocation: only bytes that start some needle are compared further, which suits
+/// the short texts and URLs of links better than one search per needle.
+fn contains_any_ignoring_ascii_case(haystack: &[u8], needles: &[&str]) -> bool {
+    haystack.iter().enumerate().any(|(at, byte)| {
+        let initial = byte.to_ascii_lowercase();
+        needles.iter().any(|needle| {
+            needle.as_bytes().first() == Some(&initial)
+                && haystack
+                    .get(at..at + needle.len())
+                    .is_some_and(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+        })
+    })
 }
 
 #[cfg(test)]

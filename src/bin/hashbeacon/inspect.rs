@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hashbeacon::{Keyring, Kind, LinkId, Tracker, Verified, VerifyError};
 use serde_json::{Value, json};
 
-use crate::{Fatal, keyfile, print_line};
+use crate::{Fatal, keyfile, print_line, unix_now};
 
 /// Verify a click or open URL and print one JSON object on stdout: `"valid": true` and
 /// its claims (exit 0), or `"valid": false` and the reason (exit 1).
@@ -32,10 +31,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
     let keyring = keyfile::read_keyring(&args.key)?;
     let now = match args.now {
         Some(now) => now,
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Fatal("the system clock is before 1970".to_owned()))?
-            .as_secs(),
+        None => unix_now()?,
     };
     let (report, code) = match inspect(keyring, &args.url, now) {
         Ok(report) => (report, ExitCode::SUCCESS),

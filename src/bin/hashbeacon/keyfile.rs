@@ -1,9 +1,10 @@
-//! Reading key files: the keyring text of [`Keyring::from_text`], one key per line.
+//! Reading key files: the keyring text of [`Keyring::from_text`], one key per line, and
+//! the `hbp1.` text of a [`PseudonymKey`].
 
 use std::io::Read;
 use std::path::Path;
 
-use hashbeacon::Keyring;
+use hashbeacon::{Keyring, PseudonymKey};
 use zeroize::Zeroizing;
 
 use crate::Fatal;
@@ -15,6 +16,13 @@ const MAX_KEY_FILE_LEN: u64 = 128 * 1024;
 pub(crate) fn read_keyring(path: &Path) -> Result<Keyring, Fatal> {
     let text = read_secret_file(path)?;
     Keyring::from_text(&text).map_err(|err| Fatal(format!("key file `{}`: {err}", path.display())))
+}
+
+/// Reads and parses a pseudonym key file (the one line `hashbeacon keygen --pseudonym`
+/// prints).
+pub(crate) fn read_pseudonym_key(path: &Path) -> Result<PseudonymKey, Fatal> {
+    let text = read_secret_file(path)?;
+    PseudonymKey::from_text(&text).map_err(|err| Fatal(format!("key file `{}`: {err}", path.display())))
 }
 
 /// Reads a small UTF-8 file holding secrets, wiping the buffer when done.

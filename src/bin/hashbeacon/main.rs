@@ -1,8 +1,11 @@
-//! `hashbeacon`: generate keys and inspect tracking URLs from the command line.
+//! `hashbeacon`: generate keys, rewrite email bodies and inspect tracking URLs from the
+//! command line.
 //!
 //! ```text
 //! hashbeacon keygen [--id ID]            print a new signing key (one line)
 //! hashbeacon keygen --pseudonym          print a new recipient pseudonym key
+//! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text] [FILE]
+//!                                        track a body's links: body on stdout, report on stderr
 //! hashbeacon inspect --key FILE URL      verify a click or open URL, print JSON
 //! ```
 //!
@@ -13,10 +16,12 @@
 mod inspect;
 mod keyfile;
 mod keygen;
+mod rewrite;
 
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Keygen(keygen::Args),
+    Rewrite(rewrite::Args),
     Inspect(inspect::Args),
 }
 
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Rewrite(args) => rewrite::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };
     match outcome {
@@ -73,7 +80,7 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         };
     }
     if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return fatal("a subcommand is required (keygen or inspect); see `hashbeacon --help`");
+        return fatal("a subcommand is required (keygen, rewrite or inspect); see `hashbeacon --help`");
     }
     // clap's first paragraph is the message (a list of missing arguments spans several
     // lines); the usage and tips after the blank line are left to `--help`.
@@ -100,4 +107,13 @@ fn print_line(line: &str) -> Result<(), Fatal> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|err| Fatal(format!("cannot write to stdout: {err}")))
+}
+
+/// The system clock as unix seconds: the library takes time as an argument, the tool
+/// reads it here.
+fn unix_now() -> Result<u64, Fatal> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .map_err(|_| Fatal("the system clock is before 1970".to_owned()))
 }

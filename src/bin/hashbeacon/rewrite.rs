@@ -1,0 +1,161 @@
+//! `hashbeacon rewrite`: turn a body's links into tracked links, for one recipient.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use hashbeacon::rewrite::{Charset, Message, Options, Recipient, Rewritten, rewrite_html, rewrite_text};
+use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey, Tracker};
+use zeroize::Zeroizing;
+
+use crate::{Fatal, keyfile, unix_now};
+
+/// The environment variable holding the pseudonym key (`hbp1.…`) when
+/// `--pseudonym-key` is not given.
+const PSEUDONYM_KEY_ENV: &str = "HASHBEACON_PSEUDONYM_KEY";
+
+/// Rewrite an HTML (or, with --text, plain-text) body: its links become signed click
+/// URLs and an open pixel is added. The tracked body goes to stdout in the input's
+/// charset, a report of what was done to stderr.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Keyring file: one `hbk1.` key per line; the first key signs.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// Tracking base URL, e.g. https://t.example.com or https://example.com/hb.
+    #[arg(long, value_name = "URL")]
+    base: String,
+
+    /// Campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
+    #[arg(long, value_name = "ID")]
+    campaign: String,
+
+    /// Attribute clicks and opens to this recipient's pseudonym. The address itself is
+    /// never written anywhere; needs a pseudonym key.
+    #[arg(long, value_name = "ADDRESS")]
+    recipient: Option<String>,
+
+    /// Pseudonym key file (`hashbeacon keygen --pseudonym`); by default the key is read
+    /// from the HASHBEACON_PSEUDONYM_KEY environment variable.
+    #[arg(long, value_name = "FILE", requires = "recipient")]
+    pseudonym_key: Option<PathBuf>,
+
+    /// The body is plain text, not HTML: URLs in the text are tracked, no pixel.
+    #[arg(long)]
+    text: bool,
+
+    /// The body's charset, kept in the output: utf-8, windows-1252, iso-8859-1, or any
+    /// other ASCII-compatible charset label.
+    #[arg(long, value_name = "LABEL", default_value = "utf-8", value_parser = Charset::from_label)]
+    charset: Charset,
+
+    /// Tokens stop being fresh this many seconds after now (clicks still redirect).
+    #[arg(long, value_name = "SECONDS")]
+    expires_in: Option<u64>,
+
+    /// The body to rewrite; standard input when absent.
+    file: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
+    let now = unix_now()?;
+    let expires_at = args
+        .expires_in
+        .map(|seconds| {
+            now.checked_add(seconds)
+                .ok_or_else(|| Fatal(format!("--expires-in {seconds}: too far in the future")))
+        })
+        .transpose()?;
+    check_campaign(&args.campaign, now, expires_at)?;
+    let pseudonym = args
+        .recipient
+        .as_deref()
+        .map(|address| pseudonym(address, args))
+        .transpose()?;
+    let keyring = keyfile::read_keyring(&args.key)?;
+    let tracker = Tracker::new(keyring, &args.base).map_err(|err| Fatal(format!("--base: {err}")))?;
+    let input = read_input(args.file.as_deref())?;
+
+    let mut recipient = Recipient::new(now);
+    if let Some(pseudonym) = &pseudonym {
+        recipient = recipient.with_pseudonym(pseudonym);
+    }
+    if let Some(expires_at) = expires_at {
+        recipient = recipient.expiring_at(expires_at);
+    }
+    let message = Message::new(&args.campaign, recipient);
+    let mut options = Options::default();
+    options.charset = args.charset;
+    let rewrite = if args.text { rewrite_text } else { rewrite_html };
+    let Rewritten { body, report, .. } = rewrite(&tracker, &message, &options, &input)
+        .map_err(|err| Fatal(format!("cannot rewrite the body: {err}")))?;
+
+    let mut out = std::io::stdout().lock();
+    out.write_all(&body)
+        .and_then(|()| out.flush())
+        .map_err(|err| Fatal(format!("cannot write to stdout: {err}")))?;
+    // The body is out; if stderr is gone the report has nowhere to go.
+    let _ = writeln!(std::io::stderr().lock(), "hashbeacon: {report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rejects a bad campaign id (and an impossible expiry) before any file is read, with the
+/// rules signing applies.
+fn check_campaign(campaign: &str, now: u64, expires_at: Option<u64>) -> Result<(), Fatal> {
+    let claims = Claims {
+        kind: Kind::Open,
+        campaign,
+        link: None,
+        recipient: None,
+        issued_at: now,
+        expires_at,
+    };
+    claims
+        .validate()
+        .map_err(|err| Fatal(format!("--campaign `{campaign}`: {err}")))
+}
+
+/// The recipient's pseudonym, keyed by `--pseudonym-key` or the environment. Errors
+/// never repeat the address or the key.
+fn pseudonym(address: &str, args: &Args) -> Result<Pseudonym, Fatal> {
+    if address.trim().is_empty() {
+        return Err(Fatal("--recipient is empty".to_owned()));
+    }
+    let key = match &args.pseudonym_key {
+        Some(path) => keyfile::read_pseudonym_key(path)?,
+        None => pseudonym_key_from_env()?,
+    };
+    Ok(key.pseudonym(address))
+}
+
+fn pseudonym_key_from_env() -> Result<PseudonymKey, Fatal> {
+    let missing = || {
+        Fatal(format!(
+            "--recipient needs a pseudonym key: pass --pseudonym-key FILE or set {PSEUDONYM_KEY_ENV}"
+        ))
+    };
+    let value = std::env::var_os(PSEUDONYM_KEY_ENV)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(missing)?;
+    let text = Zeroizing::new(
+        value
+            .into_string()
+            .map_err(|_| Fatal(format!("{PSEUDONYM_KEY_ENV} is not valid UTF-8")))?,
+    );
+    PseudonymKey::from_text(&text).map_err(|err| Fatal(format!("{PSEUDONYM_KEY_ENV}: {err}")))
+}
+
+fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fatal> {
+    let mut input = Vec::new();
+    match file {
+        Some(path) => std::fs::File::open(path)
+            .and_then(|mut file| file.read_to_end(&mut input))
+            .map_err(|err| Fatal(format!("cannot read input file `{}`: {err}", path.display())))?,
+        None => std::io::stdin()
+            .lock()
+            .read_to_end(&mut input)
+            .map_err(|err| Fatal(format!("cannot read standard input: {err}")))?,
+    };
+    Ok(input)
+}
