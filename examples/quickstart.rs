@@ -101,8 +101,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let stats_url = format!("http://{}/stats?campaign={CAMPAIGN}", server.addr());
-    let stats = client.get(&stats_url).send().await?.text().await?;
-    println!("\nGET /stats?campaign={CAMPAIGN}\n{stats}");
+    let stats: serde_json::Value = serde_json::from_str(&client.get(&stats_url).send().await?.text().await?)?;
+    // The per-link counts; `/stats` also carries the full campaign report under "report".
+    println!("\nGET /stats?campaign={CAMPAIGN}  (per-link counts; the full report is under \"report\")");
+    println!("links: {}", stats["links"]);
+    println!("opens: {}", stats["opens"]);
 
     // Graceful shutdown stores every pending event before it returns.
     let health = server.shutdown().await?;
