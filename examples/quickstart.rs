@@ -104,8 +104,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let stats: serde_json::Value = serde_json::from_str(&client.get(&stats_url).send().await?.text().await?)?;
     // The per-link counts; `/stats` also carries the full campaign report under "report".
     println!("\nGET /stats?campaign={CAMPAIGN}  (per-link counts; the full report is under \"report\")");
-    println!("links: {}", stats["links"]);
-    println!("opens: {}", stats["opens"]);
+    for part in ["links", "opens"] {
+        println!("{part}: {}", stats.get(part).unwrap_or(&serde_json::Value::Null));
+    }
 
     // Graceful shutdown stores every pending event before it returns.
     let health = server.shutdown().await?;
