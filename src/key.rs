@@ -48,6 +48,37 @@ const OPEN_LABEL: &[u8] = b"hashbeacon/v1/open\0";
 
 pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// The HMAC-SHA256 state keyed with a secret of 32 to 64 bytes.
+pub(crate) fn keyed_state(secret: &[u8]) -> Result<HmacSha256, KeyError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(KeyError::SecretTooShort { len: secret.len() });
+    }
+    if secret.len() > MAX_SECRET_LEN {
+        return Err(KeyError::SecretTooLong { len: secret.len() });
+    }
+    HmacSha256::new_from_slice(secret).map_err(|_| KeyError::SecretTooShort { len: secret.len() })
+}
+
+/// Decodes the base64url secret of a textual key form, bounded before decoding.
+pub(crate) fn decode_secret(encoded: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    if encoded.len() > MAX_SECRET_LEN.div_ceil(3) * 4 {
+        return Err(KeyError::SecretTooLong {
+            len: encoded.len() * 3 / 4,
+        });
+    }
+    B64.decode(encoded)
+        .map(Zeroizing::new)
+        .map_err(|_| KeyError::Malformed("the secret is not canonical unpadded base64url"))
+}
+
+/// A new 32-byte secret from the operating system's random number generator.
+#[cfg(feature = "keygen")]
+pub(crate) fn random_secret() -> Result<Zeroizing<[u8; MIN_SECRET_LEN]>, KeyError> {
+    let mut secret = Zeroizing::new([0u8; MIN_SECRET_LEN]);
+    getrandom::fill(secret.as_mut()).map_err(|_| KeyError::Randomness)?;
+    Ok(secret)
+}
+
 /// A key id: 1 to 8 ASCII letters or digits, carried in every token.
 ///
 /// It is `Copy` and stored inline, so verifying never allocates for it.
@@ -143,14 +174,7 @@ pub struct Key {
 impl Key {
     /// Builds a key from secret bytes (32 to 64 bytes).
     pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(KeyError::SecretTooShort { len: secret.len() });
-        }
-        if secret.len() > MAX_SECRET_LEN {
-            return Err(KeyError::SecretTooLong { len: secret.len() });
-        }
-        let keyed =
-            HmacSha256::new_from_slice(secret).map_err(|_| KeyError::SecretTooShort { len: secret.len() })?;
+        let keyed = keyed_state(secret)?;
         let mut click = keyed.clone();
         click.update(CLICK_LABEL);
         let mut open = keyed.clone();
@@ -176,9 +200,7 @@ impl Key {
     #[cfg(feature = "keygen")]
     #[cfg_attr(docsrs, doc(cfg(feature = "keygen")))]
     pub fn generate(id: KeyId) -> Result<Self, KeyError> {
-        let mut secret = Zeroizing::new([0u8; MIN_SECRET_LEN]);
-        getrandom::fill(secret.as_mut()).map_err(|_| KeyError::Randomness)?;
-        Self::new(id, secret.as_ref())
+        Self::new(id, random_secret()?.as_ref())
     }
 
     /// The key's id.
@@ -208,16 +230,7 @@ impl Key {
             .split_once('.')
             .ok_or(KeyError::Malformed("expected `hbk1.<id>.<secret>`"))?;
         let id = KeyId::new(id)?;
-        if secret.len() > MAX_SECRET_LEN.div_ceil(3) * 4 {
-            return Err(KeyError::SecretTooLong {
-                len: secret.len() * 3 / 4,
-            });
-        }
-        let bytes = Zeroizing::new(
-            B64.decode(secret)
-                .map_err(|_| KeyError::Malformed("the secret is not canonical unpadded base64url"))?,
-        );
-        Self::new(id, &bytes)
+        Self::new(id, &decode_secret(secret)?)
     }
 
     /// The precomputed keyed MAC state for a purpose, domain label already absorbed.

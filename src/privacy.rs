@@ -16,11 +16,13 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use zeroize::Zeroizing;
 
 use crate::error::{KeyError, SignError};
-use crate::key::{B64, MAX_SECRET_LEN, MIN_SECRET_LEN};
+#[cfg(feature = "keygen")]
+use crate::key::random_secret;
+use crate::key::{B64, decode_secret, keyed_state};
 use crate::token::{HmacSha256, PSEUDONYM_LEN, is_pseudonym};
 
 const PSEUDONYM_LABEL: &[u8] = b"hashbeacon/v1/recipient\0";
@@ -47,14 +49,7 @@ pub struct PseudonymKey {
 impl PseudonymKey {
     /// Builds a pseudonym key from 32 to 64 secret bytes.
     pub fn new(secret: &[u8]) -> Result<Self, KeyError> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(KeyError::SecretTooShort { len: secret.len() });
-        }
-        if secret.len() > MAX_SECRET_LEN {
-            return Err(KeyError::SecretTooLong { len: secret.len() });
-        }
-        let mut mac =
-            HmacSha256::new_from_slice(secret).map_err(|_| KeyError::SecretTooShort { len: secret.len() })?;
+        let mut mac = keyed_state(secret)?;
         mac.update(PSEUDONYM_LABEL);
         Ok(Self {
             secret: Zeroizing::new(secret.to_vec()),
@@ -66,9 +61,7 @@ impl PseudonymKey {
     #[cfg(feature = "keygen")]
     #[cfg_attr(docsrs, doc(cfg(feature = "keygen")))]
     pub fn generate() -> Result<Self, KeyError> {
-        let mut secret = Zeroizing::new([0u8; MIN_SECRET_LEN]);
-        getrandom::fill(secret.as_mut()).map_err(|_| KeyError::Randomness)?;
-        Self::new(secret.as_ref())
+        Self::new(random_secret()?.as_ref())
     }
 
     /// The textual form `hbp1.<secret as unpadded base64url>`. Store it like a password.
@@ -86,16 +79,7 @@ impl PseudonymKey {
             .ok_or(KeyError::Malformed(
                 "expected a pseudonym key starting with `hbp1.`",
             ))?;
-        if encoded.len() > MAX_SECRET_LEN.div_ceil(3) * 4 {
-            return Err(KeyError::SecretTooLong {
-                len: encoded.len() * 3 / 4,
-            });
-        }
-        let bytes = Zeroizing::new(
-            B64.decode(encoded)
-                .map_err(|_| KeyError::Malformed("the secret is not canonical unpadded base64url"))?,
-        );
-        Self::new(&bytes)
+        Self::new(&decode_secret(encoded)?)
     }
 
     /// The pseudonym of an email address (normalized as the module docs describe).
