@@ -464,9 +464,23 @@ impl Keyring {
 /// The MAC input before the recipient/time tail: the token's head text, the
 /// destination's length as a 4-byte big-endian number, then the destination.
 fn absorb_head(mac: &mut HmacSha256, head: &[u8], destination: &[u8]) {
-    mac.update(head);
-    // Bounded by MAX_DESTINATION_LEN, so it always fits.
-    mac.update(&(destination.len() as u32).to_be_bytes());
+    // Head and length go in as one update: each update call has a fixed cost, and the
+    // head is short (a token is at most MAX_TOKEN_LEN characters).
+    let mut joined = [0u8; MAX_TOKEN_LEN + 4];
+    // Bounded by MAX_DESTINATION_LEN, so the length always fits in four bytes.
+    let length = (destination.len() as u32).to_be_bytes();
+    match joined.get_mut(..head.len() + 4) {
+        Some(slot) => {
+            let (text, tail) = slot.split_at_mut(head.len());
+            text.copy_from_slice(head);
+            tail.copy_from_slice(&length);
+            mac.update(slot);
+        }
+        None => {
+            mac.update(head);
+            mac.update(&length);
+        }
+    }
     mac.update(destination);
 }
 
@@ -609,16 +623,23 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
         return None;
     }
-    let mut value: u64 = 0;
-    for &c in digits {
-        let digit = c.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
+    if digits.len() < 20 {
+        // Nineteen digits always fit in a u64, so no per-digit overflow check; a
+        // non-digit makes the (wrapped) value meaningless and is rejected below.
+        let mut value: u64 = 0;
+        let mut not_digit = false;
+        for &c in digits {
+            let digit = c.wrapping_sub(b'0');
+            not_digit |= digit > 9;
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
         }
-        // Only a 20-digit number can overflow; checked arithmetic catches it.
-        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+        return (!not_digit).then_some(value);
     }
-    Some(value)
+    digits.iter().try_fold(0u64, |value, &c| {
+        let digit = c.wrapping_sub(b'0');
+        (digit <= 9).then_some(())?;
+        value.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.
