@@ -147,23 +147,77 @@ pub struct Claims<'a> {
 impl Claims<'_> {
     /// Checks every claim against the format's rules, as signing does.
     pub fn validate(&self) -> Result<(), SignError> {
-        if !is_campaign(self.campaign.as_bytes()) {
-            return Err(SignError::InvalidCampaign);
-        }
-        match self.link {
-            Some(_) if self.kind == Kind::Open => return Err(SignError::LinkOnOpen),
-            Some(LinkId::Label(label)) if !is_label(label.as_bytes()) => {
-                return Err(SignError::InvalidLinkLabel);
-            }
-            _ => {}
-        }
-        if self.recipient.is_some_and(|r| !is_pseudonym(r.as_bytes())) {
+        check_head(self.kind, self.campaign, self.link)?;
+        Tail::new(self.recipient, self.issued_at, self.expires_at).map(drop)
+    }
+}
+
+/// Checks the per-link claims: campaign, and a link only on clicks, well formed.
+fn check_head(kind: Kind, campaign: &str, link: Option<LinkId<'_>>) -> Result<(), SignError> {
+    if !is_campaign(campaign.as_bytes()) {
+        return Err(SignError::InvalidCampaign);
+    }
+    match link {
+        Some(_) if kind == Kind::Open => Err(SignError::LinkOnOpen),
+        Some(LinkId::Label(label)) if !is_label(label.as_bytes()) => Err(SignError::InvalidLinkLabel),
+        _ => Ok(()),
+    }
+}
+
+/// Most bytes of a token's tail: a pseudonym and two 20-digit times, two dots.
+const TAIL_MAX: usize = PSEUDONYM_LEN + 1 + 20 + 1 + 20;
+
+/// The per-recipient end of a token, `recipient.issued-at.expires-at`, checked and
+/// written once: a bulk render reuses it for every link of a message.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tail {
+    text: [u8; TAIL_MAX],
+    len: usize,
+}
+
+impl Tail {
+    pub(crate) fn new(
+        recipient: Option<&str>,
+        issued_at: u64,
+        expires_at: Option<u64>,
+    ) -> Result<Self, SignError> {
+        if recipient.is_some_and(|r| !is_pseudonym(r.as_bytes())) {
             return Err(SignError::InvalidRecipient);
         }
-        if self.expires_at.is_some_and(|exp| exp < self.issued_at) {
+        if expires_at.is_some_and(|exp| exp < issued_at) {
             return Err(SignError::ExpiresBeforeIssued);
         }
-        Ok(())
+        let mut tail = Self {
+            text: [0; TAIL_MAX],
+            len: 0,
+        };
+        tail.push(recipient.unwrap_or_default().as_bytes());
+        tail.push(b".");
+        tail.push(decimal(issued_at).as_bytes());
+        tail.push(b".");
+        if let Some(exp) = expires_at {
+            tail.push(decimal(exp).as_bytes());
+        }
+        Ok(tail)
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if let Some(slot) = self.text.get_mut(self.len..self.len + bytes.len()) {
+            slot.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII was written.
+        std::str::from_utf8(self.text.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The tag of a token whose head (and destination) `mac` has absorbed, as text.
+    fn tag(&self, mut mac: HmacSha256) -> TagText {
+        mac.update(self.as_str().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        encode_tag(digest.get(..TAG_LEN).unwrap_or_default())
     }
 }
 
@@ -219,7 +273,8 @@ impl Key {
         destination: &str,
         out: &mut String,
     ) -> Result<(), SignError> {
-        claims.validate()?;
+        check_head(claims.kind, claims.campaign, claims.link)?;
+        let tail = Tail::new(claims.recipient, claims.issued_at, claims.expires_at)?;
         check_destination_len(claims.kind, destination)?;
         let start = out.len();
         push_head(out, claims.kind, self.id(), claims.campaign, claims.link);
@@ -229,7 +284,7 @@ impl Key {
             out.get(start..).unwrap_or_default().as_bytes(),
             destination.as_bytes(),
         );
-        push_tail_and_tag(mac, claims.recipient, claims.issued_at, claims.expires_at, out);
+        push_tail_and_tag(out, &tail, mac);
         Ok(())
     }
 
@@ -255,15 +310,7 @@ impl Key {
         link: Option<LinkId<'_>>,
         destination: &str,
     ) -> Result<PreparedToken, SignError> {
-        Claims {
-            kind,
-            campaign,
-            link,
-            recipient: None,
-            issued_at: 0,
-            expires_at: None,
-        }
-        .validate()?;
+        check_head(kind, campaign, link)?;
         check_destination_len(kind, destination)?;
         let mut head = String::with_capacity(16 + campaign.len());
         push_head(&mut head, kind, self.id(), campaign, link);
@@ -308,30 +355,25 @@ pub(crate) fn push_link(out: &mut String, link: Option<LinkId<'_>>) {
     }
 }
 
-/// Writes `recipient.iat.exp`, absorbs it into `mac`, then writes `.tag`.
-fn push_tail_and_tag(
-    mut mac: HmacSha256,
-    recipient: Option<&str>,
-    issued_at: u64,
-    expires_at: Option<u64>,
-    out: &mut String,
-) {
-    let tail_start = out.len();
-    out.push_str(recipient.unwrap_or_default());
+/// Writes the tail, then `.` and the tag of the token whose head `mac` has absorbed.
+fn push_tail_and_tag(out: &mut String, tail: &Tail, mac: HmacSha256) {
+    out.push_str(tail.as_str());
     out.push('.');
-    push_decimal(out, issued_at);
-    out.push('.');
-    if let Some(exp) = expires_at {
-        push_decimal(out, exp);
-    }
-    mac.update(out.get(tail_start..).unwrap_or_default().as_bytes());
-    let tag = mac.finalize().into_bytes();
-    out.push('.');
-    push_tag(out, tag.get(..TAG_LEN).unwrap_or_default());
+    out.push_str(tail.tag(mac).as_str());
 }
 
-/// Appends a 16-byte tag as 22 base64url characters (the inverse of [`decode_tag`]).
-pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
+/// A tag in its 22-character base64url text.
+pub(crate) struct TagText([u8; TAG_TEXT_LEN]);
+
+impl TagText {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only base64url characters are written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Encodes a 16-byte tag as 22 base64url characters (the inverse of [`decode_tag`]).
+pub(crate) fn encode_tag(tag: &[u8]) -> TagText {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let char_of = |sextet: u32| ALPHABET.get((sextet & 63) as usize).copied().unwrap_or(b'A');
     let mut text = [0u8; TAG_TEXT_LEN];
@@ -351,7 +393,12 @@ pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
             *slot = char_of(n >> shift);
         }
     }
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    TagText(text)
+}
+
+/// Appends a 16-byte tag as 22 base64url characters.
+pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
+    out.push_str(encode_tag(tag).as_str());
 }
 
 /// The per-link part of a token, MAC state included: see [`Key::prepare`].
@@ -385,15 +432,18 @@ impl PreparedToken {
         expires_at: Option<u64>,
         out: &mut String,
     ) -> Result<(), SignError> {
-        if recipient.is_some_and(|r| !is_pseudonym(r.as_bytes())) {
-            return Err(SignError::InvalidRecipient);
-        }
-        if expires_at.is_some_and(|exp| exp < issued_at) {
-            return Err(SignError::ExpiresBeforeIssued);
-        }
+        let tail = Tail::new(recipient, issued_at, expires_at)?;
         out.push_str(&self.head);
-        push_tail_and_tag(self.mac.clone(), recipient, issued_at, expires_at, out);
+        push_tail_and_tag(out, &tail, self.mac.clone());
         Ok(())
+    }
+
+    /// Appends the finished token for a tail checked and written once per recipient.
+    pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.head.as_bytes());
+        out.extend_from_slice(tail.as_str().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(tail.tag(self.mac.clone()).as_str().as_bytes());
     }
 }
 
@@ -643,18 +693,39 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(decimal(n).as_str());
+}
+
+/// A number's canonical decimal digits, on the stack.
+struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    fn as_bytes(&self) -> &[u8] {
+        self.digits.get(self.start..).unwrap_or_default()
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+fn decimal(mut n: u64) -> Decimal {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
+    let mut start = digits.len();
     for slot in digits.iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
-        at -= 1;
+        start -= 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default());
+    Decimal { digits, start }
 }
 
 /// ASCII letters, digits, `-` and `_`: the base64url alphabet, which every free-form

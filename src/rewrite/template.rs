@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use crate::error::{LinkError, SignError};
 use crate::link::{Tracker, check_destination, encode_destination};
-use crate::token::{Kind, LinkId, MAX_TOKEN_LEN, PreparedToken, is_campaign, is_label};
+use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
 use super::destination::tag_utm;
 use super::entities::push_escaped_url;
@@ -110,12 +110,13 @@ impl<'a> Template<'a> {
             out.extend_from_slice(&self.source);
             return Ok(());
         }
-        if recipient.expires_at.is_some_and(|exp| exp < recipient.issued_at) {
-            return Err(SignError::ExpiresBeforeIssued.into());
-        }
-        let pseudonym = recipient.pseudonym.map(|p| p.as_str());
+        // The recipient's part of every token, checked and written once.
+        let tail = Tail::new(
+            recipient.pseudonym.map(|p| p.as_str()),
+            recipient.issued_at,
+            recipient.expires_at,
+        )?;
         out.reserve(self.capacity);
-        let mut token = String::with_capacity(MAX_TOKEN_LEN);
         for piece in &self.pieces {
             match piece {
                 Piece::Source(range) => {
@@ -123,11 +124,7 @@ impl<'a> Template<'a> {
                 }
                 Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
                 Piece::ClickPrefix => out.extend_from_slice(self.click_prefix.as_bytes()),
-                Piece::Token(prepared) => {
-                    token.clear();
-                    prepared.finish(pseudonym, recipient.issued_at, recipient.expires_at, &mut token)?;
-                    out.extend_from_slice(token.as_bytes());
-                }
+                Piece::Token(prepared) => prepared.finish_bytes(&tail, out),
             }
         }
         Ok(())
