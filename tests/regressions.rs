@@ -26,3 +26,39 @@ fn keyring_comment_with_a_comma_is_ignored_whole() -> Result<(), hashbeacon::Key
     assert_eq!(ring.verify_only_keys().len(), 1);
     Ok(())
 }
+
+/// An `<area>` is a void element, so the search for its link text ran on past it into
+/// whatever followed (up to 2 KiB): an image-map link followed by an "Unsubscribe" link
+/// was itself left untracked as an unsubscribe link. Its text is now its `alt`.
+#[test]
+fn an_area_is_judged_by_its_alt_text_not_by_what_follows_it() {
+    use hashbeacon::Tracker;
+    use hashbeacon::rewrite::{Message, Options, Recipient, SkipReason, rewrite_html};
+
+    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let message = Message::new("promo", Recipient::new(1_767_225_600));
+    let html = br#"<map><area href="https://map.example/area" alt="Spring sale"></map>
+        <a href="https://list.example/u?id=1">Unsubscribe</a>
+        <map><area href="https://list.example/stop" alt="Unsubscribe"></map>"#;
+    let out = rewrite_html(&tracker, &message, &Options::default(), html).unwrap();
+    let tracked: Vec<_> = out
+        .report
+        .tracked
+        .iter()
+        .map(|link| link.destination.as_str())
+        .collect();
+    assert_eq!(tracked, ["https://map.example/area"]);
+    let skipped: Vec<_> = out
+        .report
+        .skipped
+        .iter()
+        .map(|link| (link.href.as_str(), &link.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("https://list.example/u?id=1", &SkipReason::Unsubscribe),
+            ("https://list.example/stop", &SkipReason::Unsubscribe)
+        ]
+    );
+}

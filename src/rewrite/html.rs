@@ -239,9 +239,13 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
     let author_opt_out =
         opted_out(|name| attr(name).map(|attr| std::str::from_utf8(raw(attr)).unwrap_or("")));
     let link_text = || {
+        let name = source.get(tag.name.clone()).unwrap_or_default();
+        // `<area>` is void: what it says is its `alt`, not the markup that follows it.
+        if name.eq_ignore_ascii_case(b"area") {
+            return attr("alt").map(raw).unwrap_or_default();
+        }
         let content = source.get(tag.end..).unwrap_or_default();
         let content = content.get(..LINK_TEXT_WINDOW).unwrap_or(content);
-        let name = source.get(tag.name.clone()).unwrap_or_default();
         let close = memchr::memchr_iter(b'<', content)
             .find(|&at| {
                 content.get(at + 1) == Some(&b'/')
