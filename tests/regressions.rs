@@ -62,3 +62,30 @@ fn an_area_is_judged_by_its_alt_text_not_by_what_follows_it() {
         ]
     );
 }
+
+/// Found by the `rewrite_html` fuzz target while re-rewriting was being made a no-op: a
+/// body with two pixel placeholders lost its second one when rewritten again, because
+/// the placeholder was removed even when no pixel or honeypot went in its place.
+#[test]
+fn rewriting_again_keeps_a_second_pixel_placeholder() {
+    use hashbeacon::Tracker;
+    use hashbeacon::rewrite::{Message, Options, PixelPlacement, Recipient, rewrite_html};
+
+    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let message = Message::new("promo", Recipient::new(1_767_225_600));
+    let mut options = Options::default();
+    options.pixel = PixelPlacement::Placeholder;
+    options.honeypot = true;
+    let html =
+        b"<body><!--hashbeacon:pixel--><a href=\"https://a.example/\">a</a><!--hashbeacon:pixel--></body>";
+    let first = rewrite_html(&tracker, &message, &options, html).unwrap();
+    assert!(first.report.pixel && first.report.honeypot);
+    assert!(first.body.ends_with(b"<!--hashbeacon:pixel--></body>"));
+    let second = rewrite_html(&tracker, &message, &options, &first.body).unwrap();
+    assert_eq!(second.body, first.body);
+    // With nothing to put there at all, the author's placeholder stays too.
+    options.opens = false;
+    options.honeypot = false;
+    let body = String::from_utf8(rewrite_html(&tracker, &message, &options, html).unwrap().body).unwrap();
+    assert_eq!(body.matches("<!--hashbeacon:pixel-->").count(), 2);
+}

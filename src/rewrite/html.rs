@@ -72,7 +72,11 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
         }) {
             Some(range) => range,
             None => {
-                b.warn(Warning::PixelPlaceholderMissing);
+                // Without a pixel to place (opens off, or one from an earlier rewrite
+                // that replaced the placeholder) its absence is no news.
+                if b.inserts_pixel() {
+                    b.warn(Warning::PixelPlaceholderMissing);
+                }
                 bottom..bottom
             }
         },
