@@ -89,3 +89,34 @@ fn rewriting_again_keeps_a_second_pixel_placeholder() {
     let body = String::from_utf8(rewrite_html(&tracker, &message, &options, html).unwrap().body).unwrap();
     assert_eq!(body.matches("<!--hashbeacon:pixel-->").count(), 2);
 }
+
+/// Found by the `rewrite_html` fuzz target: a body without `</body>` that ends inside an
+/// unterminated tag (or comment, or raw-text element) got the pixel appended there,
+/// where it was no image — and its `>` completed the author's broken tag, which a
+/// second rewrite then saw as a link. The pixel now goes at the very start instead.
+#[test]
+fn a_body_ending_inside_a_tag_gets_the_pixel_where_it_shows() {
+    use hashbeacon::Tracker;
+    use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html};
+
+    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let message = Message::new("promo", Recipient::new(1_767_225_600));
+    let options = Options::default();
+    for html in [
+        &b"<p>Hi</p><a href=https://a.example/ data-hb-link=cta"[..],
+        b"<p>Hi</p><a title=\"x>y",
+        b"<p>Hi</p><!-- unterminated <a href=\"https://a.example/\">",
+        b"<p>Hi</p><style>p { color: red }",
+    ] {
+        let first = rewrite_html(&tracker, &message, &options, html).unwrap();
+        assert!(first.report.pixel);
+        assert!(first.report.tracked.is_empty() && first.report.skipped.is_empty());
+        assert!(first.body.starts_with(b"<img src=\"https://t.example.com/hb/o/"));
+        assert!(first.body.ends_with(html), "the author's bytes follow, untouched");
+        let second = rewrite_html(&tracker, &message, &options, &first.body).unwrap();
+        assert_eq!(second.body, first.body);
+    }
+    // Ending where markup can start, the pixel goes at the end as before.
+    let out = rewrite_html(&tracker, &message, &options, b"<p>a < b</p><").unwrap();
+    assert!(out.body.starts_with(b"<p>a < b</p><<img src="));
+}

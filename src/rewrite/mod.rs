@@ -137,7 +137,9 @@ impl TrackLinks {
 /// Where the open pixel goes in an HTML body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PixelPlacement {
-    /// Just before `</body>`, or at the end when there is none (the default).
+    /// Just before `</body>`, or at the end when there is none (the default). A body
+    /// that ends inside an unterminated tag, comment or raw-text element (`<style>`,
+    /// `<title>`, …), where an appended pixel would not show, gets it at the very start.
     #[default]
     Bottom,
     /// Just after `<body …>` (or at the bottom when there is no `<body>` tag). Survives
