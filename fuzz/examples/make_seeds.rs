@@ -1,14 +1,60 @@
 //! Writes the seed corpora under `fuzz/seeds/<target>/` from the fixture key: valid click
-//! and open tokens and URLs of every claim shape, and key texts.
+//! and open tokens and URLs of every claim shape, key texts, endpoint requests, and HTML
+//! and text bodies (the golden vectors' URLs, hand-written edge cases, and a few emails
+//! of the shared corpus whose licences allow redistribution; see `seeds/SOURCES.md`).
 //!
-//! `cargo run --example make_seeds` (from `fuzz/`). Deterministic: rerunning rewrites the
-//! same files.
+//! `cargo run --example make_seeds [CORPUS_DIR]` (from `fuzz/`; the corpus defaults to
+//! `../../shared/corpus/emails`, beside the checkout; without it the corpus seeds
+//! already in `seeds/rewrite_html/` stay as they are). Deterministic: rerunning rewrites
+//! the same files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hashbeacon::link::encode_destination;
 use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey};
-use hashbeacon_fuzz::{BASE, ISSUED_AT, keyring, token_input, tracker};
+use hashbeacon_fuzz::{
+    BASE, EXPIRED, ISSUED_AT, RAW_MODE, SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE,
+    TRUSTED_PEER, endpoint_input, keyring, token_input, tracker,
+};
+
+/// Corpus emails copied into the HTML seeds (MIT-licensed and small; origin and licence
+/// in `seeds/SOURCES.md`).
+const CORPUS_SEEDS: &[&str] = &[
+    "postmark-templates__welcome.html",
+    "responsive-html-email-template__email-inlined.html",
+    "MimeKit__tnef_unicode-mapi-attr-name_message.html",
+];
+
+/// The golden vectors' URLs (`tests/golden.rs`). Signed with another key than the
+/// fixture's: to the fuzz targets they look tracked but do not verify.
+const GOLDEN_URLS: &[&str] = &[
+    "https://t.example.com/hb/c/1c.k1.spring-sale.3.3FOq2KtOAntf0XxY.1767225600..Gtil4BQxnwlocAEAOtBzCg\
+     ?https://shop.example.com/sale?utm_source=news&q=a+b%252Fc%23top",
+    "https://t.example.com/hb/c/1c.k1.welcome.cta..1767225600.1798761600.x5MIxlQIPOzowEwbZc9CTQ\
+     ?https://%E4%BE%8B%E3%81%88.jp/%E3%83%91%E3%82%B9?x=%C3%BC",
+    "https://t.example.com/hb/o/1o.k1.spring-sale..3FOq2KtOAntf0XxY.1767225600..iOdoIyblSXvudyqnsbUpXA.gif",
+];
+
+/// Hand-written HTML edge cases; `{golden}` stands for a golden click URL.
+const HTML_SEEDS: &[&str] = &[
+    r#"<html><body><a href="https://shop.example/?a=1&amp;b=2">Shop</a> <a href="mailto:a@b.example">Mail</a></body></html>"#,
+    r#"<a href=https://u.example/x data-hb-link=cta>unquoted</a><area href='https://a.example/map' alt=x>"#,
+    r#"<a href="https://x.example/" data-hb-notrack>no</a><a clicktracking=off href="https://y.example/">off</a><a href="https://z.example/unsubscribe">bye</a>"#,
+    r#"<!--[if mso]><v:roundrect href="https://btn.example/?q=1&amp;r=2">Go</v:roundrect><![endif]--><a href="{{url}}">tpl</a>"#,
+    "<body><p>top</p><!-- hashbeacon:pixel --><a href=\"  https://ws.example/a\nb  \">ws</a></body>",
+    r#"<a href="{golden}">already tracked</a><img src="https://t.example.com/hb/o/x.gif"></body>"#,
+    r#"<a href="https&#58;//ent.example/&#x26;&copy=1&lt;">ent</a><a href="https://bücher.example/straße#frag">idn</a>"#,
+    "<div><div><a href=\"https://deep.example/\"><div><a href=\"https://deeper.example/\"><!-- unterminated",
+    "<a href=\"https://nul.example/\0x\">nul</a>\0<a href=\"http://cr.example/\r\n\">crlf</a>",
+];
+
+/// Hand-written plain-text edge cases; `{golden}` stands for the golden URLs.
+const TEXT_SEEDS: &[&str] = &[
+    "Shop now: https://shop.example/spring. Or (https://a.example/x)!\nhttps://en.wikipedia.org/wiki/Rust_(language)\n",
+    "To unsubscribe visit https://list.example/u?id=1\r\nHTTP://UPPER.example/?q=1&r=2, <https://angle.example/>\n",
+    "{golden}\n\nAlready tracked above; these are not: https://x.example/?u={{id}} xhttps://no.example",
+    "https://bücher.example/straße?q=€#frag \0 https://nul.example/\0after https://t.example.com/hb/privacy",
+];
 
 /// Destinations covering what the layout must carry exactly.
 const DESTINATIONS: &[&str] = &[
@@ -78,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_all(&seeds.join("token_verify"), tokens)?;
     write_all(
         &seeds.join("link_verify"),
-        targets.into_iter().map(String::into_bytes),
+        targets.iter().map(|target| target.clone().into_bytes()),
     )?;
 
     let long = Key::new(KeyId::new("k2026abc")?, &[5; 64])?;
@@ -99,8 +145,109 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("  {}  \n", PseudonymKey::new(&[1; 48])?.to_text().as_str()),
     ];
     write_all(&seeds.join("key_parse"), keys.into_iter().map(String::into_bytes))?;
+
+    // endpoint_handle: genuine URLs, altered ones, other methods, forwarding headers.
+    let chrome = b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0".as_slice();
+    let mut requests = Vec::new();
+    for (i, destination) in DESTINATIONS.iter().enumerate() {
+        let flags = if i % 2 == 0 {
+            SIGNED_CLICK_MODE
+        } else {
+            SIGNED_CLICK_PATH_MODE | EXPIRED
+        };
+        let tail: &[u8] = if i % 3 == 0 { b"&x=1" } else { b"" };
+        requests.push(endpoint_input(
+            flags,
+            &[b"GET", destination.as_bytes(), chrome, b"", b"", tail],
+        ));
+    }
+    requests.push(endpoint_input(
+        SIGNED_OPEN_MODE,
+        &[b"GET", b"", b"GoogleImageProxy", b"", b"", b""],
+    ));
+    requests.push(endpoint_input(
+        SIGNED_OPEN_MODE | TRUSTED_PEER,
+        &[
+            b"HEAD",
+            b"",
+            b"",
+            b"for=192.0.2.60;proto=https",
+            b"198.51.100.7, 10.0.0.2",
+            b"",
+        ],
+    ));
+    requests.push(endpoint_input(
+        SIGNED_CLICK_MODE,
+        &[b"POST", b"https://shop.example/", b"curl/8.5", b"", b"", b""],
+    ));
+    for (i, target) in targets.iter().enumerate() {
+        let method: &[u8] = if i % 3 == 2 { b"HEAD" } else { b"GET" };
+        let flags = RAW_MODE | if i % 2 == 0 { TRUSTED_PEER } else { 0 };
+        requests.push(endpoint_input(
+            flags,
+            &[
+                method,
+                target.as_bytes(),
+                chrome,
+                b"for=unknown",
+                b"\xfe\x80",
+                b"",
+            ],
+        ));
+    }
+    requests.push(endpoint_input(
+        RAW_MODE,
+        &[
+            b"GET",
+            b"/hb/c/x?https://evil.example/\r\nSet-Cookie: a=b",
+            b"",
+            b"",
+            b"",
+            b"",
+        ],
+    ));
+    write_all(&seeds.join("endpoint_handle"), requests)?;
+
+    // rewrite_html and rewrite_text: a selector byte (0: the default options), then a body.
+    let golden = GOLDEN_URLS.first().ok_or("golden URL")?.replace('&', "&amp;");
+    let mut html: Vec<Vec<u8>> = HTML_SEEDS
+        .iter()
+        .enumerate()
+        .map(|(i, seed)| {
+            with_selector(
+                (i as u8).wrapping_mul(37),
+                seed.replace("{golden}", &golden).as_bytes(),
+            )
+        })
+        .collect();
+    let corpus = std::env::args().nth(1).map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/emails"),
+        PathBuf::from,
+    );
+    if corpus.is_dir() {
+        for name in CORPUS_SEEDS {
+            html.push(with_selector(0, &std::fs::read(corpus.join(name))?));
+        }
+    } else {
+        eprintln!("no corpus at {}: corpus seeds left as they are", corpus.display());
+    }
+    write_all(&seeds.join("rewrite_html"), html)?;
+    let golden_text = GOLDEN_URLS.join(" and ");
+    let text = TEXT_SEEDS.iter().enumerate().map(|(i, seed)| {
+        with_selector(
+            (i as u8).wrapping_mul(53),
+            seed.replace("{golden}", &golden_text).as_bytes(),
+        )
+    });
+    write_all(&seeds.join("rewrite_text"), text)?;
     println!("seeds written under {} for {BASE}", seeds.display());
     Ok(())
+}
+
+fn with_selector(selector: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![selector];
+    out.extend_from_slice(body);
+    out
 }
 
 fn write_all(dir: &Path, seeds: impl IntoIterator<Item = Vec<u8>>) -> std::io::Result<()> {

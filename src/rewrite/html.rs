@@ -40,12 +40,20 @@ impl Found {
     }
 }
 
-/// Where `<body>` ends and `</body>` starts, when the parser saw them.
+/// Where `<body>` ends and `</body>` starts, when the parser saw them, and whether
+/// markup appended at the end would be parsed as markup.
 #[derive(Default)]
 struct BodyBounds {
     open_end: Cell<Option<usize>>,
     close_start: Rc<Cell<Option<usize>>>,
+    /// The document does not end inside a tag, comment or raw-text element (where an
+    /// appended pixel would not show, and could even complete a broken tag).
+    open_at_end: Cell<bool>,
 }
+
+/// An element written to the parser after the body: it is parsed as an element right
+/// at the end exactly when the body ends where markup can start.
+const END_PROBE: &str = "hb-end-probe";
 
 /// Most bytes of a link's content searched for unsubscribe wording.
 const LINK_TEXT_WINDOW: usize = 2048;
@@ -59,7 +67,10 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
     let body = BodyBounds::default();
     parse(source, options.charset.lol_html(), links, comments, &found, &body)?;
 
-    let bottom = body.close_start.get().unwrap_or(source.len());
+    // At the end, unless the body ends inside a tag, comment or raw text: then at the
+    // very start, the one place always open to markup.
+    let end = if body.open_at_end.get() { source.len() } else { 0 };
+    let bottom = body.close_start.get().unwrap_or(end);
     let pixel_at = match options.pixel {
         PixelPlacement::Bottom => bottom..bottom,
         PixelPlacement::Top => {
@@ -72,7 +83,11 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
         }) {
             Some(range) => range,
             None => {
-                b.warn(Warning::PixelPlaceholderMissing);
+                // Without a pixel to place (opens off, or one from an earlier rewrite
+                // that replaced the placeholder) its absence is no news.
+                if b.inserts_pixel() {
+                    b.warn(Warning::PixelPlaceholderMissing);
+                }
                 bottom..bottom
             }
         },
@@ -115,18 +130,27 @@ fn parse(
             .map_err(|error| RewriteError::Html(error.to_string()))
     };
     let on_link = |el: &mut Element<'_, '_>| {
-        // `<a` or `<area`: a letter after `<a` means `area`.
-        let tag_start = el.source_location().bytes().start;
-        let name_len = if source.get(tag_start + 2).is_some_and(u8::is_ascii_alphabetic) {
-            4
-        } else {
-            1
-        };
-        found.borrow_mut().push(Found::Tag(tag_spans(el, name_len)));
+        let tag = el.source_location().bytes();
+        // A tag left open at the end, closed only by the probe, is no tag.
+        if tag.end <= source.len() {
+            // `<a` or `<area`: a letter after `<a` means `area`.
+            let name_len = if source.get(tag.start + 2).is_some_and(u8::is_ascii_alphabetic) {
+                4
+            } else {
+                1
+            };
+            found.borrow_mut().push(Found::Tag(tag_spans(el, name_len)));
+        }
+        Ok(())
+    };
+    let on_probe = |el: &mut Element<'_, '_>| {
+        body.open_at_end
+            .set(el.source_location().bytes().start == source.len());
         Ok(())
     };
     let on_body = |el: &mut Element<'_, '_>| {
-        if body.open_end.get().is_none() {
+        // A `<body` left open at the end is closed only by the probe: no body tag.
+        if body.open_end.get().is_none() && el.source_location().bytes().end <= source.len() {
             body.open_end.set(Some(el.source_location().bytes().end));
             let close = Rc::clone(&body.close_start);
             if let Some(handlers) = el.end_tag_handlers() {
@@ -144,6 +168,10 @@ fn parse(
         .append_element_content_handler((
             selector("body")?,
             ElementContentHandlers::default().element(on_body),
+        ))
+        .append_element_content_handler((
+            selector(END_PROBE)?,
+            ElementContentHandlers::default().element(on_probe),
         ));
     if links {
         // One selector list: a single pass of the selector machine per element.
@@ -155,9 +183,10 @@ fn parse(
     if comments {
         settings = settings.append_document_content_handler(DocumentContentHandlers::default().comments(
             |comment: &mut Comment<'_>| {
-                found
-                    .borrow_mut()
-                    .push(Found::Comment(comment.source_location().bytes()));
+                // A comment left open runs to the end of the body, not into the probe.
+                let range = comment.source_location().bytes();
+                let range = range.start.min(source.len())..range.end.min(source.len());
+                found.borrow_mut().push(Found::Comment(range));
                 Ok(())
             },
         ));
@@ -165,6 +194,9 @@ fn parse(
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
     let html_error = |error: lol_html::errors::RewritingError| RewriteError::Html(error.to_string());
     rewriter.write(source).map_err(html_error)?;
+    rewriter
+        .write(format!("<{END_PROBE}>").as_bytes())
+        .map_err(html_error)?;
     rewriter.end().map_err(html_error)
 }
 
@@ -240,9 +272,13 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
     let author_opt_out =
         opted_out(|name| attr(name).map(|attr| std::str::from_utf8(raw(attr)).unwrap_or("")));
     let link_text = || {
+        let name = source.get(tag.name.clone()).unwrap_or_default();
+        // `<area>` is void: what it says is its `alt`, not the markup that follows it.
+        if name.eq_ignore_ascii_case(b"area") {
+            return attr("alt").map(raw).unwrap_or_default();
+        }
         let content = source.get(tag.end..).unwrap_or_default();
         let content = content.get(..LINK_TEXT_WINDOW).unwrap_or(content);
-        let name = source.get(tag.name.clone()).unwrap_or_default();
         let close = memchr::memchr_iter(b'<', content)
             .find(|&at| {
                 content.get(at + 1) == Some(&b'/')

@@ -49,7 +49,19 @@
 //!   `mc:disable-tracking`, Mautic `data-mautic-disable-tracking`), in any case and
 //!   value form. `data-hb-notrack` and `data-hb-link` are ours and removed from the
 //!   output;
-//! - links whose tracked URL could exceed [`Options::max_url_len`].
+//! - links whose tracked URL could exceed [`Options::max_url_len`];
+//! - links that already are click or open URLs of this tracker
+//!   ([`SkipReason::AlreadyTracked`]): its base URL (scheme and host in any case)
+//!   followed by the click or open route.
+//!
+//! # Rewriting twice
+//!
+//! Rewriting a body that this tracker already rewrote changes nothing: its tracked
+//! links are left alone as [`SkipReason::AlreadyTracked`], no second open pixel is
+//! inserted when the body already references this tracker's open-pixel URL, and no
+//! second honeypot link when it already holds one. (Links opted out with our own
+//! `data-hb-notrack` are the exception: the first rewrite removed the attribute, so a
+//! second rewrite would track them. Rewrite the author's original, not the output.)
 //!
 //! To keep the author's opt-outs in the plain-text part too, rewrite the HTML part
 //! first and pass [`Report::left_alone_by_author`] to the text part's
@@ -62,6 +74,7 @@
 //! bytes and finishes one MAC per link, and produces exactly the bytes
 //! [`rewrite_html`] would.
 
+mod already;
 mod destination;
 mod entities;
 mod html;
@@ -124,7 +137,9 @@ impl TrackLinks {
 /// Where the open pixel goes in an HTML body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PixelPlacement {
-    /// Just before `</body>`, or at the end when there is none (the default).
+    /// Just before `</body>`, or at the end when there is none (the default). A body
+    /// that ends inside an unterminated tag, comment or raw-text element (`<style>`,
+    /// `<title>`, …), where an appended pixel would not show, gets it at the very start.
     #[default]
     Bottom,
     /// Just after `<body …>` (or at the bottom when there is no `<body>` tag). Survives

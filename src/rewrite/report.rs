@@ -12,6 +12,9 @@ pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
+    /// Already a click or open URL of this tracker (the body was rewritten before):
+    /// tracking it again would only wrap one redirect in another.
+    AlreadyTracked,
     /// Not an absolute `http(s)://` URL with a host: `mailto:`, `tel:`, `#anchor`,
     /// relative or empty.
     NotHttp,
@@ -46,6 +49,7 @@ pub enum SkipReason {
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            SkipReason::AlreadyTracked => f.write_str("already a tracking URL of this tracker"),
             SkipReason::NotHttp => f.write_str("not an absolute http(s) URL"),
             SkipReason::Placeholder => f.write_str("template placeholder"),
             SkipReason::Unsubscribe => f.write_str("unsubscribe link"),

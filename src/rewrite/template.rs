@@ -14,6 +14,7 @@ use crate::error::{LinkError, SignError};
 use crate::link::{Tracker, check_destination, encode_destination};
 use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
+use super::already::{Earlier, OwnUrls};
 use super::destination::tag_utm;
 use super::entities::push_escaped_url;
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
@@ -172,7 +173,10 @@ pub(crate) struct Builder<'t, 'a> {
     pieces: Vec<Piece>,
     cursor: usize,
     report: Report,
-    click_prefix: String,
+    /// This tracker's URL prefixes: links under them are already tracked.
+    own: OwnUrls,
+    /// What an earlier rewrite by this tracker left in the body, not inserted again.
+    earlier: Earlier,
     capacity: usize,
     /// Present when unsubscribe links are detected.
     unsubscribe: Option<Unsubscribe>,
@@ -189,6 +193,12 @@ impl<'t, 'a> Builder<'t, 'a> {
         if !is_campaign(campaign.as_bytes()) {
             return Err(SignError::InvalidCampaign.into());
         }
+        let own = OwnUrls::new(tracker);
+        let earlier = if html {
+            own.earlier(source)
+        } else {
+            Earlier::default()
+        };
         Ok(Self {
             tracker,
             campaign,
@@ -202,7 +212,8 @@ impl<'t, 'a> Builder<'t, 'a> {
                 html,
                 ..Report::default()
             },
-            click_prefix: tracker.token_prefix(Kind::Click),
+            own,
+            earlier,
             capacity: source.len(),
             unsubscribe: options.detect_unsubscribe.then(Unsubscribe::new),
         })
@@ -229,7 +240,7 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     fn click_prefix(&mut self) {
-        self.capacity += self.click_prefix.len();
+        self.capacity += self.own.click.len();
         self.pieces.push(Piece::ClickPrefix);
     }
 
@@ -244,6 +255,12 @@ impl<'t, 'a> Builder<'t, 'a> {
             href: href.into(),
             reason,
         });
+    }
+
+    /// Whether an open pixel goes in: opens are tracked and the body does not already
+    /// reference this tracker's pixel (from an earlier rewrite).
+    pub(crate) fn inserts_pixel(&self) -> bool {
+        self.options.opens && !self.earlier.pixel
     }
 
     /// Records a compile warning.
@@ -298,6 +315,9 @@ impl<'t, 'a> Builder<'t, 'a> {
         label: Option<&str>,
         author_skip: impl FnOnce(Option<&Unsubscribe>) -> Option<SkipReason>,
     ) -> Result<(PreparedToken, Box<str>, String, String), SkipReason> {
+        if self.own.is_tracking_url(href) {
+            return Err(SkipReason::AlreadyTracked);
+        }
         if has_placeholder(href) {
             return Err(SkipReason::Placeholder);
         }
@@ -340,7 +360,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             .signing_key()
             .prepare(Kind::Click, self.campaign, Some(link), &wire)
             .map_err(|error| SkipReason::Invalid(error.into()))?;
-        let len = self.click_prefix.len() + prepared.max_len() + 1 + wire.len();
+        let len = self.own.click.len() + prepared.max_len() + 1 + wire.len();
         if len > self.options.max_url_len {
             return Err(SkipReason::TooLong {
                 len,
@@ -353,10 +373,15 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     /// Inserts the open pixel (when opens are tracked) and the honeypot link (when
     /// asked for and links are tracked), replacing the bytes in `range` (empty, or a
-    /// pixel placeholder).
+    /// pixel placeholder). Neither goes in twice: a body that already has them (from an
+    /// earlier rewrite) keeps its bytes, placeholder included.
     pub(crate) fn insert_pixel(&mut self, range: Range<usize>) -> Result<(), RewriteError> {
+        let honeypot = self.options.honeypot && self.options.links.html() && !self.earlier.honeypot;
+        if !self.inserts_pixel() && !honeypot {
+            return Ok(());
+        }
         self.remove(range);
-        if self.options.opens {
+        if self.inserts_pixel() {
             let prepared =
                 self.tracker
                     .keyring()
@@ -370,7 +395,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             ));
             self.report.pixel = true;
         }
-        if self.options.honeypot && self.options.links.html() {
+        if honeypot {
             let destination = format!("{}/", self.tracker.base_url());
             let wire = encode_destination(&destination).into_owned();
             let prepared = self.tracker.keyring().signing_key().prepare(
@@ -399,7 +424,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.copy_to(self.source.len());
         Template {
             source: Cow::Borrowed(self.source),
-            click_prefix: self.click_prefix.into(),
+            click_prefix: self.own.click.into(),
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
