@@ -193,10 +193,11 @@ impl Tail {
         };
         tail.push(recipient.unwrap_or_default().as_bytes());
         tail.push(b".");
-        tail.push(decimal(issued_at).as_bytes());
+        let mut digits = itoa::Buffer::new();
+        tail.push(digits.format(issued_at).as_bytes());
         tail.push(b".");
         if let Some(exp) = expires_at {
-            tail.push(decimal(exp).as_bytes());
+            tail.push(digits.format(exp).as_bytes());
         }
         Ok(tail)
     }
@@ -208,14 +209,18 @@ impl Tail {
         }
     }
 
+    fn as_bytes(&self) -> &[u8] {
+        self.text.get(..self.len).unwrap_or_default()
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // Only ASCII was written.
-        std::str::from_utf8(self.text.get(..self.len).unwrap_or_default()).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The tag of a token whose head (and destination) `mac` has absorbed, as text.
     fn tag(&self, mut mac: HmacSha256) -> TagText {
-        mac.update(self.as_str().as_bytes());
+        mac.update(self.as_bytes());
         let digest = mac.finalize().into_bytes();
         encode_tag(digest.get(..TAG_LEN).unwrap_or_default())
     }
@@ -441,9 +446,9 @@ impl PreparedToken {
     /// Appends the finished token for a tail checked and written once per recipient.
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
-        out.extend_from_slice(tail.as_str().as_bytes());
+        out.extend_from_slice(tail.as_bytes());
         out.push(b'.');
-        out.extend_from_slice(tail.tag(self.mac.clone()).as_str().as_bytes());
+        out.extend_from_slice(&tail.tag(self.mac.clone()).0);
     }
 }
 
@@ -514,23 +519,9 @@ impl Keyring {
 /// The MAC input before the recipient/time tail: the token's head text, the
 /// destination's length as a 4-byte big-endian number, then the destination.
 fn absorb_head(mac: &mut HmacSha256, head: &[u8], destination: &[u8]) {
-    // Head and length go in as one update: each update call has a fixed cost, and the
-    // head is short (a token is at most MAX_TOKEN_LEN characters).
-    let mut joined = [0u8; MAX_TOKEN_LEN + 4];
-    // Bounded by MAX_DESTINATION_LEN, so the length always fits in four bytes.
-    let length = (destination.len() as u32).to_be_bytes();
-    match joined.get_mut(..head.len() + 4) {
-        Some(slot) => {
-            let (text, tail) = slot.split_at_mut(head.len());
-            text.copy_from_slice(head);
-            tail.copy_from_slice(&length);
-            mac.update(slot);
-        }
-        None => {
-            mac.update(head);
-            mac.update(&length);
-        }
-    }
+    mac.update(head);
+    // Bounded by MAX_DESTINATION_LEN, so it always fits.
+    mac.update(&(destination.len() as u32).to_be_bytes());
     mac.update(destination);
 }
 
@@ -694,38 +685,7 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
 
 /// Appends `n` in canonical decimal without going through `fmt`.
 pub(crate) fn push_decimal(out: &mut String, n: u64) {
-    out.push_str(decimal(n).as_str());
-}
-
-/// A number's canonical decimal digits, on the stack.
-struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    fn as_bytes(&self) -> &[u8] {
-        self.digits.get(self.start..).unwrap_or_default()
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII digits were written.
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
-    }
-}
-
-fn decimal(mut n: u64) -> Decimal {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    for slot in digits.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    Decimal { digits, start }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// ASCII letters, digits, `-` and `_`: the base64url alphabet, which every free-form
