@@ -6,7 +6,9 @@ mod common;
 
 use common::{NOW, click_urls, pixels, tracker};
 use hashbeacon::link::check_destination;
-use hashbeacon::rewrite::{Message, Options, Recipient, Template, rewrite_html, rewrite_text};
+use hashbeacon::rewrite::{
+    HONEYPOT_LABEL, Message, Options, Recipient, Template, rewrite_html, rewrite_text,
+};
 use hashbeacon::{Claims, Kind, LinkId, PseudonymKey};
 use proptest::prelude::*;
 
@@ -180,9 +182,13 @@ proptest! {
             }
             // Each tracked URL is exactly the one the tracker builds for that link alone.
             let rendered = String::from_utf8(rendered).unwrap();
-            let found = click_urls(&rendered);
+            // The honeypot may stand anywhere (before the body when it ends inside a tag).
+            let (honeypots, found): (Vec<_>, Vec<_>) = click_urls(&rendered)
+                .into_iter()
+                .partition(|found| found.url.contains(&format!(".{HONEYPOT_LABEL}.")));
             let links = &template.report().tracked;
-            prop_assert_eq!(found.len(), links.len() + usize::from(honeypot));
+            prop_assert_eq!(honeypots.len(), usize::from(honeypot));
+            prop_assert_eq!(found.len(), links.len());
             for (found, link) in found.iter().zip(links) {
                 let id = match link.id.parse::<u32>() {
                     Ok(index) => LinkId::Index(index),
