@@ -3,31 +3,14 @@
 //! Nothing here may ever produce a verified click for a destination that was not signed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod common;
+
+use common::{NOW, click_claims as claims, tracker};
 use hashbeacon::link::{decode_destination, location};
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkError, LinkId, Tracker, VerifyError};
+use hashbeacon::{LinkError, VerifyError};
 use proptest::prelude::*;
 
-const NOW: u64 = 1_767_225_600;
 const ORIGIN: &str = "https://t.example.com";
-
-fn tracker() -> Tracker {
-    Tracker::new(
-        Key::new(KeyId::new("k1").unwrap(), &[3; 32]).unwrap().into(),
-        "https://t.example.com/hb",
-    )
-    .unwrap()
-}
-
-fn claims() -> Claims<'static> {
-    Claims {
-        kind: Kind::Click,
-        campaign: "promo",
-        link: Some(LinkId::Index(0)),
-        recipient: None,
-        issued_at: NOW,
-        expires_at: None,
-    }
-}
 
 /// Path and raw query of a click URL, as the request carries them.
 fn request_parts(url: &str) -> (String, String) {

@@ -15,13 +15,13 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::IpAddr;
 
-use common::{BASE, NOW, click_urls, pixels, tracker, verify};
+use common::{BASE, NOW, click_claims as claims, click_urls, pixels, tracker, verify};
 use hashbeacon::rewrite::{
     Charset, HONEYPOT_LABEL, Message, Options, PixelPlacement, Recipient, SkipReason, Template, Utm,
     rewrite_html, rewrite_text,
 };
 use hashbeacon::sink::MemorySink;
-use hashbeacon::{Claims, Endpoint, Kind, LinkId, Request, Response, Rewritten};
+use hashbeacon::{Claims, Endpoint, Kind, Request, Response, Rewritten};
 use proptest::prelude::*;
 
 const ORIGIN: &str = "https://t.example.com";
@@ -86,17 +86,6 @@ fn peak_growth<T>(f: impl FnOnce() -> T) -> (usize, T) {
 
 // ---------------------------------------------------------------------------------
 // Fixtures.
-
-fn claims() -> Claims<'static> {
-    Claims {
-        kind: Kind::Click,
-        campaign: "promo",
-        link: Some(LinkId::Index(0)),
-        recipient: None,
-        issued_at: NOW,
-        expires_at: None,
-    }
-}
 
 fn endpoint() -> Endpoint<MemorySink> {
     Endpoint::new(tracker(), MemorySink::new()).with_rejected_events(true)

@@ -1,7 +1,7 @@
-//! Helpers shared by the rewrite tests.
+//! Helpers shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use hashbeacon::{Key, KeyId, Tracker, VerifiedClick};
+use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Tracker, VerifiedClick};
 
 pub(crate) const BASE: &str = "https://t.example.com/hb";
 pub(crate) const NOW: u64 = 1_767_225_600;
@@ -9,6 +9,18 @@ pub(crate) const NOW: u64 = 1_767_225_600;
 pub(crate) fn tracker() -> Tracker {
     let key = Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap();
     Tracker::new(key.into(), BASE).unwrap()
+}
+
+/// The claims of a plain click: campaign `promo`, link 0, no recipient, no expiry.
+pub(crate) fn click_claims() -> Claims<'static> {
+    Claims {
+        kind: Kind::Click,
+        campaign: "promo",
+        link: Some(LinkId::Index(0)),
+        recipient: None,
+        issued_at: NOW,
+        expires_at: None,
+    }
 }
 
 /// A tracked URL found in a body: where it is and its text (HTML-unescaped).
