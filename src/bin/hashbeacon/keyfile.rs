@@ -30,7 +30,8 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
     let cannot = |err: std::io::Error| Fatal(format!("cannot read key file `{}`: {err}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut text = Zeroizing::new(String::new());
-    file.take(MAX_KEY_FILE_LEN + 1)
+    (&file)
+        .take(MAX_KEY_FILE_LEN + 1)
         .read_to_string(&mut text)
         .map_err(cannot)?;
     if text.len() as u64 > MAX_KEY_FILE_LEN {
@@ -39,5 +40,26 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
             path.display()
         )));
     }
+    warn_if_others_can_read(path, &file);
     Ok(text)
 }
+
+/// Warns (one line on stderr) when a key file's group or others may read it: the key
+/// still works, but anyone who can read it can forge tracking URLs.
+#[cfg(unix)]
+fn warn_if_others_can_read(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = file.metadata() else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        crate::warn(&format!(
+            "key file `{}` is readable by group or others (mode {mode:o}); run `chmod 600` on it",
+            path.display()
+        ));
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_path: &Path, _file: &std::fs::File) {}
