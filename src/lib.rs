@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod key;
 pub mod link;
+mod method;
 pub mod pixel;
 pub mod privacy;
 pub mod report;
@@ -18,11 +19,12 @@ pub mod token;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
-pub use endpoint::{Endpoint, Handled, IpNet, Method, RedirectStatus, Request, Response};
+pub use endpoint::{Endpoint, Handled, IpNet, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
+pub use method::Method;
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
 pub use report::Report;
 pub use rewrite::{

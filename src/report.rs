@@ -973,9 +973,9 @@ impl<'r, 'a: 'r> FromIterator<&'r Record<'a>> for Report {
 mod tests {
     use super::*;
     use crate::classify::{Signal, Verdict};
-    use crate::endpoint::Method;
     use crate::event::TokenFacts;
     use crate::key::KeyId;
+    use crate::method::Method;
     use proptest::prelude::*;
 
     const ADA: &str = "AAAAAAAAAAAAAAAA";
