@@ -7,6 +7,7 @@ pub mod conversion;
 pub mod endpoint;
 pub mod error;
 pub mod event;
+mod id;
 pub mod key;
 pub mod link;
 mod method;
