@@ -14,6 +14,8 @@ mod method;
 pub mod pixel;
 pub mod privacy;
 pub mod report;
+#[cfg(feature = "rewrite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rewrite")))]
 pub mod rewrite;
 pub mod sink;
 pub mod token;
@@ -28,6 +30,7 @@ pub use link::{Tracker, VerifiedClick};
 pub use method::Method;
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
 pub use report::Report;
+#[cfg(feature = "rewrite")]
 pub use rewrite::{
     Message, Options, Recipient, RewriteError, Rewritten, Template, rewrite_html, rewrite_text,
 };

@@ -401,6 +401,7 @@ impl PreparedToken {
     }
 
     /// Appends the finished token for a tail checked and written once per recipient.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
         out.extend_from_slice(tail.as_bytes());
