@@ -987,9 +987,9 @@ mod tests {
             kind,
             implied: false,
             token: Ok(TokenFacts {
-                campaign: "launch".to_owned(),
+                campaign: "launch".into(),
                 link,
-                recipient: recipient.map(str::to_owned),
+                recipient: recipient.map(Into::into),
                 issued_at: SENT,
                 expires_at: None,
                 expired: false,
@@ -1287,7 +1287,7 @@ mod tests {
             Just(None),
             Just(Some(Link::Index(0))),
             Just(Some(Link::Index(1))),
-            Just(Some(Link::Label("cta".to_owned()))),
+            Just(Some(Link::Label("cta".into()))),
         ];
         let recipients = prop_oneof![
             Just(None),
@@ -1311,7 +1311,7 @@ mod tests {
                     let mut event = event(kind, link, recipient, SENT + delay, verdict);
                     event.method = method;
                     if let Ok(token) = &mut event.token {
-                        token.campaign = campaign.to_owned();
+                        token.campaign = campaign.into();
                     }
                     match shape {
                         0 => event.token = Err(VerifyError::BadMac),
@@ -1319,9 +1319,9 @@ mod tests {
                         4 => {
                             let token = event.token.clone().unwrap();
                             return Input::Conversion(Conversion {
-                                campaign: token.campaign,
+                                campaign: token.campaign.into(),
                                 link: token.link,
-                                recipient: token.recipient,
+                                recipient: token.recipient.map(Into::into),
                                 clicked_at: event.received_at,
                                 converted_at: event.received_at + delay,
                                 key_id: token.key_id,
