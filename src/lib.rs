@@ -23,7 +23,7 @@ pub mod token;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
-pub use endpoint::{Endpoint, Handled, Headers, IpNet, RedirectStatus, Request, Response};
+pub use endpoint::{Endpoint, ForwardedHeader, Handled, Headers, IpNet, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
