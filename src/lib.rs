@@ -9,6 +9,9 @@ pub mod error;
 pub mod event;
 pub mod key;
 pub mod link;
+#[cfg(feature = "message")]
+#[cfg_attr(docsrs, doc(cfg(feature = "message")))]
+pub mod message;
 pub mod pixel;
 pub mod privacy;
 pub mod report;
