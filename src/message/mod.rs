@@ -335,9 +335,6 @@ fn part_edits(
     leaf: &Leaf,
     rewrite: impl FnOnce(&[u8], Charset) -> Result<Rewritten, RewriteError>,
 ) -> Result<PartEdits, LeftAlone> {
-    if leaf.malformed {
-        return Err(LeftAlone::Malformed);
-    }
     if leaf.ambiguous {
         return Err(LeftAlone::AmbiguousHeaders);
     }
@@ -345,7 +342,12 @@ fn part_edits(
     let encoding = TransferEncoding::from_header(declared).map_err(LeftAlone::UnknownEncoding)?;
     let charset = charset::for_part(leaf.charset.as_deref()).map_err(LeftAlone::UnknownCharset)?;
     let body = raw.get(leaf.body.clone()).ok_or(LeftAlone::Malformed)?;
+    // The parser flags a body it could not decode as it flags one whose end it had to
+    // guess: a body that does not decode here either is reported as such.
     let decoded = transfer::decode(encoding, body).ok_or(LeftAlone::BrokenEncoding(encoding))?;
+    if leaf.malformed {
+        return Err(LeftAlone::Malformed);
+    }
     let rewritten = rewrite(&decoded, charset).map_err(LeftAlone::Unrewritable)?;
     if rewritten.body == *decoded {
         return Ok((rewritten.report, encoding, None, Vec::new()));

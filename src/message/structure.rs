@@ -49,15 +49,16 @@ pub(crate) struct Leaf {
 }
 
 impl Leaf {
-    /// The line ending of the body, or of the headers when the body has no line break.
+    /// The line ending of the part's header block (the message's convention), or of its
+    /// body when it has no header block.
     pub(crate) fn line_ending(&self, raw: &[u8]) -> LineEnding {
         let body = raw.get(self.body.clone()).unwrap_or_default();
         let headers = self
             .header_end
             .and_then(|end| raw.get(end..self.body.start))
             .unwrap_or_default();
-        LineEnding::first_in(body)
-            .or_else(|| LineEnding::first_in(headers))
+        LineEnding::first_in(headers)
+            .or_else(|| LineEnding::first_in(body))
             .unwrap_or(LineEnding::CrLf)
     }
 }
