@@ -1,7 +1,6 @@
 //! Typed errors, one enum per operation, each saying what was wrong.
 
-use crate::key::KeyId;
-use crate::token::Kind;
+use crate::id::{KeyId, Kind};
 
 /// A key, key id or keyring could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

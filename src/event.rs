@@ -11,9 +11,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::classify::Verdict;
-use crate::endpoint::Method;
 use crate::error::VerifyError;
 use crate::key::KeyId;
+use crate::method::Method;
 use crate::token::{Kind, LinkId, Verified};
 
 /// One tracked request: a click or an open, verified or rejected.

@@ -7,11 +7,13 @@ pub mod conversion;
 pub mod endpoint;
 pub mod error;
 pub mod event;
+mod id;
 pub mod key;
 pub mod link;
 #[cfg(feature = "message")]
 #[cfg_attr(docsrs, doc(cfg(feature = "message")))]
 pub mod message;
+mod method;
 pub mod pixel;
 pub mod privacy;
 pub mod report;
@@ -21,11 +23,14 @@ pub mod token;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
-pub use endpoint::{Endpoint, Handled, IpNet, Method, RedirectStatus, Request, Response};
+pub use endpoint::{Endpoint, Handled, IpNet, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
+#[cfg(feature = "message")]
+pub use message::{MessageOptions, rewrite_message};
+pub use method::Method;
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
 pub use report::Report;
 pub use rewrite::{

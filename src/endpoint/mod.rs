@@ -30,8 +30,9 @@ mod http;
 mod request;
 mod response;
 
+pub use crate::method::Method;
 pub use client_ip::IpNet;
-pub use request::{Method, Request};
+pub use request::Request;
 pub use response::{Handled, RedirectStatus, Response};
 
 use crate::classify::{Classifier, Facts};
