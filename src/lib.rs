@@ -10,6 +10,9 @@ pub mod event;
 mod id;
 pub mod key;
 pub mod link;
+#[cfg(feature = "message")]
+#[cfg_attr(docsrs, doc(cfg(feature = "message")))]
+pub mod message;
 mod method;
 pub mod pixel;
 pub mod privacy;
@@ -28,6 +31,8 @@ pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
+#[cfg(feature = "message")]
+pub use message::{MessageOptions, rewrite_message};
 pub use method::Method;
 pub use privacy::{IpPolicy, Pseudonym, PseudonymKey};
 pub use report::Report;
