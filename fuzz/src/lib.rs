@@ -72,17 +72,31 @@ pub fn split_request_target(target: &str) -> (&str, Option<&str>) {
 /// field can hold any text, CR, LF and NUL included.
 pub const FIELD_SEPARATOR: u8 = 0xFF;
 
-/// `endpoint_handle` input: a flags byte, then up to six fields separated by
+/// `endpoint_handle` input: a flags byte, then up to seven fields separated by
 /// [`FIELD_SEPARATOR`]: method, target, user agent, `Forwarded`, `X-Forwarded-For`,
-/// tail. Fields are raw bytes: the `http` path carries them as they are, the direct
-/// path only when they are UTF-8.
+/// tail, and the forwarding header the proxy is declared to write (see
+/// [`forwarded_header`]). Fields are raw bytes: the `http` path carries them as they
+/// are, the direct path only when they are UTF-8.
 pub struct EndpointInput<'a> {
     /// How the request is made; see the `*_MODE` and flag constants.
     pub flags: u8,
     /// The method, the request target (or, in the signed modes, the destination to
-    /// sign), the `User-Agent`, `Forwarded` and `X-Forwarded-For` values, and the tail
-    /// spliced into a signed target.
-    pub fields: [&'a [u8]; 6],
+    /// sign), the `User-Agent`, `Forwarded` and `X-Forwarded-For` values, the tail
+    /// spliced into a signed target, and the declared forwarding header.
+    pub fields: [&'a [u8]; 7],
+}
+
+/// The forwarding header an `endpoint_handle` input declares: none (an empty field)
+/// keeps the default; otherwise the field's first byte modulo 3 chooses
+/// `X-Forwarded-For`, `Forwarded` or both-must-agree.
+pub fn forwarded_header(field: &[u8]) -> hashbeacon::ForwardedHeader {
+    use hashbeacon::ForwardedHeader;
+    match field.first().map(|byte| byte % 3) {
+        None => ForwardedHeader::default(),
+        Some(0) => ForwardedHeader::XForwardedFor,
+        Some(1) => ForwardedHeader::Forwarded,
+        Some(_) => ForwardedHeader::BothMustAgree,
+    }
 }
 
 /// Mode bits of [`EndpointInput::flags`] (the low two).
@@ -110,7 +124,7 @@ pub const EXPIRED: u8 = 1 << 7;
 /// Splits an `endpoint_handle` input.
 pub fn split_endpoint_input(data: &[u8]) -> Option<EndpointInput<'_>> {
     let (&flags, rest) = data.split_first()?;
-    let mut fields: [&[u8]; 6] = [b""; 6];
+    let mut fields: [&[u8]; 7] = [b""; 7];
     for (slot, field) in fields.iter_mut().zip(rest.split(|&b| b == FIELD_SEPARATOR)) {
         *slot = field;
     }
