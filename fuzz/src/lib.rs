@@ -3,6 +3,15 @@
 
 use hashbeacon::{Key, KeyId, Keyring, Kind, Tracker};
 
+/// The verifier as it was before it authenticated first, shared with the proptests.
+#[path = "../../tests/reference/mod.rs"]
+pub mod reference;
+
+/// Secret of the signing key `k1`.
+const SIGNING_SECRET: [u8; 32] = [7; 32];
+/// Secret of the verify-only key `k0`.
+const OLD_SECRET: [u8; 32] = [3; 32];
+
 /// The tracking base of [`tracker`]; link seeds are request targets under it.
 pub const BASE: &str = "https://t.example.com/hb";
 
@@ -14,14 +23,19 @@ pub const ISSUED_AT: u64 = 1_767_225_600;
 
 /// The fixture's keyring: signing key `k1`, verify-only key `k0`, fixed secrets.
 pub fn keyring() -> Keyring {
-    let key = |id: &str, byte: u8| KeyId::new(id).and_then(|id| Key::new(id, &[byte; 32]));
-    match (key("k1", 7), key("k0", 3)) {
+    let key = |id: &str, secret: &[u8]| KeyId::new(id).and_then(|id| Key::new(id, secret));
+    match (key("k1", &SIGNING_SECRET), key("k0", &OLD_SECRET)) {
         (Ok(signing), Ok(old)) => match Keyring::new(signing).with_verify_only(old) {
             Ok(ring) => ring,
             Err(err) => panic!("fixture keyring: {err}"),
         },
         _ => panic!("fixture keys are valid"),
     }
+}
+
+/// [`keyring`]'s keys for the reference verifier.
+pub fn reference_keyring() -> reference::ReferenceKeyring {
+    reference::ReferenceKeyring::new(&[("k1", &SIGNING_SECRET), ("k0", &OLD_SECRET)])
 }
 
 /// A tracker over [`keyring`] at [`BASE`].
