@@ -605,6 +605,96 @@ fn rewrite_keeps_a_legacy_charset_and_sets_the_expiry() {
     assert_eq!(json["expires_at"], issued_at + 3600);
 }
 
+/// A Windows-1252 body (the real corpus email that declares ISO-8859-1 in a
+/// `<meta http-equiv>`), with one more link holding "é" so the charset matters.
+fn latin_email() -> Vec<u8> {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/emails/MimeKit__tnef_panic_message.html");
+    let mut body = std::fs::read(&corpus).unwrap_or_else(|_| {
+        b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\">\
+          </head><body>"
+            .to_vec()
+    });
+    body.extend_from_slice(b"<a href=\"https://caf\xe9.example/men\xfc\">Men\xfc</a></body></html>");
+    body
+}
+
+#[test]
+fn rewrite_reads_the_charset_a_meta_declares() {
+    let keys = keys("rewrite-meta-charset");
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        !err.contains("--charset"),
+        "no charset hint when every link is tracked: {err}"
+    );
+    assert!(!err.contains("not valid"), "{err}");
+    let body = String::from_utf8_lossy(&output.stdout);
+    let urls = tracking_urls_in_html(&body);
+    let last = urls.iter().rfind(|url| url.contains("/c/")).unwrap();
+    let (code, json) = inspect(&keys.key, last, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        url::Url::parse(json["destination"].as_str().unwrap()).unwrap(),
+        url::Url::parse("https://café.example/menü").unwrap()
+    );
+}
+
+#[test]
+fn rewrite_names_charset_when_links_are_not_valid_in_it() {
+    let keys = keys("rewrite-charset-hint");
+    // No declaration: the body is read as UTF-8, where 0xE9 is not valid.
+    let body =
+        b"<p><a href=\"https://caf\xe9.example/\">Caf\xe9</a> <a href=\"https://ok.example/\">ok</a></p>";
+    let output = rewrite(&keys.key, &["--base", BASE, "--campaign", "c"], body, None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let hint: Vec<&str> = err.lines().filter(|line| line.contains("--charset")).collect();
+    assert_eq!(hint.len(), 1, "one line names --charset: {err}");
+    assert!(
+        hint[0].starts_with("hashbeacon: 1 link(s) left alone as not valid in UTF-8"),
+        "{err}"
+    );
+    assert!(
+        hint[0].contains("no byte order mark or <meta> charset found"),
+        "{err}"
+    );
+
+    // A wrong --charset is named as given.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "utf-8"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("given by --charset"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Told the right charset, it tracks the link and says nothing more.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "windows-1252"],
+        body,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!stderr(&output).contains("--charset"), "{}", stderr(&output));
+    assert_eq!(
+        tracking_urls_in_html(&String::from_utf8_lossy(&output.stdout)).len(),
+        3
+    );
+}
+
 #[test]
 fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
     let ring = &key_file("rewrite-recipient.key", &[&key("k1", 1)]);

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::{Charset, CharsetSource};
 use crate::error::LinkError;
 
 /// Gmail clips a message whose HTML is larger than this (102 KB) behind a "View entire
@@ -40,7 +41,7 @@ pub enum SkipReason {
     /// The href holds an HTML character reference this crate does not decode, so its
     /// exact destination is uncertain.
     CharacterReference,
-    /// The href is not valid in the charset it was declared in.
+    /// The href is not valid in the charset the body was read in ([`Report::charset`]).
     Encoding,
     /// The destination cannot be signed (control characters, too long, …).
     Invalid(LinkError),
@@ -147,6 +148,11 @@ pub struct Report {
     pub bytes_after: usize,
     /// Whether the body is HTML (the Gmail clipping check applies only to HTML).
     pub html: bool,
+    /// The charset the body was read (and written) in.
+    pub charset: Charset,
+    /// Where that charset came from: given, a byte order mark, a `<meta>`, or the
+    /// UTF-8 default.
+    pub charset_source: CharsetSource,
     /// Warnings found while compiling; see [`Report::warnings`] for all of them.
     pub notes: Vec<Warning>,
 }

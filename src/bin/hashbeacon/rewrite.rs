@@ -4,7 +4,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use hashbeacon::rewrite::{Charset, Message, Options, Recipient, Rewritten, rewrite_html, rewrite_text};
+use hashbeacon::rewrite::{
+    Charset, CharsetSource, Message, Options, Recipient, Report, Rewritten, SkipReason, rewrite_html,
+    rewrite_text,
+};
 use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey, Tracker};
 use zeroize::Zeroizing;
 
@@ -46,9 +49,11 @@ pub(crate) struct Args {
     text: bool,
 
     /// The body's charset, kept in the output: utf-8, windows-1252, iso-8859-1, or any
-    /// other ASCII-compatible charset label.
-    #[arg(long, value_name = "LABEL", default_value = "utf-8", value_parser = Charset::from_label)]
-    charset: Charset,
+    /// other ASCII-compatible charset label. By default it is found as a browser finds
+    /// it: a byte order mark, or a <meta> charset in the first 1024 bytes of HTML, else
+    /// utf-8.
+    #[arg(long, value_name = "LABEL", value_parser = Charset::from_label)]
+    charset: Option<Charset>,
 
     /// Tokens stop being fresh this many seconds after now (clicks still redirect).
     #[arg(long, value_name = "SECONDS")]
@@ -96,8 +101,35 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         .and_then(|()| out.flush())
         .map_err(|err| Fatal(format!("cannot write to stdout: {err}")))?;
     // The body is out; if stderr is gone the report has nowhere to go.
-    let _ = writeln!(std::io::stderr().lock(), "hashbeacon: {report}");
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "hashbeacon: {report}");
+    if let Some(hint) = charset_hint(&report) {
+        let _ = writeln!(err, "hashbeacon: {hint}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// When links were left alone because their bytes are not valid in the charset the
+/// body was read in, says which charset that was and how to name the right one.
+fn charset_hint(report: &Report) -> Option<String> {
+    let invalid = report
+        .skipped
+        .iter()
+        .filter(|link| link.reason == SkipReason::Encoding)
+        .count();
+    let how = match report.charset_source {
+        CharsetSource::Given => "given by --charset",
+        CharsetSource::ByteOrderMark => "from its byte order mark",
+        CharsetSource::Meta => "declared by its <meta>",
+        _ => "the default: no byte order mark or <meta> charset found",
+    };
+    (invalid > 0).then(|| {
+        format!(
+            "{invalid} link(s) left alone as not valid in {}, the charset the body was read in \
+             ({how}); name its real charset with --charset, e.g. --charset windows-1252",
+            report.charset.name()
+        )
+    })
 }
 
 /// Rejects a bad campaign id (and an impossible expiry) before any file is read, with the
