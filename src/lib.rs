@@ -17,12 +17,13 @@ pub mod report;
 #[cfg(feature = "rewrite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rewrite")))]
 pub mod rewrite;
+pub mod short_string;
 pub mod sink;
 pub mod token;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
-pub use endpoint::{Endpoint, Handled, IpNet, RedirectStatus, Request, Response};
+pub use endpoint::{Endpoint, ForwardedHeader, Handled, Headers, IpNet, RedirectStatus, Request, Response};
 pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
@@ -34,4 +35,5 @@ pub use report::Report;
 pub use rewrite::{
     Message, Options, Recipient, RewriteError, Rewritten, Template, rewrite_html, rewrite_text,
 };
+pub use short_string::ShortString;
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};

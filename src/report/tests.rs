@@ -15,9 +15,9 @@ fn event(kind: Kind, link: Option<Link>, recipient: Option<&str>, at: u64, verdi
         kind,
         implied: false,
         token: Ok(TokenFacts {
-            campaign: "launch".to_owned(),
+            campaign: "launch".into(),
             link,
-            recipient: recipient.map(str::to_owned),
+            recipient: recipient.map(Into::into),
             issued_at: SENT,
             expires_at: None,
             expired: false,
@@ -315,7 +315,7 @@ fn inputs() -> impl Strategy<Value = Input> {
         Just(None),
         Just(Some(Link::Index(0))),
         Just(Some(Link::Index(1))),
-        Just(Some(Link::Label("cta".to_owned()))),
+        Just(Some(Link::Label("cta".into()))),
     ];
     let recipients = prop_oneof![
         Just(None),
@@ -339,7 +339,7 @@ fn inputs() -> impl Strategy<Value = Input> {
                 let mut event = event(kind, link, recipient, SENT + delay, verdict);
                 event.method = method;
                 if let Ok(token) = &mut event.token {
-                    token.campaign = campaign.to_owned();
+                    token.campaign = campaign.into();
                 }
                 match shape {
                     0 => event.token = Err(VerifyError::BadMac),
@@ -347,9 +347,9 @@ fn inputs() -> impl Strategy<Value = Input> {
                     4 => {
                         let token = event.token.clone().unwrap();
                         return Input::Conversion(Conversion {
-                            campaign: token.campaign,
+                            campaign: token.campaign.into(),
                             link: token.link,
-                            recipient: token.recipient,
+                            recipient: token.recipient.map(Into::into),
                             clicked_at: event.received_at,
                             converted_at: event.received_at + delay,
                             key_id: token.key_id,
