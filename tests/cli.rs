@@ -19,16 +19,25 @@ fn hashbeacon(args: &[&str]) -> Output {
 /// Runs the binary with `stdin` as its input and `HASHBEACON_PSEUDONYM_KEY` set to
 /// `pseudonym_key_env` (and unset otherwise, whatever the caller's environment holds).
 fn hashbeacon_with(args: &[&str], stdin: &[u8], pseudonym_key_env: Option<&str>) -> Output {
+    let env: Vec<(&str, &str)> = pseudonym_key_env
+        .map(|value| ("HASHBEACON_PSEUDONYM_KEY", value))
+        .into_iter()
+        .collect();
+    hashbeacon_env(args, stdin, &env)
+}
+
+/// Runs the binary with `stdin` as its input and exactly the `HASHBEACON_*` key
+/// variables in `env` set.
+fn hashbeacon_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hashbeacon"));
     command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match pseudonym_key_env {
-        Some(value) => command.env("HASHBEACON_PSEUDONYM_KEY", value),
-        None => command.env_remove("HASHBEACON_PSEUDONYM_KEY"),
-    };
+        .stderr(Stdio::piped())
+        .env_remove("HASHBEACON_KEY")
+        .env_remove("HASHBEACON_PSEUDONYM_KEY")
+        .envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     // A command that fails early may never read its input: a closed pipe is fine here.
     let _ = child.stdin.take().unwrap().write_all(stdin);
@@ -738,7 +747,11 @@ fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
         None,
     );
     assert_one_line_error(&output, "not-a-pseudonym.key");
-    assert_one_line_error(&output, "expected a pseudonym key");
+    assert_one_line_error(
+        &output,
+        "this is a signing key (`hbk1.…`), not a pseudonym key (`hbp1.…`); it belongs in --key or \
+         HASHBEACON_KEY",
+    );
 }
 
 #[test]
@@ -787,4 +800,149 @@ fn rewrite_with_bad_arguments_or_input_fails_in_one_line() {
         None,
     );
     assert_one_line_error(&output, "cannot read key file");
+}
+
+#[test]
+fn rewrite_refuses_an_empty_input() {
+    let ring = &key_file("rewrite-empty.key", &[&key("k1", 1)]);
+    let output = rewrite(ring, &["--base", BASE, "--campaign", "c"], b"", None);
+    assert_one_line_error(&output, "standard input is empty: nothing to rewrite");
+    assert_one_line_error(&output, "write to another file");
+
+    let empty = scratch_file("empty.html", "");
+    let output = rewrite(
+        ring,
+        &[
+            "--base",
+            BASE,
+            "--campaign",
+            "c",
+            "--text",
+            empty.to_str().unwrap(),
+        ],
+        b"",
+        None,
+    );
+    assert_one_line_error(&output, "empty.html` is empty");
+}
+
+#[test]
+fn inspect_says_a_url_copied_from_html_looks_escaped() {
+    let signing = key("k1", 1);
+    let path = key_file("escaped.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Index(0)),
+        "https://shop.example/?a=1&b=2&c=3",
+    );
+    assert!(url.contains('&'), "{url}");
+    let escaped = url.replace('&', "&amp;");
+
+    let (code, json) = inspect(&path, &escaped, &[]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["valid"], false);
+    let error = json["error"].as_str().unwrap();
+    assert!(error.starts_with("the URL looks HTML-escaped"), "{error}");
+    assert!(
+        error.contains("with each `&amp;` read as `&` it is valid"),
+        "{error}"
+    );
+
+    // Escaped and forged: still said to look escaped, and that it does not verify.
+    let forged = escaped.replace("c=3", "c=4");
+    let (code, json) = inspect(&path, &forged, &[]);
+    assert_eq!(code, Some(1));
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("it does not verify with `&amp;` read as `&` either"),
+        "{error}"
+    );
+
+    // The unescaped URL is simply valid.
+    assert_eq!(inspect(&path, &url, &[]).0, Some(0));
+}
+
+#[test]
+fn key_files_with_a_byte_order_mark_are_read_and_utf_16_is_named() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let text = format!("{}\r\n", signing.to_text().as_str());
+
+    let bom = scratch_file("bom.key", &format!("\u{FEFF}{text}"));
+    assert_eq!(inspect(&bom, &url, &[]).0, Some(0));
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let with_bom: Vec<u8> = format!("\u{FEFF}{text}")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let without_bom: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for (name, bytes) in [("utf16le.key", with_bom), ("utf16be.key", without_bom)] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+        assert_one_line_error(&output, &format!("{name}` is UTF-16 text; save it as UTF-8"));
+    }
+}
+
+#[test]
+fn a_pseudonym_key_passed_as_key_is_named_as_a_mix_up() {
+    let pseudonym_key = scratch_file("mixed-up.pkey", &stdout(&hashbeacon(&["keygen", "--pseudonym"])));
+    let url = click_url(key("k1", 1), BASE, "c", None, "https://ex.example/");
+    let output = hashbeacon(&["inspect", "--key", pseudonym_key.to_str().unwrap(), &url]);
+    assert_one_line_error(
+        &output,
+        "mixed-up.pkey`: this is a pseudonym key (`hbp1.…`), not a signing key (`hbk1.…`); it \
+         belongs in --pseudonym-key or HASHBEACON_PSEUDONYM_KEY",
+    );
+    let output = rewrite(
+        &pseudonym_key,
+        &["--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "this is a pseudonym key");
+}
+
+#[test]
+fn key_falls_back_to_the_environment() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let ring = signing.to_text();
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", ring.as_str())]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["valid"], true);
+
+    let output = hashbeacon_env(
+        &["rewrite", "--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let urls = tracking_urls_in_html(&stdout(&output));
+    assert_eq!(urls.len(), 3, "two links and the pixel");
+
+    // A --key file wins over the environment.
+    let other = key_file("env-loses.key", &[&key("k2", 2)]);
+    let output = hashbeacon_env(
+        &["inspect", "--key", other.to_str().unwrap(), &url],
+        b"",
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "verified with the file's key: {}",
+        stdout(&output)
+    );
+
+    assert_one_line_error(
+        &hashbeacon(&["inspect", &url]),
+        "no key: pass --key FILE or set HASHBEACON_KEY",
+    );
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", "hbk1.nope")]);
+    assert_one_line_error(&output, "HASHBEACON_KEY: malformed key");
 }

@@ -9,7 +9,6 @@ use hashbeacon::rewrite::{
     rewrite_text,
 };
 use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey, Tracker};
-use zeroize::Zeroizing;
 
 use crate::{Fatal, keyfile, unix_now};
 
@@ -22,9 +21,10 @@ const PSEUDONYM_KEY_ENV: &str = "HASHBEACON_PSEUDONYM_KEY";
 /// charset, a report of what was done to stderr.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Keyring file: one `hbk1.` key per line; the first key signs.
+    /// Keyring file: one `hbk1.` key per line; the first key signs. By default the
+    /// keyring is read from the HASHBEACON_KEY environment variable.
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    key: Option<PathBuf>,
 
     /// Tracking base URL, e.g. https://t.example.com or https://example.com/hb.
     #[arg(long, value_name = "URL")]
@@ -78,7 +78,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         .as_deref()
         .map(|address| pseudonym(address, args))
         .transpose()?;
-    let keyring = keyfile::read_keyring(&args.key)?;
+    let keyring = keyfile::read_keyring(args.key.as_deref())?;
     let tracker = Tracker::new(keyring, &args.base).map_err(|err| Fatal(format!("--base: {err}")))?;
     let input = read_input(args.file.as_deref())?;
 
@@ -162,20 +162,15 @@ fn pseudonym(address: &str, args: &Args) -> Result<Pseudonym, Fatal> {
 }
 
 fn pseudonym_key_from_env() -> Result<PseudonymKey, Fatal> {
-    let missing = || {
+    let text = keyfile::secret_from_env(PSEUDONYM_KEY_ENV)?.ok_or_else(|| {
         Fatal(format!(
             "--recipient needs a pseudonym key: pass --pseudonym-key FILE or set {PSEUDONYM_KEY_ENV}"
         ))
-    };
-    let value = std::env::var_os(PSEUDONYM_KEY_ENV)
-        .filter(|value| !value.is_empty())
-        .ok_or_else(missing)?;
-    let text = Zeroizing::new(
-        value
-            .into_string()
-            .map_err(|_| Fatal(format!("{PSEUDONYM_KEY_ENV} is not valid UTF-8")))?,
-    );
-    PseudonymKey::from_text(&text).map_err(|err| Fatal(format!("{PSEUDONYM_KEY_ENV}: {err}")))
+    })?;
+    PseudonymKey::from_text(&text).map_err(|err| {
+        let hint = keyfile::mix_up_hint(&err, "--key or HASHBEACON_KEY");
+        Fatal(format!("{PSEUDONYM_KEY_ENV}: {err}{hint}"))
+    })
 }
 
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fatal> {
@@ -189,5 +184,17 @@ fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fatal> {
             .read_to_end(&mut input)
             .map_err(|err| Fatal(format!("cannot read standard input: {err}")))?,
     };
+    if input.is_empty() {
+        let source = match file {
+            Some(path) => format!("input file `{}`", path.display()),
+            None => "standard input".to_owned(),
+        };
+        // `rewrite … < f.html > f.html` empties f.html before it is read: a body holding
+        // only the pixel would be a silent loss.
+        return Err(Fatal(format!(
+            "{source} is empty: nothing to rewrite (redirecting the output onto the input file \
+             empties it before it is read; write to another file)"
+        )));
+    }
     Ok(input)
 }
