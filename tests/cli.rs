@@ -946,3 +946,38 @@ fn key_falls_back_to_the_environment() {
     let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", "hbk1.nope")]);
     assert_one_line_error(&output, "HASHBEACON_KEY: malformed key");
 }
+
+/// The keys of a one-line JSON object in the order they are written (values here hold
+/// no `"` of their own).
+fn keys_in_order(json: &str) -> Vec<String> {
+    json.split(['{', ','])
+        .filter_map(|part| {
+            part.strip_prefix('"')?
+                .split_once("\":")
+                .map(|(key, _)| key.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_inspect_output_as_it_is_printed() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|line| line.starts_with("{\"campaign\""))
+        .expect("the README shows an inspect output line");
+    let signing = key("k1", 1);
+    let path = key_file("readme.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Label("cta")),
+        "https://ex.example/",
+    );
+    let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+    assert_eq!(output.status.code(), Some(0));
+    let printed = stdout(&output);
+    assert_eq!(keys_in_order(example), keys_in_order(printed.trim()));
+    assert_eq!(keys_in_order(example).len(), 10, "{example}");
+}

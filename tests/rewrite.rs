@@ -557,7 +557,7 @@ fn reports_sizes_and_gmail_clipping() {
     let big = format!("<body>{}</body>", "x".repeat(GMAIL_CLIP_BYTES));
     let (_, out) = html(&Options::default(), &big);
     assert_eq!(out.report.bytes_before, big.len());
-    assert!(out.report.bytes_after > big.len());
+    assert!(out.report.bytes_after.unwrap() > big.len());
     assert!(matches!(
         out.report.warnings()[..],
         [Warning::GmailClipping { .. }]
@@ -633,4 +633,35 @@ fn plain_text_urls() {
     );
     assert!(!body.contains(BASE));
     assert_eq!(reasons(&out)[0].1, SkipReason::Unsubscribe);
+}
+
+#[test]
+fn a_templates_own_report_claims_nothing_it_has_not_rendered() {
+    let mut options = Options::default();
+    options.honeypot = true;
+    let input = br#"<p><a href="https://shop.example/">Shop</a></p>"#;
+    let template = hashbeacon::Template::html(&tracker(), "spring", &options, input).unwrap();
+    let report = template.report();
+    assert_eq!(report.bytes_after, None);
+    assert!(report.warnings().is_empty());
+    assert_eq!(
+        report.to_string(),
+        format!(
+            "tracked 1 link(s), left 0 alone; {} bytes, not rendered yet; open pixel to insert on \
+             render; honeypot link to insert on render",
+            input.len()
+        )
+    );
+
+    let out = template.render(&Recipient::new(NOW)).unwrap();
+    assert_eq!(out.report.bytes_after, Some(out.body.len()));
+    assert_eq!(
+        out.report.to_string(),
+        format!(
+            "tracked 1 link(s), left 0 alone; {} -> {} bytes; open pixel inserted; honeypot link \
+             inserted",
+            input.len(),
+            out.body.len()
+        )
+    );
 }

@@ -317,7 +317,7 @@ impl Rewritten {
         };
         Self {
             report: Report {
-                bytes_after: body.len(),
+                bytes_after: Some(body.len()),
                 ..report
             },
             body,

@@ -215,7 +215,6 @@ impl<'t, 'a> Builder<'t, 'a> {
             cursor: 0,
             report: Report {
                 bytes_before: source.len(),
-                bytes_after: source.len(),
                 html,
                 charset,
                 charset_source,
