@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use common::{BASE, NOW, click_urls, pixels, tracker, verify};
-use hashbeacon::rewrite::{Charset, Message, Options, Recipient, rewrite_html};
+use hashbeacon::rewrite::{Charset, Message, Options, Recipient, SkipReason, rewrite_html};
 
 fn corpus() -> Option<Vec<PathBuf>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/emails");
@@ -86,10 +86,18 @@ fn every_corpus_email_rewrites_exactly() {
             Ok(_) => (Charset::utf_8(), encoding_rs::UTF_8),
             Err(_) => (Charset::windows_1252(), encoding_rs::WINDOWS_1252),
         };
-        let mut options = Options::default();
-        options.charset = charset;
+        // No charset given: the rewriter finds the one each email declares, and it
+        // must agree with this test's own guess from the bytes.
         let message = Message::new("corpus", Recipient::new(NOW));
-        let out = rewrite_html(&tracker, &message, &options, &input).unwrap();
+        let out = rewrite_html(&tracker, &message, &Options::default(), &input).unwrap();
+        assert_eq!(out.report.charset, charset, "{name}: charset");
+        let skipped_for_encoding = out
+            .report
+            .skipped
+            .iter()
+            .filter(|link| link.reason == SkipReason::Encoding)
+            .count();
+        assert_eq!(skipped_for_encoding, 0, "{name}: every href decodes");
         // Tracked URLs and the pixel are ASCII: search an ASCII copy with the same offsets.
         let body: String = out
             .body
