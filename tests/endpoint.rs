@@ -644,3 +644,41 @@ proptest! {
         }
     }
 }
+
+/// A client cannot make every stored event as large as its `User-Agent` header: the
+/// event keeps at most `MAX_USER_AGENT_LEN` bytes, cut at a character boundary, while
+/// classification still reads the whole header.
+#[test]
+fn events_keep_a_bounded_prefix_of_a_huge_user_agent() {
+    use hashbeacon::event::MAX_USER_AGENT_LEN;
+    assert!((256..=1024).contains(&MAX_USER_AGENT_LEN));
+    // 300 KB of two-byte characters after one ASCII byte: the limit falls mid-character.
+    let huge = format!("Mozilla/5.0 x{}", "é".repeat(150_000));
+    let endpoint = endpoint();
+    for target in [click_target(&click_claims()), open_target(&open_claims())] {
+        let handled = endpoint.handle(&request("GET", &target).with_user_agent(&huge), LATER);
+        assert!(handled.sink_error.is_none());
+        let events = endpoint.sink().take();
+        let stored = events[0].user_agent.as_deref().unwrap();
+        assert!(stored.len() <= MAX_USER_AGENT_LEN, "{}", stored.len());
+        assert!(stored.len() > MAX_USER_AGENT_LEN - 4);
+        assert!(huge.starts_with(stored));
+    }
+    // A scanner's agent past the cut is still seen by the classifier.
+    let scanner = format!("Mozilla/5.0 ({}; Mimecast)", "x".repeat(MAX_USER_AGENT_LEN * 2));
+    let target = click_target(&click_claims());
+    endpoint.handle(&request("GET", &target).with_user_agent(&scanner), LATER);
+    let events = endpoint.sink().take();
+    assert!(!events[0].verdict.is_person());
+    assert_eq!(events[0].user_agent.as_deref().unwrap().len(), MAX_USER_AGENT_LEN);
+}
+
+/// Agents up to the limit are kept whole.
+#[test]
+fn ordinary_user_agents_are_kept_whole() {
+    let agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    let endpoint = endpoint();
+    let target = click_target(&click_claims());
+    endpoint.handle(&request("GET", &target).with_user_agent(agent), LATER);
+    assert_eq!(endpoint.sink().take()[0].user_agent.as_deref(), Some(agent));
+}

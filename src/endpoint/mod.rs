@@ -30,14 +30,15 @@ mod http;
 mod request;
 mod response;
 
+pub use crate::method::Method;
 pub use client_ip::{ForwardedHeader, IpNet};
-pub use request::{Method, Request};
-pub use response::{Handled, RedirectStatus, Response};
+pub use request::Request;
+pub use response::{Handled, Headers, RedirectStatus, Response};
 
 use crate::classify::{Classifier, Facts, Verdict};
 use crate::conversion::{ClickReference, ReferenceParameter};
 use crate::error::VerifyError;
-use crate::event::{Event, EventSink, SinkError, TokenFacts};
+use crate::event::{Event, EventSink, SinkError, TokenFacts, stored_user_agent};
 use crate::link::Tracker;
 use crate::privacy::IpPolicy;
 use crate::token::{Kind, Verified};
@@ -198,7 +199,7 @@ impl<S: EventSink> Endpoint<S> {
         let verified = self
             .tracker
             .verify_click(seen.request.path, seen.request.query, seen.now)
-            .and_then(|click| Ok((click.verified, redirect_location(&click)?)));
+            .and_then(|click| Ok((click.verified, click.location()?)));
         match verified {
             Ok((verified, location)) => {
                 let location = self.with_reference(location, &verified, seen.now);
@@ -281,7 +282,10 @@ impl<S: EventSink> Endpoint<S> {
             token: token.map(TokenFacts::from),
             received_at: seen.now,
             method: seen.method,
-            user_agent: seen.request.user_agent.map(str::to_owned),
+            user_agent: seen
+                .request
+                .user_agent
+                .map(|agent| stored_user_agent(agent).to_owned()),
             client_ip,
             verdict,
         }
@@ -300,14 +304,4 @@ fn answer(response: Response) -> Handled {
         response,
         sink_error: None,
     }
-}
-
-/// The `Location` for a verified click. The MAC already vouches for the destination;
-/// checking the scheme again costs nothing and means that even a key used by some
-/// other tool to sign a `javascript:` URL can never make this endpoint redirect to it.
-fn redirect_location(click: &crate::link::VerifiedClick<'_>) -> Result<String, VerifyError> {
-    let location = click.location()?;
-    crate::link::check_scheme_and_authority(&location)
-        .map_err(|_| VerifyError::Malformed("destination is not an http(s) URL"))?;
-    Ok(location)
 }

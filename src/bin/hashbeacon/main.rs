@@ -6,7 +6,7 @@
 //! hashbeacon keygen --pseudonym          print a new recipient pseudonym key
 //! hashbeacon keygen … --out FILE [--force]
 //!                                        write it to a new file of mode 0600 instead
-//! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text] [FILE]
+//! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text | --message] [FILE]
 //!                                        track a body's links: body on stdout, report on stderr
 //! hashbeacon inspect --key FILE URL      verify a click or open URL, print JSON
 //! ```
