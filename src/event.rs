@@ -11,9 +11,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::classify::Verdict;
-use crate::endpoint::Method;
 use crate::error::VerifyError;
 use crate::key::KeyId;
+use crate::method::Method;
 use crate::short_string::ShortString;
 use crate::token::{Kind, LinkId, Verified};
 

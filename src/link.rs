@@ -254,6 +254,7 @@ impl Tracker {
     }
 
     /// What precedes the token in a tracked URL of a kind: `{base}/c/` or `{base}/o/`.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn token_prefix(&self, kind: Kind) -> String {
         let route = match kind {
             Kind::Click => CLICK_ROUTE,

@@ -9,8 +9,8 @@ use hashbeacon::classify::{Classifier, HONEYPOT_LABEL};
 use hashbeacon::event::Link;
 use hashbeacon::sink::{self, ChannelSink, FanOut, MemorySink};
 use hashbeacon::{
-    Claims, Endpoint, Event, EventSink, IpPolicy, Key, KeyId, Keyring, Kind, LinkId, Method, RedirectStatus,
-    Request, Response, Signal, SinkError, Tracker, Verdict, VerifyError,
+    Claims, Endpoint, Event, EventSink, ForwardedHeader, IpPolicy, Key, KeyId, Keyring, Kind, LinkId, Method,
+    RedirectStatus, Request, Response, Signal, SinkError, Tracker, Verdict, VerifyError,
 };
 use proptest::prelude::*;
 
@@ -488,6 +488,40 @@ fn client_ip_honours_forwarding_headers_only_from_trusted_proxies() {
     let spoofed = request("GET", &target).with_forwarded("for=6.6.6.6");
     trusting.handle(&spoofed, LATER);
     assert_eq!(trusting.sink().take()[0].client_ip, Some(PEER.parse().unwrap()));
+}
+
+/// The review's case: nginx appends to `X-Forwarded-For` only, and the client sends its
+/// own `Forwarded`. The client must not choose the recorded address.
+#[test]
+fn a_client_sent_forwarded_never_chooses_the_address_behind_an_x_forwarded_for_proxy() {
+    let target = click_target(&click_claims());
+    let request = Request::new("GET", &target, "10.0.0.1".parse().unwrap())
+        .with_user_agent(BROWSER)
+        .with_x_forwarded_for("198.51.100.7")
+        .with_forwarded("for=6.6.6.6");
+    let recorded = |header: Option<ForwardedHeader>| {
+        let endpoint = endpoint()
+            .with_ip_policy(IpPolicy::Keep)
+            .with_trusted_proxy("10.0.0.0/8".parse().unwrap());
+        let endpoint = match header {
+            Some(header) => endpoint.with_forwarded_header(header),
+            None => endpoint,
+        };
+        endpoint.handle(&request, LATER);
+        endpoint.sink().take()[0].client_ip
+    };
+    assert_eq!(
+        recorded(Some(ForwardedHeader::XForwardedFor)),
+        Some("198.51.100.7".parse().unwrap())
+    );
+    // Undeclared, the headers disagree: nothing is recorded rather than the client's pick.
+    assert_eq!(recorded(None), None);
+    // Declared `Forwarded`, a proxy that writes it would have appended its own entry;
+    // here the only entry is the client's, so this is what a misdeclaration records.
+    assert_eq!(
+        recorded(Some(ForwardedHeader::Forwarded)),
+        Some("6.6.6.6".parse().unwrap())
+    );
 }
 
 #[test]

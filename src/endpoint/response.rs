@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use crate::endpoint::Method;
 use crate::event::SinkError;
+use crate::method::Method;
 use crate::pixel;
 
 /// `Cache-Control` of redirects and errors: never reuse, never share. A cached
