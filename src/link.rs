@@ -206,8 +206,19 @@ pub struct Tracker {
 
 impl Tracker {
     /// A tracker for a base URL: absolute `https` (or `http`), a host, an optional path
-    /// prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and no user info,
-    /// query or fragment.
+    /// prefix of plain segments, and no user info, query or fragment.
+    ///
+    /// A plain segment is one or more ASCII letters, digits, `-`, `_`, `.` or `~`, and
+    /// not `.` or `..`; segments are not empty. One trailing `/` is dropped.
+    ///
+    /// ```
+    /// # use hashbeacon::{Key, KeyId, Tracker};
+    /// # let ring = || Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap().into();
+    /// assert_eq!(Tracker::new(ring(), "https://t.example/hb/v1.2/")?.path_prefix(), "/hb/v1.2");
+    /// assert!(Tracker::new(ring(), "https://t.example/hb//").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example/h%20b").is_err());
+    /// # Ok::<(), hashbeacon::ConfigError>(())
+    /// ```
     pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
         let url = url::Url::parse(base_url).map_err(|_| ConfigError::BaseUrl("not an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -222,7 +233,8 @@ impl Tracker {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::BaseUrl("a query or fragment is not allowed"));
         }
-        let prefix = url.path().trim_end_matches('/');
+        let path = url.path();
+        let prefix = path.strip_suffix('/').unwrap_or(path);
         let plain = |segment: &str| {
             !segment.is_empty()
                 && segment != "."
