@@ -41,7 +41,12 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_SECRET_LEN: usize = 64;
 
 /// Prefix of the textual key form, `hbk1.<id>.<secret as base64url>`.
-const KEY_TEXT_PREFIX: &str = "hbk1.";
+pub(crate) const KEY_TEXT_PREFIX: &str = "hbk1.";
+/// Prefix of the textual pseudonym key form, `hbp1.<secret as base64url>`.
+pub(crate) const PSEUDONYM_KEY_PREFIX: &str = "hbp1.";
+/// How errors name each kind of key, so a mix-up of the two is named as one.
+pub(crate) const SIGNING_KEY_NAME: &str = "signing key (`hbk1.…`)";
+pub(crate) const PSEUDONYM_KEY_NAME: &str = "pseudonym key (`hbp1.…`)";
 
 /// Domain-separation labels absorbed into each key's precomputed MAC states, one per
 /// purpose, so a click tag can never be a valid open tag and vice versa.
@@ -175,6 +180,12 @@ impl Key {
     /// trailing newline in a key file) is ignored.
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
         let text = text.trim();
+        if text.starts_with(PSEUDONYM_KEY_PREFIX) {
+            return Err(KeyError::OtherKey {
+                expected: SIGNING_KEY_NAME,
+                found: PSEUDONYM_KEY_NAME,
+            });
+        }
         let rest = text
             .strip_prefix(KEY_TEXT_PREFIX)
             .ok_or(KeyError::Malformed("expected a key starting with `hbk1.`"))?;
@@ -255,6 +266,14 @@ impl Keyring {
     pub fn add_verify_only(&mut self, key: Key) -> Result<(), KeyError> {
         if self.get(key.id.as_str()).is_some() {
             return Err(KeyError::DuplicateId(key.id));
+        }
+        if self.verify_only.len() == self.verify_only.capacity() {
+            // Growing in place would move the keys and free the old buffer with their
+            // MAC states in it: copy them into a larger buffer instead and drop the
+            // originals, which wipes them.
+            let mut grown = Vec::with_capacity((2 * self.verify_only.len()).max(4));
+            grown.extend(self.verify_only.iter().cloned());
+            self.verify_only = grown;
         }
         self.verify_only.push(key);
         Ok(())

@@ -204,12 +204,33 @@ pub struct Tracker {
     prefix_at: usize,
 }
 
+/// Whether a parsed host is an IP address or a domain name of letters, digits, `-` and
+/// `_` between dots (a trailing dot allowed): nothing that needs escaping anywhere.
+fn is_plain_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(domain) => {
+            let domain = domain.strip_suffix('.').unwrap_or(domain);
+            domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            })
+        }
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    }
+}
+
 impl Tracker {
-    /// A tracker for a base URL: absolute `https` (or `http`), a host, an optional path
-    /// prefix of plain segments, and no user info, query or fragment.
+    /// A tracker for a base URL: absolute `https` (or `http`), a host (a domain name of
+    /// letters, digits, `-` and `_` between dots, after IDNA; or an IP address), an
+    /// optional path prefix of plain segments, and no user info, query or fragment.
     ///
     /// A plain segment is one or more ASCII letters, digits, `-`, `_`, `.` or `~`, and
     /// not `.` or `..`; segments are not empty. One trailing `/` is dropped.
+    ///
+    /// The WHATWG URL rules let a domain hold `"`, `'`, `` ` ``, `{`, `}` and more; such a
+    /// base is refused, since it would be written into every tracked body.
     ///
     /// ```
     /// # use hashbeacon::{Key, KeyId, Tracker};
@@ -217,6 +238,7 @@ impl Tracker {
     /// assert_eq!(Tracker::new(ring(), "https://t.example/hb/v1.2/")?.path_prefix(), "/hb/v1.2");
     /// assert!(Tracker::new(ring(), "https://t.example/hb//").is_err());
     /// assert!(Tracker::new(ring(), "https://t.example/h%20b").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example.com\"onload=\"x/hb").is_err());
     /// # Ok::<(), hashbeacon::ConfigError>(())
     /// ```
     pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
@@ -224,8 +246,10 @@ impl Tracker {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConfigError::BaseUrl("the scheme must be https or http"));
         }
-        if url.host().is_none() {
-            return Err(ConfigError::BaseUrl("a host is required"));
+        if !url.host().is_some_and(is_plain_host) {
+            return Err(ConfigError::BaseUrl(
+                "the host must be a domain name (letters, digits, `-`, `_`, dots) or an IP address",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ConfigError::BaseUrl("user info is not allowed"));

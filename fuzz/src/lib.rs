@@ -86,17 +86,31 @@ pub fn split_request_target(target: &str) -> (&str, Option<&str>) {
 /// field can hold any text, CR, LF and NUL included.
 pub const FIELD_SEPARATOR: u8 = 0xFF;
 
-/// `endpoint_handle` input: a flags byte, then up to six fields separated by
+/// `endpoint_handle` input: a flags byte, then up to seven fields separated by
 /// [`FIELD_SEPARATOR`]: method, target, user agent, `Forwarded`, `X-Forwarded-For`,
-/// tail. Fields are raw bytes: the `http` path carries them as they are, the direct
-/// path only when they are UTF-8.
+/// tail, and the forwarding header the proxy is declared to write (see
+/// [`forwarded_header`]). Fields are raw bytes: the `http` path carries them as they
+/// are, the direct path only when they are UTF-8.
 pub struct EndpointInput<'a> {
     /// How the request is made; see the `*_MODE` and flag constants.
     pub flags: u8,
     /// The method, the request target (or, in the signed modes, the destination to
-    /// sign), the `User-Agent`, `Forwarded` and `X-Forwarded-For` values, and the tail
-    /// spliced into a signed target.
-    pub fields: [&'a [u8]; 6],
+    /// sign), the `User-Agent`, `Forwarded` and `X-Forwarded-For` values, the tail
+    /// spliced into a signed target, and the declared forwarding header.
+    pub fields: [&'a [u8]; 7],
+}
+
+/// The forwarding header an `endpoint_handle` input declares: none (an empty field)
+/// keeps the default; otherwise the field's first byte modulo 3 chooses
+/// `X-Forwarded-For`, `Forwarded` or both-must-agree.
+pub fn forwarded_header(field: &[u8]) -> hashbeacon::ForwardedHeader {
+    use hashbeacon::ForwardedHeader;
+    match field.first().map(|byte| byte % 3) {
+        None => ForwardedHeader::default(),
+        Some(0) => ForwardedHeader::XForwardedFor,
+        Some(1) => ForwardedHeader::Forwarded,
+        Some(_) => ForwardedHeader::BothMustAgree,
+    }
 }
 
 /// Mode bits of [`EndpointInput::flags`] (the low two).
@@ -124,7 +138,7 @@ pub const EXPIRED: u8 = 1 << 7;
 /// Splits an `endpoint_handle` input.
 pub fn split_endpoint_input(data: &[u8]) -> Option<EndpointInput<'_>> {
     let (&flags, rest) = data.split_first()?;
-    let mut fields: [&[u8]; 6] = [b""; 6];
+    let mut fields: [&[u8]; 7] = [b""; 7];
     for (slot, field) in fields.iter_mut().zip(rest.split(|&b| b == FIELD_SEPARATOR)) {
         *slot = field;
     }
@@ -173,7 +187,7 @@ pub fn rewrite_options(selector: u8, html: bool) -> hashbeacon::Options {
     options.utm = bit(2).then(|| Utm::new("fuzz"));
     options.honeypot = bit(3);
     if bit(4) {
-        options.charset = Charset::windows_1252();
+        options.charset = Some(Charset::windows_1252());
     }
     if bit(5) {
         options.links = if html {
@@ -187,6 +201,15 @@ pub fn rewrite_options(selector: u8, html: bool) -> hashbeacon::Options {
         options.max_url_len = 200;
     }
     options
+}
+
+/// Whether the body could declare its own charset: a UTF-16 byte order mark, or (in
+/// HTML) the word `charset` where the prescan reads.
+fn declares_a_charset(input: &[u8], html: bool) -> bool {
+    let head = input.get(..hashbeacon::rewrite::PRESCAN_BYTES).unwrap_or(input);
+    input.starts_with(b"\xFF\xFE")
+        || input.starts_with(b"\xFE\xFF")
+        || (html && head.windows(7).any(|w| w.eq_ignore_ascii_case(b"charset")))
 }
 
 /// Asserts what a rewrite must hold, and that rewriting its output again tracks
@@ -204,11 +227,14 @@ pub fn check_rewrite(
         Ok(first) => first,
         // lol_html may refuse input (e.g. over its memory limit); never anything else.
         Err(RewriteError::Html(_)) if html => return,
+        // A body that declares a charset which cannot be rewritten byte-wise (a UTF-16
+        // byte order mark, or a <meta> naming one) is refused.
+        Err(RewriteError::Charset(_)) if declares_a_charset(input, html) => return,
         Err(error) => panic!("unexpected rewrite error: {error}"),
     };
     let report = &first.report;
     assert_eq!(report.bytes_before, input.len());
-    assert_eq!(report.bytes_after, first.body.len());
+    assert_eq!(report.bytes_after, Some(first.body.len()));
     // Linear: each tracked link adds at most its (escaped) tracked URL, plus the pixel
     // and honeypot.
     let bound = input.len() + report.tracked.len() * 5 * max_url_len + 2048;
