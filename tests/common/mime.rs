@@ -1,6 +1,12 @@
 //! An independent check of a rewritten message: `mailparse` (not the MIME parser the
 //! library uses) parses input and output, and every part is compared.
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::HashSet;
 use std::ops::Range;
