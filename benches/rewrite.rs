@@ -12,7 +12,7 @@
 //!   multipart/alternative of the newsletter as quoted-printable HTML, a plain-text
 //!   version and a base64 attachment) — the body rewriting any message rewriter does,
 //!   without the MIME work.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;

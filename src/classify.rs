@@ -22,6 +22,9 @@
 //! | click within [`Classifier::min_click_delay`] seconds of issue | clicks | scanner | inbound gateways (Safe Links detonation, Mimecast, Proofpoint) follow every link seconds after delivery, often with an ordinary browser user agent |
 //! | none of the above | both | human | |
 //!
+//! A request whose token was rejected is not classified: its verdict is
+//! [`Verdict::Rejected`], which no figure counts as a person.
+//!
 //! Product tokens in a user agent (the rows that say "in the user agent") match as words, in any ASCII
 //! case: at the start of the user agent or after a space, `(` or `;`.
 //!
@@ -73,30 +76,39 @@ pub enum Verdict {
     Prefetch(Signal),
     /// A scanner, security gateway, link checker or script.
     Scanner(Signal),
+    /// The token was rejected (forged, tampered, unknown key, …): whoever sent it, the
+    /// request is no reader's action on a message. Never counted as a person.
+    Rejected,
 }
 
 impl Verdict {
-    /// `"human"`, `"proxied"`, `"prefetch"` or `"scanner"`.
+    /// `"human"`, `"proxied"`, `"prefetch"`, `"scanner"` or `"rejected"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Human => "human",
             Verdict::Proxied(_) => "proxied",
             Verdict::Prefetch(_) => "prefetch",
             Verdict::Scanner(_) => "scanner",
+            Verdict::Rejected => "rejected",
         }
     }
 
-    /// The signal that decided the verdict; `None` for [`Verdict::Human`].
+    /// The signal that decided the verdict; `None` for [`Verdict::Human`] and
+    /// [`Verdict::Rejected`].
     pub fn signal(self) -> Option<Signal> {
         match self {
-            Verdict::Human => None,
+            Verdict::Human | Verdict::Rejected => None,
             Verdict::Proxied(signal) | Verdict::Prefetch(signal) | Verdict::Scanner(signal) => Some(signal),
         }
     }
 
-    /// Why, in words: the signal's description, or `"no machine signal"`.
+    /// Why, in words: the signal's description, `"no machine signal"` or `"token
+    /// rejected"`.
     pub fn reason(self) -> &'static str {
-        self.signal().map_or("no machine signal", Signal::description)
+        match self {
+            Verdict::Rejected => "token rejected",
+            _ => self.signal().map_or("no machine signal", Signal::description),
+        }
     }
 
     /// Whether the verdict counts as a person's action (a human, or a real open

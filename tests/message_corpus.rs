@@ -5,7 +5,7 @@
 //!
 //! Without the folder the test is skipped locally and fails under `CI=true`.
 #![cfg(feature = "message")]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 #[path = "common/mime.rs"]
