@@ -242,6 +242,7 @@ fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
 
 /// Bytes quoted-printable writes as they are (within a line): printable ASCII but `=`,
 /// space and tab.
+#[allow(clippy::indexing_slicing)] // `b < 256` by the loop condition, checked at compile time
 const LITERAL: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
