@@ -1,9 +1,90 @@
-//! The report figures `/stats` returns as JSON, built from a campaign's
-//! [`CampaignReport`]: aggregated figures only, never a pseudonym.
+//! What `/stats` returns as JSON, built from a campaign's [`CampaignReport`]:
+//! aggregated figures only, never a pseudonym.
 
 use hashbeacon::event::Link;
 use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, Report};
 use serde::Serialize;
+
+/// What `GET /stats?campaign=ID` returns: the per-link counts, and the report's figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Stats {
+    /// The campaign id.
+    pub(crate) campaign: String,
+    /// Clicks per link, by link id.
+    pub(crate) links: Vec<LinkStats>,
+    /// The campaign's opens.
+    pub(crate) opens: OpenStats,
+    /// The campaign report's figures.
+    pub(crate) report: Figures,
+}
+
+/// Clicks on one link.
+#[derive(Debug, Serialize)]
+pub(crate) struct LinkStats {
+    /// The link id: its position or the author's label; `null` for clicks that named none.
+    pub(crate) link: Option<String>,
+    /// All clicks, human and machine.
+    pub(crate) clicks: u64,
+    /// Distinct recipients with a human click on this link (as the report counts
+    /// unique clickers: scanners never make a recipient count).
+    pub(crate) unique_recipients: u64,
+    /// Clicks with no machine signal.
+    pub(crate) human: u64,
+    /// Clicks by scanners, gateways and scripts.
+    pub(crate) machine: u64,
+}
+
+/// Opens of one campaign.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct OpenStats {
+    /// All pixel loads, human and machine (opens implied by clicks are under
+    /// `report.opens.implied`).
+    pub(crate) opens: u64,
+    /// Distinct recipients with a human open.
+    pub(crate) unique_opens: u64,
+    /// Opens by people, directly or through a mail provider's image proxy.
+    pub(crate) human: u64,
+    /// Machine opens: prefetching, scanners.
+    pub(crate) machine: u64,
+}
+
+/// Everything `/stats` returns for `campaign` of `report` (all zero if it has none).
+pub(crate) fn stats(
+    report: &Report,
+    campaign: &str,
+    delivered: Option<u64>,
+    granularity: Granularity,
+) -> Stats {
+    let (links, opens) = match report.campaign(campaign) {
+        None => (Vec::new(), OpenStats::default()),
+        Some(found) => (
+            found
+                .links()
+                .into_iter()
+                .filter(|link| link.clicks().total() > 0)
+                .map(|link| LinkStats {
+                    link: link.link().map(Link::to_string),
+                    clicks: link.clicks().total(),
+                    unique_recipients: link.clicks().unique_human(),
+                    human: link.clicks().human(),
+                    machine: link.clicks().machine(),
+                })
+                .collect(),
+            OpenStats {
+                opens: found.opens().total(),
+                unique_opens: found.opens().unique_human(),
+                human: found.opens().human(),
+                machine: found.opens().machine(),
+            },
+        ),
+    };
+    Stats {
+        campaign: campaign.to_owned(),
+        links,
+        opens,
+        report: figures(report, campaign, delivered, granularity),
+    }
+}
 
 /// Everything `/stats` adds under `"report"`.
 #[derive(Debug, Default, Serialize)]

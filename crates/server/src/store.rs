@@ -10,7 +10,6 @@ use std::time::Duration;
 use hashbeacon::report::{Action, Record, Report};
 use hashbeacon::{Conversion, Event, Kind, LinkId};
 use rusqlite::{Connection, TransactionBehavior, params};
-use serde::Serialize;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -51,13 +50,13 @@ INSERT INTO events (kind, implied, campaign, link, recipient, issued_at, expired
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// An open SQLite database of events.
-pub(crate) struct Store {
+pub struct Store {
     conn: Connection,
 }
 
 impl Store {
     /// Opens (creating if missing) the database at `path` in WAL mode, with the schema.
-    pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
         let conn = Connection::open(path)?;
         // The writer and `/stats` readers share the file: wait for a lock, don't fail.
         conn.busy_timeout(Duration::from_secs(5))?;
@@ -71,7 +70,7 @@ impl Store {
     }
 
     /// Writes events in one transaction: all of them, or none.
-    pub(crate) fn insert(&mut self, events: &[Event]) -> rusqlite::Result<()> {
+    pub fn insert(&mut self, events: &[Event]) -> rusqlite::Result<()> {
         // IMMEDIATE takes the write lock up front, waiting for it under the busy
         // timeout, instead of failing later when a read would turn into a write.
         let tx = self
@@ -104,48 +103,8 @@ impl Store {
         tx.commit()
     }
 
-    /// Per-link click counts and the opens of one campaign. Rejected tokens never count.
-    pub(crate) fn stats(&self, campaign: &str) -> rusqlite::Result<CampaignStats> {
-        let mut links = self.conn.prepare_cached(
-            "SELECT link, COUNT(*), COUNT(DISTINCT recipient), SUM(person), SUM(NOT person)
-             FROM events WHERE campaign = ?1 AND kind = 'click' AND rejected IS NULL
-             GROUP BY link ORDER BY link",
-        )?;
-        let links = links
-            .query_map([campaign], |row| {
-                Ok(LinkStats {
-                    link: row.get(0)?,
-                    clicks: row.get(1)?,
-                    unique_recipients: row.get(2)?,
-                    human: row.get(3)?,
-                    machine: row.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let opens = self
-            .conn
-            .prepare_cached(
-                "SELECT COUNT(*), COUNT(DISTINCT recipient), COALESCE(SUM(person), 0),
-                        COALESCE(SUM(NOT person), 0)
-                 FROM events WHERE campaign = ?1 AND kind = 'open' AND rejected IS NULL",
-            )?
-            .query_row([campaign], |row| {
-                Ok(OpenStats {
-                    opens: row.get(0)?,
-                    unique_opens: row.get(1)?,
-                    human: row.get(2)?,
-                    machine: row.get(3)?,
-                })
-            })?;
-        Ok(CampaignStats {
-            campaign: campaign.to_owned(),
-            links,
-            opens,
-        })
-    }
-
     /// Stores a verified conversion.
-    pub(crate) fn insert_conversion(&self, conversion: &Conversion) -> rusqlite::Result<()> {
+    pub fn insert_conversion(&self, conversion: &Conversion) -> rusqlite::Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO conversions (campaign, link, recipient, clicked_at, converted_at, key_id)
@@ -164,7 +123,7 @@ impl Store {
 
     /// A campaign's report, folded from its stored events and conversions, with the
     /// rejected requests of all campaigns (a rejected token names no trusted campaign).
-    pub(crate) fn report(&self, campaign: &str) -> rusqlite::Result<Report> {
+    pub fn report(&self, campaign: &str) -> rusqlite::Result<Report> {
         let mut report = Report::new();
         let mut events = self.conn.prepare_cached(
             "SELECT kind, implied, link, recipient, issued_at, received_at, person, verdict, signal
@@ -227,11 +186,7 @@ impl Store {
     }
 
     /// Every stored event, oldest first, in a few columns for display.
-    #[allow(
-        dead_code,
-        reason = "the quickstart prints the events; the server binary does not"
-    )]
-    pub(crate) fn events(&self) -> rusqlite::Result<Vec<StoredEvent>> {
+    pub fn events(&self) -> rusqlite::Result<Vec<StoredEvent>> {
         self.conn
             .prepare_cached(
                 "SELECT kind, campaign, link, recipient, method, verdict, signal, client_ip, rejected
@@ -256,7 +211,7 @@ impl Store {
 
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum OpenError {
+pub enum OpenError {
     /// SQLite refused: not a database, no such directory, no permission, …
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
@@ -281,68 +236,25 @@ fn link_id(text: &str) -> LinkId<'_> {
     text.parse().map_or(LinkId::Label(text), LinkId::Index)
 }
 
-/// What `GET /stats?campaign=ID` returns.
-#[derive(Debug, Serialize)]
-pub(crate) struct CampaignStats {
-    /// The campaign id.
-    pub(crate) campaign: String,
-    /// Clicks per link, by link id.
-    pub(crate) links: Vec<LinkStats>,
-    /// The campaign's opens.
-    pub(crate) opens: OpenStats,
-}
-
-/// Clicks on one link. Counts are SQLite's integers.
-#[derive(Debug, Serialize)]
-pub(crate) struct LinkStats {
-    /// The link id: its position or the author's label.
-    pub(crate) link: Option<String>,
-    /// All clicks.
-    pub(crate) clicks: i64,
-    /// Distinct recipient pseudonyms that clicked.
-    pub(crate) unique_recipients: i64,
-    /// Clicks with no machine signal.
-    pub(crate) human: i64,
-    /// Clicks by scanners, gateways and scripts.
-    pub(crate) machine: i64,
-}
-
-/// Opens of one campaign.
-#[derive(Debug, Serialize)]
-pub(crate) struct OpenStats {
-    /// All pixel loads (and implied opens).
-    pub(crate) opens: i64,
-    /// Distinct recipient pseudonyms that opened.
-    pub(crate) unique_opens: i64,
-    /// Opens by people, directly or through a mail provider's image proxy.
-    pub(crate) human: i64,
-    /// Machine opens: prefetching, scanners.
-    pub(crate) machine: i64,
-}
-
 /// One stored event, as the quickstart prints it.
-#[allow(
-    dead_code,
-    reason = "the quickstart prints the events; the server binary does not"
-)]
 #[derive(Debug)]
-pub(crate) struct StoredEvent {
+pub struct StoredEvent {
     /// `click` or `open`.
-    pub(crate) kind: String,
+    pub kind: String,
     /// The campaign, unless the token was rejected.
-    pub(crate) campaign: Option<String>,
+    pub campaign: Option<String>,
     /// The link id of a click.
-    pub(crate) link: Option<String>,
+    pub link: Option<String>,
     /// The recipient pseudonym.
-    pub(crate) recipient: Option<String>,
+    pub recipient: Option<String>,
     /// `GET` or `HEAD`.
-    pub(crate) method: String,
+    pub method: String,
     /// human, proxied, prefetch or scanner.
-    pub(crate) verdict: String,
+    pub verdict: String,
     /// What decided the verdict.
-    pub(crate) signal: Option<String>,
+    pub signal: Option<String>,
     /// The truncated client address.
-    pub(crate) client_ip: Option<String>,
+    pub client_ip: Option<String>,
     /// Why the token was rejected.
-    pub(crate) rejected: Option<String>,
+    pub rejected: Option<String>,
 }

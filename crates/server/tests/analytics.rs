@@ -2,8 +2,7 @@
 //! attribution through `POST /conversion`, and the live dashboard page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-#[path = "../examples/server/app.rs"]
-mod app;
+use hashbeacon_server as app;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +17,11 @@ const DESTINATION: &str = "https://shop.example/sale/?q=a+b&path=%2Fx#top";
 
 async fn start(dir: &Path, reference: Option<ReferenceParameter>) -> app::Server {
     let keyring: Keyring = Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap().into();
-    let mut config = app::Config::new(([127, 0, 0, 1], 0).into(), keyring, dir.join("events.db"));
+    let mut config = app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        keyring,
+        dir.join("events.db").to_str().unwrap(),
+    );
     config.conversion_reference = reference;
     app::start(config).await.unwrap()
 }
@@ -60,7 +63,7 @@ fn pseudonym(address: &str) -> String {
 
 async fn get_json(server: &app::Server, path: &str) -> Value {
     let response = client(BROWSER)
-        .get(format!("http://{}{path}", server.addr()))
+        .get(format!("http://{}{path}", server.admin_addr()))
         .send()
         .await
         .unwrap();
@@ -70,7 +73,7 @@ async fn get_json(server: &app::Server, path: &str) -> Value {
 
 async fn post_conversion(server: &app::Server, reference: &str) -> reqwest::Response {
     client(BROWSER)
-        .post(format!("http://{}/conversion", server.addr()))
+        .post(format!("http://{}/conversion", server.admin_addr()))
         .body(reference.to_owned())
         .send()
         .await
@@ -112,7 +115,7 @@ async fn stats_carry_the_report_figures() {
     let bad = client(BROWSER)
         .get(format!(
             "http://{}/stats?campaign={CAMPAIGN}&granularity=week",
-            server.addr()
+            server.admin_addr()
         ))
         .send()
         .await
@@ -264,7 +267,7 @@ async fn the_dashboard_is_self_contained_and_escapes_every_label() {
         let campaign = percent_encoding::utf8_percent_encode(campaign, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
             "http://{}/dashboard?campaign={campaign}&delivered=4",
-            server.addr()
+            server.admin_addr()
         );
         let request = client(BROWSER).get(url);
         async move { request.send().await.unwrap() }
