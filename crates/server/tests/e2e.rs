@@ -251,6 +251,10 @@ async fn stats_count_clicks_per_link_and_opens() {
         .unwrap();
     curl.get(click_url(&server, "footer", &bob)).send().await.unwrap();
     curl.get(open_url(&server, &bob)).send().await.unwrap();
+    // A scanner's click and open for a third recipient: counted, but no unique reader.
+    let cy = pseudonym("cy@example.com");
+    curl.get(click_url(&server, "cta", &cy)).send().await.unwrap();
+    curl.get(open_url(&server, &cy)).send().await.unwrap();
 
     // Shut down so every event is stored, then ask a server on the same database.
     server.shutdown().await.unwrap();
@@ -265,10 +269,10 @@ async fn stats_count_clicks_per_link_and_opens() {
         serde_json::json!({
             "campaign": CAMPAIGN,
             "links": [
-                {"link": "cta", "clicks": 3, "unique_recipients": 2, "human": 3, "machine": 0},
+                {"link": "cta", "clicks": 4, "unique_recipients": 2, "human": 3, "machine": 1},
                 {"link": "footer", "clicks": 2, "unique_recipients": 1, "human": 1, "machine": 1},
             ],
-            "opens": {"opens": 3, "unique_opens": 2, "human": 2, "machine": 1},
+            "opens": {"opens": 4, "unique_opens": 2, "human": 2, "machine": 2},
         })
     );
 }
