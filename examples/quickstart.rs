@@ -108,26 +108,34 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "\nstored events ({} stored, {} failed):",
         health.events_stored, health.events_not_stored
     );
-    for event in hashbeacon_server::store::Store::open(&db)?.events()? {
-        let what = match event.rejected {
+    // The raw rows, straight from SQLite; `/stats` reads the rollups beside them.
+    let db = rusqlite::Connection::open(&db)?;
+    let mut rows = db.prepare(
+        "SELECT kind, method, campaign, link, recipient, rejected, client_ip, verdict, reason
+         FROM events ORDER BY id",
+    )?;
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let (kind, method): (String, String) = (row.get(0)?, row.get(1)?);
+        let what = match row.get::<_, Option<String>>(5)? {
             Some(reason) => format!("rejected ({reason})"),
             None => format!(
                 "campaign={} link={} recipient={}",
-                event.campaign.unwrap_or_default(),
-                event.link.unwrap_or_else(|| "-".into()),
-                event.recipient.unwrap_or_default(),
+                row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                row.get::<_, Option<String>>(3)?.unwrap_or_else(|| "-".into()),
+                row.get::<_, Option<String>>(4)?.unwrap_or_default(),
             ),
         };
+        let (ip, verdict, reason): (Option<String>, String, String) = (row.get(6)?, row.get(7)?, row.get(8)?);
+        // The reason is the verdict with what decided it, e.g. "scanner: HEAD request".
+        let signal = reason
+            .strip_prefix(verdict.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map(|signal| format!(" ({signal})"))
+            .unwrap_or_default();
         println!(
-            "  {:<5} {:<4} {what} ip={} verdict={}{}",
-            event.kind,
-            event.method,
-            event.client_ip.unwrap_or_default(),
-            event.verdict,
-            event
-                .signal
-                .map(|signal| format!(" ({signal})"))
-                .unwrap_or_default(),
+            "  {kind:<5} {method:<4} {what} ip={} verdict={verdict}{signal}",
+            ip.unwrap_or_default()
         );
     }
     if health.status != "ok" || health.events_stored != 3 {

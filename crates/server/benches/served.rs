@@ -15,7 +15,12 @@
 //! Both servers run as their own processes: the baseline is this bench binary run
 //! again with `SERVED_ROLE=baseline`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -35,7 +40,10 @@ const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/
 const RECIPIENTS: usize = 1_000;
 
 fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -122,7 +130,10 @@ fn requests() -> Vec<Vec<u8>> {
 /// `duration`; every connection finishes the request it has started. Returns the
 /// number of complete 302 answers and the time taken.
 fn load(addr: SocketAddr, requests: &[Vec<u8>], connections: usize, duration: Duration) -> (u64, Duration) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let requests = Arc::new(requests.to_vec());
         let answered = Arc::new(AtomicU64::new(0));
@@ -130,7 +141,8 @@ fn load(addr: SocketAddr, requests: &[Vec<u8>], connections: usize, duration: Du
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for connection in 0..connections {
-            let (requests, answered, stop) = (Arc::clone(&requests), Arc::clone(&answered), Arc::clone(&stop));
+            let (requests, answered, stop) =
+                (Arc::clone(&requests), Arc::clone(&answered), Arc::clone(&stop));
             tasks.spawn(async move {
                 let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
                 stream.set_nodelay(true).unwrap();
@@ -169,7 +181,8 @@ async fn read_response(stream: &mut tokio::net::TcpStream, buffer: &mut [u8]) {
             .lines()
             .find_map(|line| {
                 let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().unwrap())
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().unwrap())
             })
             .unwrap_or(0);
         let mut have = filled - end - 4;
@@ -247,7 +260,10 @@ impl Server {
             }
         }
         self.child.wait().unwrap();
-        assert!(!self.hashbeacon || counts.is_some(), "no final counts from the server");
+        assert!(
+            !self.hashbeacon || counts.is_some(),
+            "no final counts from the server"
+        );
         counts
     }
 }
@@ -296,8 +312,12 @@ fn fixed_redirect() -> &'static [(axum::http::HeaderName, &'static str)] {
     };
     let url = tracker.click_url(&claims, DESTINATION).unwrap();
     let endpoint = Endpoint::new(tracker, MemorySink::new());
-    let request = Request::new("GET", &url["http://t.example".len()..], "127.0.0.1".parse().unwrap())
-        .with_user_agent(BROWSER);
+    let request = Request::new(
+        "GET",
+        &url["http://t.example".len()..],
+        "127.0.0.1".parse().unwrap(),
+    )
+    .with_user_agent(BROWSER);
     let response = endpoint.handle(&request, 3_600).response.into_http();
     assert_eq!(response.status(), 302);
     let headers: Vec<(axum::http::HeaderName, &'static str)> = response

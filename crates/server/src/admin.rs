@@ -14,10 +14,10 @@ use hashbeacon::{Keyring, ReferenceParameter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use hashbeacon_store::{Database, Health, HealthReport, Store, StoreError};
+
 use crate::dashboard;
 use crate::figures::{self, Stats};
-use crate::health::{Health, HealthReport};
-use crate::store::Store;
 use crate::tracking::unix_now;
 
 /// What the admin handlers need.
@@ -25,8 +25,11 @@ pub(crate) struct Admin {
     pub(crate) keyring: Keyring,
     /// The form field `POST /conversion` reads the reference from.
     pub(crate) reference_field: ReferenceParameter,
-    /// A connection of its own for `/stats`, `/dashboard` and conversions.
-    pub(crate) reader: Mutex<Store>,
+    /// The database, to open the reader connection again when it is lost.
+    pub(crate) db: Database,
+    /// A connection of its own for `/stats`, `/dashboard` and conversions; `None`
+    /// after it was lost, until the next request opens it again.
+    pub(crate) reader: Mutex<Option<Store>>,
     pub(crate) health: Arc<Health>,
     /// SHA-256 of the bearer token, when one is required.
     pub(crate) token_digest: Option<[u8; 32]>,
@@ -96,24 +99,37 @@ async fn stats(
         Some(_) => return Err((StatusCode::BAD_REQUEST, "granularity is hour or day\n").into_response()),
     };
     let campaign = query.campaign.clone();
-    let report = on_db(&admin, move |reader| reader.report(&campaign)).await?;
+    let (campaign_figures, rejected) = on_db(&admin, move |reader| {
+        Ok((reader.figures(&campaign)?, reader.rejected()?))
+    })
+    .await?;
     Ok(Json(figures::stats(
-        &report,
         &query.campaign,
+        &campaign_figures,
+        &rejected,
         query.delivered,
         granularity,
     )))
 }
 
-/// Runs a query on the reader connection off the async threads; a failure is a 500.
+/// Runs a query on the reader connection off the async threads, opening it first if
+/// it is not open (or was lost); a failure is a 500.
 async fn on_db<T: Send + 'static>(
     admin: &Arc<Admin>,
-    query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+    query: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let admin = Arc::clone(admin);
     tokio::task::spawn_blocking(move || {
-        let reader = admin.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        query(&reader).map_err(|error| error.to_string())
+        let mut reader = admin.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let store = match &mut *reader {
+            Some(store) => store,
+            None => reader.insert(Store::open_database(&admin.db).map_err(|error| error.to_string())?),
+        };
+        let result = query(store);
+        if store.is_closed() {
+            *reader = None;
+        }
+        result.map_err(|error| error.to_string())
     })
     .await
     .map_err(|error| error.to_string())
@@ -127,12 +143,16 @@ async fn dashboard(
     Query(query): Query<StatsQuery>,
 ) -> Result<Response, Response> {
     let campaign = query.campaign.clone();
-    let report = on_db(&admin, move |reader| reader.report(&campaign)).await?;
+    let (figures, rejected) = on_db(&admin, move |reader| {
+        Ok((reader.figures(&campaign)?, reader.rejected()?))
+    })
+    .await?;
     let page = dashboard::render(&dashboard::Dashboard {
         campaign: &query.campaign,
-        report: report.campaign(&query.campaign),
+        // All-zero figures: nothing stored for this campaign yet.
+        report: (figures != Default::default()).then_some(&figures),
         delivered: query.delivered,
-        rejected: report.rejected().total(),
+        rejected: rejected.total(),
         now: unix_now(),
     });
     let headers = [
@@ -145,8 +165,9 @@ async fn dashboard(
 
 /// A landing site reports a conversion with the click reference it was given: the
 /// body is the reference itself, or a form whose field of the conversion parameter's
-/// name (`hb_ref=<reference>`) holds it. 200 with what the reference says, or 400 if
-/// it is not authentic.
+/// name (`hb_ref=<reference>`) holds it. 200 with what the reference says (and
+/// whether it was counted now: a reference counts once), or 400 if it is not
+/// authentic.
 async fn conversion(State(admin): State<Arc<Admin>>, body: String) -> Result<Json<Converted>, Response> {
     let reference = reference_in(&body, admin.reference_field.as_str());
     let conversion = admin
@@ -155,13 +176,21 @@ async fn conversion(State(admin): State<Arc<Admin>>, body: String) -> Result<Jso
         .map_err(|error| {
             (StatusCode::BAD_REQUEST, format!("invalid reference: {error}\n")).into_response()
         })?;
-    let answer = Converted {
-        campaign: conversion.campaign.clone(),
-        link: conversion.link.as_ref().map(ToString::to_string),
-        clicked_at: conversion.clicked_at,
-    };
-    on_db(&admin, move |store| store.insert_conversion(&conversion)).await?;
-    Ok(Json(answer))
+    let (campaign, link) = (
+        conversion.campaign.clone(),
+        conversion.link.as_ref().map(ToString::to_string),
+    );
+    let clicked_at = conversion.clicked_at;
+    let counted = on_db(&admin, move |store| {
+        store.record_conversion(&reference, &conversion)
+    })
+    .await?;
+    Ok(Json(Converted {
+        campaign,
+        link,
+        clicked_at,
+        counted,
+    }))
 }
 
 /// The reference in a `POST /conversion` body: the form field `field` if the body is a
@@ -181,6 +210,8 @@ struct Converted {
     link: Option<String>,
     /// When that click came, unix seconds.
     clicked_at: u64,
+    /// `false` when this reference was counted before: it counts once.
+    counted: bool,
 }
 
 async fn healthz(State(admin): State<Arc<Admin>>) -> Json<HealthReport> {

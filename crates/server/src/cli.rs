@@ -15,6 +15,7 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
                          [--base-path /PREFIX] [--trusted-proxy NET]...
                          [--conversion-parameter NAME] [--admin-token-file FILE]
                          [--header-read-timeout SECONDS] [--shutdown-deadline SECONDS]
+                         [--retention-days DAYS]
 
   --addr                  public tracking listener (default 127.0.0.1:8080)
   --admin-addr            /stats, /dashboard, /healthz, POST /conversion
@@ -27,7 +28,9 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
   --admin-token-file      require `Authorization: Bearer <token>` on the admin
                           listener, the token read from FILE (or HASHBEACON_ADMIN_TOKEN)
   --header-read-timeout   close connections that have not sent a request head (default 10)
-  --shutdown-deadline     on SIGTERM, wait this long for requests in flight (default 30)";
+  --shutdown-deadline     on SIGTERM, wait this long for requests in flight, then as
+                          long for an unreachable database to take queued events (default 30)
+  --retention-days        delete raw events older than DAYS, hourly; figures stay";
 
 /// The configuration from the command line and the environment, `None` for `--help`.
 ///
@@ -41,7 +44,7 @@ pub fn parse(
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
     let mut admin_addr = None;
     let (mut key_file, mut db, mut base_path) = (None, None, String::new());
-    let (mut token_file, mut header_timeout, mut deadline) = (None, None, None);
+    let (mut token_file, mut header_timeout, mut deadline, mut retention) = (None, None, None, None);
     let mut trusted_proxies = Vec::new();
     let mut conversion_reference = None;
     while let Some(flag) = args.next() {
@@ -73,6 +76,7 @@ pub fn parse(
             "--admin-token-file" => token_file = Some(PathBuf::from(value()?)),
             "--header-read-timeout" => header_timeout = Some(seconds(&flag, &value()?)?),
             "--shutdown-deadline" => deadline = Some(seconds(&flag, &value()?)?),
+            "--retention-days" => retention = Some(seconds(&flag, &value()?)? * 86_400),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -96,6 +100,7 @@ pub fn parse(
     config.conversion_reference = conversion_reference;
     config.header_read_timeout = header_timeout.unwrap_or(config.header_read_timeout);
     config.shutdown_deadline = deadline.unwrap_or(config.shutdown_deadline);
+    config.retention = retention;
     Ok(Some(config))
 }
 
@@ -183,6 +188,7 @@ mod tests {
         assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.admin_addr, "127.0.0.1:8081".parse().unwrap());
         assert_eq!((config.db.as_str(), config.admin_token), ("x.db", None));
+        assert_eq!(config.retention, None);
         assert!(warnings.is_empty());
     }
 
@@ -200,6 +206,8 @@ mod tests {
                 "3",
                 "--shutdown-deadline",
                 "7",
+                "--retention-days",
+                "90",
             ],
             &[("HASHBEACON_KEY", KEY), ("HASHBEACON_ADMIN_TOKEN", " t0ken\n")],
         );
@@ -209,6 +217,7 @@ mod tests {
         assert_eq!(config.admin_token.as_deref(), Some("t0ken"));
         assert_eq!(config.header_read_timeout, Duration::from_secs(3));
         assert_eq!(config.shutdown_deadline, Duration::from_secs(7));
+        assert_eq!(config.retention, Some(Duration::from_secs(90 * 86_400)));
     }
 
     #[test]

@@ -36,8 +36,11 @@ pub struct Config {
     /// so half-sent requests hold no connection for long and never block shutdown.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for requests in flight before it closes their
-    /// connections; queued events are stored either way.
+    /// connections, and then for an unreachable database to take the queued events.
     pub shutdown_deadline: Duration,
+    /// Delete raw events (and raw conversions) older than this, hourly; the rollups,
+    /// and so the figures, stay. `None` (the default) keeps raw rows forever.
+    pub retention: Option<Duration>,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             conversion_reference: None,
             header_read_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(30),
+            retention: None,
         }
     }
 }

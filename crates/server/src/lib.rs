@@ -10,8 +10,10 @@
 //!   `POST /conversion`, optionally behind a bearer token.
 //!
 //! Events go through a [`hashbeacon::sink::ChannelSink`], which never blocks the
-//! reader's response, to a writer that stores them in batches. Whatever could not be
-//! stored is logged event by event, counted, and shown by `/healthz`.
+//! reader's response, to [`hashbeacon_store`]'s batching writer, which stores them in
+//! SQLite or PostgreSQL with the rollups that `/stats` and `/dashboard` read. While
+//! the database is unreachable the writer keeps the events and tries again; whatever
+//! could not be stored is logged event by event, counted, and shown by `/healthz`.
 //!
 //! ```no_run
 //! # async fn run(keyring: hashbeacon::Keyring) -> Result<(), Box<dyn std::error::Error>> {
@@ -28,12 +30,11 @@ pub mod cli;
 mod config;
 mod dashboard;
 mod figures;
-mod health;
+mod retention;
 mod serve;
 mod server;
-pub mod store;
 mod tracking;
 
 pub use config::{Config, DEFAULT_QUEUE};
-pub use health::HealthReport;
+pub use hashbeacon_store::HealthReport;
 pub use server::{Server, StartError, start};

@@ -1,13 +1,12 @@
 //! Starting and stopping the server: the store, the writer, the two listeners.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hashbeacon::sink::ChannelSink;
-use hashbeacon::{ConfigError, Endpoint, Event, Tracker};
+use hashbeacon::{ConfigError, Endpoint, Tracker};
+use hashbeacon_store::{Database, Health, HealthReport, OpenError, Store, Writer, WriterOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,26 +14,17 @@ use tokio::task::JoinHandle;
 use crate::admin::{self, Admin};
 use crate::config::Config;
 use crate::dashboard;
-use crate::health::{Health, HealthReport, count};
+use crate::retention;
 use crate::serve::{Limits, serve};
-use crate::store::{OpenError, Store};
 use crate::tracking::{self, Tracking};
-
-/// Most events the writer puts in one transaction.
-const MAX_BATCH: usize = 1_000;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
     /// The database cannot be opened or set up.
-    #[error("database {db}: {source}")]
-    Database {
-        /// The database as configured.
-        db: String,
-        /// What the database said.
-        source: OpenError,
-    },
+    #[error(transparent)]
+    Database(#[from] OpenError),
     /// An address cannot be listened on.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -62,19 +52,19 @@ pub struct Server {
     health: Arc<Health>,
     stop: watch::Sender<()>,
     listeners: [JoinHandle<()>; 2],
-    writer: std::thread::JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
+    writer: Writer,
+    /// How long shutdown keeps trying an unreachable database for queued events.
+    grace: Duration,
 }
 
 /// Starts the server: opens the database, binds both addresses, starts the writer
 /// thread and serves on the current tokio runtime.
 pub async fn start(config: Config) -> Result<Server, StartError> {
-    let database = |source| StartError::Database {
-        db: config.db.clone(),
-        source,
-    };
-    let path = PathBuf::from(&config.db);
-    let writer_store = Store::open(&path).map_err(database)?;
-    let reader_store = Store::open(&path).map_err(database)?;
+    let db = Database::parse(&config.db);
+    // Opening the reader first checks the database (and runs its migrations) before
+    // anything listens: a bad --db is an error at start, not a stream of lost events.
+    let reader = Store::open_database(&db)?;
     let public = bind(config.addr).await?;
     let addr = local_addr(&public, config.addr)?;
     let admin_listener = bind(config.admin_addr).await?;
@@ -88,11 +78,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         })?;
 
     let (sink, events) = ChannelSink::new(config.queue);
-    let health = Arc::new(Health::default());
-    let writer = {
-        let health = Arc::clone(&health);
-        std::thread::spawn(move || write_events(writer_store, &events, &health))
-    };
+    let writer = Writer::spawn(db.clone(), events, WriterOptions::default());
+    let health = writer.health();
     // Rejected tokens are stored too (with the reason), to see forgery attempts.
     let endpoint = (config.trusted_proxies.into_iter())
         .fold(Endpoint::new(tracker.clone(), sink), Endpoint::with_trusted_proxy)
@@ -109,7 +96,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let admin = admin::router(Arc::new(Admin {
         keyring: tracker.keyring().clone(),
         reference_field,
-        reader: Mutex::new(reader_store),
+        db: db.clone(),
+        reader: Mutex::new(Some(reader)),
         health: Arc::clone(&health),
         token_digest: config.admin_token.as_deref().map(admin::digest),
         dashboard_policy: dashboard::content_security_policy(),
@@ -119,6 +107,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         shutdown_deadline: config.shutdown_deadline,
     };
     let (stop, stopped) = watch::channel(());
+    let retention =
+        (config.retention).map(|keep| tokio::spawn(retention::purge_periodically(db, keep, stopped.clone())));
     let listeners = [
         tokio::spawn(serve(public, tracking, limits, stopped.clone())),
         tokio::spawn(serve(admin_listener, admin, limits, stopped)),
@@ -130,7 +120,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         health,
         stop,
         listeners,
+        retention,
         writer,
+        grace: config.shutdown_deadline,
     })
 }
 
@@ -168,35 +160,22 @@ impl Server {
     }
 
     /// Stops accepting connections, finishes the requests in flight (closing what is
-    /// left at the shutdown deadline), then waits until the writer has stored (or
-    /// reported) every queued event.
+    /// left at the shutdown deadline), then waits until the writer has stored every
+    /// queued event; if the database is unreachable it keeps trying for the shutdown
+    /// deadline, then reports (logs and counts) what it could not store.
     pub async fn shutdown(self) -> std::io::Result<HealthReport> {
         self.stop.send_replace(());
         for listener in self.listeners {
             listener.await.map_err(std::io::Error::other)?;
         }
+        if let Some(retention) = self.retention {
+            retention.await.map_err(std::io::Error::other)?;
+        }
         // The routers, and with them the last sender of the event channel, are gone:
         // the writer drains what is queued and ends.
-        let writer = self.writer;
-        tokio::task::spawn_blocking(move || writer.join())
+        let (writer, grace) = (self.writer, self.grace);
+        tokio::task::spawn_blocking(move || writer.finish(grace))
             .await
-            .map_err(std::io::Error::other)?
-            .map_err(|_| std::io::Error::other("the event writer panicked"))?;
-        Ok(self.health.report())
-    }
-}
-
-/// The writer thread: takes what is queued, up to a batch, and stores it in one
-/// transaction. Ends when every sender is gone and the queue is empty.
-fn write_events(mut store: Store, events: &Receiver<Event>, health: &Health) {
-    while let Ok(first) = events.recv() {
-        let mut batch = vec![first];
-        batch.extend(events.try_iter().take(MAX_BATCH - 1));
-        match store.insert(&batch) {
-            Ok(()) => {
-                health.stored.fetch_add(count(&batch), Ordering::Relaxed);
-            }
-            Err(error) => health.lost(&health.not_stored, &batch, &error),
-        }
+            .map_err(std::io::Error::other)
     }
 }

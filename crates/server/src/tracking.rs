@@ -12,7 +12,7 @@ use axum::response::Response;
 use hashbeacon::sink::ChannelSink;
 use hashbeacon::{Endpoint, Request};
 
-use crate::health::Health;
+use hashbeacon_store::Health;
 
 /// What the tracking handler needs.
 pub(crate) struct Tracking {
@@ -39,9 +39,7 @@ async fn track(
     if let Some(error) = handled.sink_error {
         // The reader gets their redirect or pixel regardless; the events are reported.
         let reason = error.to_string();
-        state
-            .health
-            .lost(&state.health.not_queued, &error.into_events(), &reason);
+        state.health.not_queued(&error.into_events(), &reason);
     }
     handled.response.into_http().map(Body::from)
 }

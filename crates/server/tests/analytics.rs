@@ -205,6 +205,21 @@ async fn a_conversion_is_attributed_to_the_clicked_link() {
         (&converted["campaign"], &converted["link"]),
         (&Value::from(CAMPAIGN), &Value::from("cta"))
     );
+    assert_eq!(converted["counted"], true);
+    // The same reference again, as the form a landing page posts: 200, counted once.
+    let again = client(BROWSER)
+        .post(format!("http://{}/conversion", server.admin_addr()))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("hb_ref={reference}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = serde_json::from_slice(&again.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        (&again["campaign"], &again["counted"]),
+        (&Value::from(CAMPAIGN), &Value::from(false))
+    );
     for forged in ["", "nonsense", &reference.replace(".cta.", ".footer.")] {
         assert_eq!(post_conversion(&server, forged).await.status(), 400, "{forged}");
     }
@@ -250,15 +265,13 @@ async fn the_dashboard_is_self_contained_and_escapes_every_label() {
         .await
         .unwrap();
     server.shutdown().await.unwrap();
-    // A label no token could carry, written straight into the database.
+    // A label no token could carry, written straight into the rollups the page reads.
     rusqlite::Connection::open(dir.path().join("events.db"))
         .unwrap()
         .execute(
-            "INSERT INTO events (kind, implied, campaign, link, recipient, issued_at, expired, received_at,
-                                 method, verdict, person)
-             SELECT kind, implied, campaign, '<script>alert(1)</script>', recipient, issued_at, expired,
-                    received_at, method, verdict, person FROM events",
-            [],
+            "INSERT INTO rollup_counts (campaign, scope, action, reason, person, n)
+             VALUES (?1, '<script>alert(1)</script>', 'click', 'human', 1, 1)",
+            [CAMPAIGN],
         )
         .unwrap();
 
