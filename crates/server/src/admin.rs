@@ -37,6 +37,22 @@ pub(crate) struct Admin {
     pub(crate) dashboard_policy: String,
 }
 
+impl Drop for Admin {
+    /// The PostgreSQL client blocks on a runtime of its own when it closes, which
+    /// panics on a thread that runs this server's runtime: close it on a thread of
+    /// its own.
+    fn drop(&mut self) {
+        let reader = self
+            .reader
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(store) = reader {
+            let _ = std::thread::spawn(move || drop(store)).join();
+        }
+    }
+}
+
 /// The admin listener's router.
 pub(crate) fn router(admin: Arc<Admin>) -> Router {
     Router::new()

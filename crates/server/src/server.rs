@@ -64,7 +64,14 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let db = Database::parse(&config.db);
     // Opening the reader first checks the database (and runs its migrations) before
     // anything listens: a bad --db is an error at start, not a stream of lost events.
-    let reader = Store::open_database(&db)?;
+    // The PostgreSQL client blocks on a runtime of its own: open it off this one.
+    let reader = {
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || Store::open_database(&db)).await {
+            Ok(opened) => opened?,
+            Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+        }
+    };
     let public = bind(config.addr).await?;
     let addr = local_addr(&public, config.addr)?;
     let admin_listener = bind(config.admin_addr).await?;
