@@ -1,6 +1,11 @@
 //! Running the built `hashbeacon-server` binary as a real process.
 #![allow(dead_code, unreachable_pub, reason = "each test file uses its own part of it")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
