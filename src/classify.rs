@@ -30,7 +30,7 @@
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
 //! that sign long before sending should lower it (0 turns it off).
 
-use crate::endpoint::Method;
+use crate::method::Method;
 use crate::token::{Kind, LinkId};
 
 /// The link label of the honeypot link: a click on `…/c/<token>` whose link id is this
@@ -291,10 +291,10 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
     };
     // Browsers, mail clients and most proxies start with `Mozilla/`; libraries never do.
-    if !starts_with("mozilla/") {
-        if let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix)) {
-            return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
-        }
+    if !starts_with("mozilla/")
+        && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix))
+    {
+        return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
     }
     if let Some(signal) = find_token(bytes, kind) {
         return Some(match signal {
