@@ -31,7 +31,7 @@ fn click(recipient: &str, link: u32, at: u64, verdict: Verdict) -> hashbeacon::E
     event.received_at = at;
     event.verdict = verdict;
     if let Ok(token) = &mut event.token {
-        token.recipient = Some(recipient.to_owned());
+        token.recipient = Some(recipient.into());
         token.link = Some(Link::Index(link));
     }
     event
