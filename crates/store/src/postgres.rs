@@ -84,10 +84,27 @@ impl Postgres {
     }
 
     /// Writes raw rows and what they add to the rollups in one transaction.
-    pub(crate) fn write(&mut self, rows: &[EventRow], batch: &Batch) -> Result<(), StoreError> {
+    /// With `once`, a batch id and its time, nothing is written if a batch of that id
+    /// was: `Ok(false)`.
+    pub(crate) fn write(
+        &mut self,
+        rows: &[EventRow],
+        batch: &Batch,
+        once: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
         self.retrying(|tx| {
+            if let Some((id, at)) = once {
+                let new = tx.execute(
+                    "INSERT INTO written_batches (id, written_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&id, &at],
+                )? == 1;
+                if !new {
+                    return Ok(false);
+                }
+            }
             copy_events(tx, rows)?;
-            add_rollups(tx, batch)
+            add_rollups(tx, batch)?;
+            Ok(true)
         })
     }
 

@@ -6,7 +6,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The migrations in order: version `n` is reached by running the first `n`. Each is
 /// written once for both backends; `{id}` is the raw tables' key column.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 1: raw events and conversions, and the rollups behind the figures.
     "
 CREATE TABLE events (
@@ -70,6 +70,11 @@ CREATE TABLE rollup_rejected (
     kind TEXT NOT NULL, reason TEXT NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (kind, reason)
 );
+",
+    // 2: the batches a writer stored, so that a batch whose commit went unanswered
+    // (the connection broke) is not counted twice when it is tried again.
+    "
+CREATE TABLE written_batches (id TEXT PRIMARY KEY, written_at BIGINT NOT NULL);
 ",
 ];
 
