@@ -50,7 +50,7 @@ impl Sqlite {
         let found: Option<i64> = tx
             .query_row("SELECT version FROM hashbeacon_schema", [], |row| row.get(0))
             .optional()?;
-        let migrations = schema::plan(found.unwrap_or(0), "INTEGER PRIMARY KEY")?;
+        let migrations = schema::plan(found.unwrap_or(0), schema::SQLITE)?;
         if !migrations.is_empty() {
             for sql in migrations {
                 tx.execute_batch(&sql)?;
@@ -320,7 +320,7 @@ fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
     let mut write = tx.prepare_cached(
         "INSERT INTO rollup_recipients (campaign, scope, activity, recipient, first_at, first_since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (campaign, scope, activity, recipient)
+         ON CONFLICT (recipient, campaign, scope, activity)
          DO UPDATE SET first_at = excluded.first_at, first_since = excluded.first_since",
     )?;
     for (key, first) in &batch.recipients {

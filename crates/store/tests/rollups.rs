@@ -2,7 +2,11 @@
 //! rejection, recipients and links, times out of order, implied opens, conversions
 //! posted more than once — written in several batches (and, on PostgreSQL, by two
 //! writers at once) give figures equal to the report folded from the stored raw rows.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "a test fails by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The store on both backends: schema versions, conversions once per reference,
 //! retention, and figures that equal the report of the raw rows.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "a test fails by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The batching writer: it stores what a `ChannelSink` queues, several at once on one
 //! PostgreSQL database, and keeps events through a database restart.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "a test fails by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
