@@ -22,6 +22,9 @@
 //! | click within [`Classifier::min_click_delay`] seconds of issue | clicks | scanner | inbound gateways (Safe Links detonation, Mimecast, Proofpoint) follow every link seconds after delivery, often with an ordinary browser user agent |
 //! | none of the above | both | human | |
 //!
+//! A request whose token was rejected is not classified: its verdict is
+//! [`Verdict::Rejected`], which no figure counts as a person.
+//!
 //! Product tokens in a user agent (the rows that say "in the user agent") match as words, in any ASCII
 //! case: at the start of the user agent or after a space, `(` or `;`.
 //!
@@ -30,7 +33,7 @@
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
 //! that sign long before sending should lower it (0 turns it off).
 
-use crate::endpoint::Method;
+use crate::method::Method;
 use crate::token::{Kind, LinkId};
 
 /// The link label of the honeypot link: a click on `…/c/<token>` whose link id is this
@@ -70,30 +73,39 @@ pub enum Verdict {
     Prefetch(Signal),
     /// A scanner, security gateway, link checker or script.
     Scanner(Signal),
+    /// The token was rejected (forged, tampered, unknown key, …): whoever sent it, the
+    /// request is no reader's action on a message. Never counted as a person.
+    Rejected,
 }
 
 impl Verdict {
-    /// `"human"`, `"proxied"`, `"prefetch"` or `"scanner"`.
+    /// `"human"`, `"proxied"`, `"prefetch"`, `"scanner"` or `"rejected"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Human => "human",
             Verdict::Proxied(_) => "proxied",
             Verdict::Prefetch(_) => "prefetch",
             Verdict::Scanner(_) => "scanner",
+            Verdict::Rejected => "rejected",
         }
     }
 
-    /// The signal that decided the verdict; `None` for [`Verdict::Human`].
+    /// The signal that decided the verdict; `None` for [`Verdict::Human`] and
+    /// [`Verdict::Rejected`].
     pub fn signal(self) -> Option<Signal> {
         match self {
-            Verdict::Human => None,
+            Verdict::Human | Verdict::Rejected => None,
             Verdict::Proxied(signal) | Verdict::Prefetch(signal) | Verdict::Scanner(signal) => Some(signal),
         }
     }
 
-    /// Why, in words: the signal's description, or `"no machine signal"`.
+    /// Why, in words: the signal's description, `"no machine signal"` or `"token
+    /// rejected"`.
     pub fn reason(self) -> &'static str {
-        self.signal().map_or("no machine signal", Signal::description)
+        match self {
+            Verdict::Rejected => "token rejected",
+            _ => self.signal().map_or("no machine signal", Signal::description),
+        }
     }
 
     /// Whether the verdict counts as a person's action (a human, or a real open
@@ -291,10 +303,10 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
     };
     // Browsers, mail clients and most proxies start with `Mozilla/`; libraries never do.
-    if !starts_with("mozilla/") {
-        if let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix)) {
-            return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
-        }
+    if !starts_with("mozilla/")
+        && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix))
+    {
+        return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
     }
     if let Some(signal) = find_token(bytes, kind) {
         return Some(match signal {
@@ -312,32 +324,27 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
 /// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
 /// which is where product names and comment entries stand (RFC 9110 §10.1.5). Only
 /// word starts with a needle's initial are compared: in a browser's user agent, one or
-/// two. Finding them costs two table lookups per byte and a branch that is almost
-/// never taken, so the scan stays cheap on the redirect path.
+/// two. Finding them costs one table lookup per byte, carried over to the next byte,
+/// and a branch that is almost never taken, so the scan stays cheap on the redirect
+/// path.
 fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
-    let first = user_agent.first().map(|&b| (0, b));
-    let after_separator = user_agent
-        .windows(2)
-        .enumerate()
-        .filter(|(_, pair)| match pair {
-            [before, byte] => byte_class(*before) & (byte_class(*byte) >> 1) & SEPARATOR != 0,
-            _ => false,
-        })
-        .map(|(at, pair)| (at + 1, pair.get(1).copied().unwrap_or_default()));
-    for (at, initial) in first.into_iter().chain(after_separator) {
-        if byte_class(initial) & INITIAL == 0 {
-            continue;
+    // The start of the user agent counts as following a separator.
+    let mut before = SEPARATOR;
+    for (at, &byte) in user_agent.iter().enumerate() {
+        let class = byte_class(byte);
+        if before & (class >> 1) & SEPARATOR != 0 {
+            let word = user_agent.get(at..).unwrap_or_default();
+            let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
+                applies.to(kind)
+                    && word
+                        .get(..needle.len())
+                        .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+            });
+            if let Some(&(_, signal, _)) = found {
+                return Some(signal);
+            }
         }
-        let word = user_agent.get(at..).unwrap_or_default();
-        let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
-            applies.to(kind)
-                && word
-                    .get(..needle.len())
-                    .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
-        });
-        if let Some(&(_, signal, _)) = found {
-            return Some(signal);
-        }
+        before = class;
     }
     None
 }

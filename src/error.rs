@@ -1,7 +1,6 @@
 //! Typed errors, one enum per operation, each saying what was wrong.
 
-use crate::key::KeyId;
-use crate::token::Kind;
+use crate::id::{KeyId, Kind};
 
 /// A key, key id or keyring could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +27,15 @@ pub enum KeyError {
     /// The textual form of a key or keyring is not well formed.
     #[error("malformed key: {0}")]
     Malformed(&'static str),
+    /// The text is a key of the other kind: a recipient pseudonym key (`hbp1.…`) where
+    /// a signing key (`hbk1.…`) was expected, or the reverse.
+    #[error("this is a {found}, not a {expected}")]
+    OtherKey {
+        /// The key that was expected, e.g. ``"signing key (`hbk1.…`)"``.
+        expected: &'static str,
+        /// The key that was found.
+        found: &'static str,
+    },
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator is unavailable")]
     Randomness,
@@ -133,6 +141,9 @@ pub enum ConfigError {
     /// digits, `-`, `.`, `_` or `~`.
     #[error("invalid reference parameter name: expected 1 to 32 ASCII letters, digits, `-`, `.`, `_` or `~`")]
     ReferenceParameter,
+    /// A forwarding header setting is not one of the names the setting knows.
+    #[error("invalid forwarded header: expected `x-forwarded-for`, `forwarded` or `both-must-agree`")]
+    ForwardedHeader,
 }
 
 /// A tracked URL could not be built.

@@ -16,6 +16,8 @@
 //! `%252F`, and the `#fragment`, which browsers never send, travels encoded. Decoding is
 //! plain percent-decoding, never form decoding.
 
+mod wire;
+
 use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, percent_decode_str, utf8_percent_encode};
@@ -132,7 +134,12 @@ pub fn check_destination(destination: &str) -> Result<(), LinkError> {
 }
 
 pub(crate) fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
-    let bytes = destination.as_bytes();
+    check_scheme_and_authority_bytes(destination.as_bytes())
+}
+
+/// [`check_scheme_and_authority`] on the first bytes of a destination: the scheme and
+/// the one byte after `//` are all it reads.
+fn check_scheme_and_authority_bytes(bytes: &[u8]) -> Result<(), LinkError> {
     let after_scheme = ["https://", "http://"]
         .iter()
         .find_map(|scheme| {
@@ -197,17 +204,52 @@ pub struct Tracker {
     prefix_at: usize,
 }
 
+/// Whether a parsed host is an IP address or a domain name of letters, digits, `-` and
+/// `_` between dots (a trailing dot allowed): nothing that needs escaping anywhere.
+fn is_plain_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(domain) => {
+            let domain = domain.strip_suffix('.').unwrap_or(domain);
+            domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            })
+        }
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    }
+}
+
 impl Tracker {
-    /// A tracker for a base URL: absolute `https` (or `http`), a host, an optional path
-    /// prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and no user info,
-    /// query or fragment.
+    /// A tracker for a base URL: absolute `https` (or `http`), a host (a domain name of
+    /// letters, digits, `-` and `_` between dots, after IDNA; or an IP address), an
+    /// optional path prefix of plain segments, and no user info, query or fragment.
+    ///
+    /// A plain segment is one or more ASCII letters, digits, `-`, `_`, `.` or `~`, and
+    /// not `.` or `..`; segments are not empty. One trailing `/` is dropped.
+    ///
+    /// The WHATWG URL rules let a domain hold `"`, `'`, `` ` ``, `{`, `}` and more; such a
+    /// base is refused, since it would be written into every tracked body.
+    ///
+    /// ```
+    /// # use hashbeacon::{Key, KeyId, Tracker};
+    /// # let ring = || Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap().into();
+    /// assert_eq!(Tracker::new(ring(), "https://t.example/hb/v1.2/")?.path_prefix(), "/hb/v1.2");
+    /// assert!(Tracker::new(ring(), "https://t.example/hb//").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example/h%20b").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example.com\"onload=\"x/hb").is_err());
+    /// # Ok::<(), hashbeacon::ConfigError>(())
+    /// ```
     pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
         let url = url::Url::parse(base_url).map_err(|_| ConfigError::BaseUrl("not an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConfigError::BaseUrl("the scheme must be https or http"));
         }
-        if url.host().is_none() {
-            return Err(ConfigError::BaseUrl("a host is required"));
+        if !url.host().is_some_and(is_plain_host) {
+            return Err(ConfigError::BaseUrl(
+                "the host must be a domain name (letters, digits, `-`, `_`, dots) or an IP address",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ConfigError::BaseUrl("user info is not allowed"));
@@ -215,7 +257,8 @@ impl Tracker {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::BaseUrl("a query or fragment is not allowed"));
         }
-        let prefix = url.path().trim_end_matches('/');
+        let path = url.path();
+        let prefix = path.strip_suffix('/').unwrap_or(path);
         let plain = |segment: &str| {
             !segment.is_empty()
                 && segment != "."
@@ -247,6 +290,7 @@ impl Tracker {
     }
 
     /// What precedes the token in a tracked URL of a kind: `{base}/c/` or `{base}/o/`.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn token_prefix(&self, kind: Kind) -> String {
         let route = match kind {
             Kind::Click => CLICK_ROUTE,
@@ -327,6 +371,10 @@ impl Tracker {
     }
 
     /// Verifies a click request: its path and raw query (not form-decoded), as sent.
+    ///
+    /// After the token's MAC, the destination must be one a tracker signs: its wire
+    /// form canonical, decoding to UTF-8 that passes [`check_destination`]. Never
+    /// allocates.
     pub fn verify_click<'a>(
         &self,
         path: &'a str,
@@ -342,6 +390,7 @@ impl Tracker {
         }
         let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
         let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
+        wire::check_wire(wire)?;
         Ok(VerifiedClick {
             verified,
             wire_destination: wire,
@@ -361,8 +410,10 @@ impl Tracker {
     }
 }
 
-/// A click whose token and destination verified.
+/// A click whose token and destination verified. Only [`Tracker::verify_click`] makes
+/// one, so its destination has passed every check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedClick<'a> {
     /// The authenticated token.
     pub verified: Verified<'a>,
@@ -376,8 +427,9 @@ impl<'a> VerifiedClick<'a> {
         decode_destination(self.wire_destination)
     }
 
-    /// The `Location` header value to redirect to (see [`location`]).
+    /// The `Location` header value to redirect to (see [`location`]), built in one
+    /// allocation. The destination was checked when the click verified.
     pub fn location(&self) -> Result<String, VerifyError> {
-        Ok(location(&self.destination()?).into_owned())
+        Ok(wire::location_from_wire(self.wire_destination))
     }
 }

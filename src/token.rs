@@ -23,12 +23,10 @@
 //! more than the 22-character tag and never allocates.
 
 use hmac::Mac;
-use sha2::Sha256;
 
 use crate::error::{SignError, VerifyError};
-use crate::key::{Key, KeyId, Keyring};
-
-pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
+pub use crate::id::Kind;
+use crate::key::{HmacSha256, Key, KeyId, Keyring};
 
 /// Format version carried as the first character of every token.
 pub const VERSION: u8 = b'1';
@@ -50,60 +48,6 @@ pub const TAG_TEXT_LEN: usize = 22;
 
 /// Number of `.`-separated fields in a token.
 const FIELDS: usize = 8;
-
-/// What a token is for. Part of the MAC's domain separation: a click token is never
-/// accepted as an open token, nor the other way round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A tracked link: verifying it yields a destination to redirect to.
-    Click,
-    /// An open pixel.
-    Open,
-}
-
-impl Kind {
-    fn code(self) -> u8 {
-        match self {
-            Kind::Click => b'c',
-            Kind::Open => b'o',
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            b'c' => Some(Kind::Click),
-            b'o' => Some(Kind::Open),
-            _ => None,
-        }
-    }
-
-    /// `"click"` or `"open"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Click => "click",
-            Kind::Open => "open",
-        }
-    }
-
-    /// The kind [`Kind::as_str`] names; `None` for any other text.
-    ///
-    /// ```
-    /// use hashbeacon::Kind;
-    /// assert_eq!(Kind::from_name("open"), Some(Kind::Open));
-    /// assert_eq!(Kind::from_name("Open"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Kind::Click, Kind::Open]
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which link of a message a click came from: its position in the body, or a label the
 /// author gave it (`data-hb-link="cta"`).
@@ -457,6 +401,7 @@ impl PreparedToken {
     }
 
     /// Appends the finished token for a tail checked and written once per recipient.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
         out.extend_from_slice(tail.as_bytes());
@@ -475,8 +420,12 @@ impl Keyring {
     /// `token`.
     ///
     /// `destination` is the destination in its wire form (the raw query of a click URL;
-    /// empty for opens). Checks run cheapest first — length, syntax, purpose, key id —
-    /// and the MAC last, compared in constant time. Never allocates.
+    /// empty for opens). Authenticates first: after the length bounds it finds only what
+    /// the MAC needs (purpose, key id, the head/tail split and the tag), compares the tag
+    /// in constant time, and then reads the claims from the authenticated bytes, still
+    /// checking their canonical form. When that fails, the full syntax checks run to say
+    /// why: a malformed token is reported as [`VerifyError::Malformed`], a well-formed
+    /// one with a wrong tag as [`VerifyError::BadMac`]. Never allocates.
     ///
     /// An authentic token past its expiry is *not* an error here: the result says
     /// [`Verified::expired`]; call [`Verified::fresh`] to treat expiry as one.
@@ -499,6 +448,71 @@ impl Keyring {
                 max: MAX_DESTINATION_LEN,
             });
         }
+        let (claims, key_id) = match self.authenticate(kind, token, destination) {
+            Some(authentic) => authentic,
+            None => self.diagnose(kind, token, destination)?,
+        };
+        // Signers refuse such claims (`SignError::ExpiresBeforeIssued`); the MAC cannot.
+        if claims.expires_at.is_some_and(|exp| exp < claims.issued_at) {
+            return Err(VerifyError::Malformed("expires-at before issued-at"));
+        }
+        Ok(Verified {
+            claims,
+            key_id,
+            expired: claims.expires_at.is_some_and(|exp| now >= exp),
+        })
+    }
+
+    /// The success path: the claims of a token whose tag is right and whose text is
+    /// canonical, or `None` for [`Keyring::diagnose`] to say what is wrong.
+    fn authenticate<'a>(&self, kind: Kind, token: &'a str, destination: &str) -> Option<(Claims<'a>, KeyId)> {
+        if kind == Kind::Open && !destination.is_empty() {
+            return None;
+        }
+        let bytes = token.as_bytes();
+        // `1c.` or `1o.`: the purpose's MAC state is chosen by the route, not the text,
+        // so the text must say the same.
+        if bytes.get(..3)? != [VERSION, kind.code(), b'.'] {
+            return None;
+        }
+        let tag_dot = bytes.len().checked_sub(TAG_TEXT_LEN + 1)?;
+        let tag = decode_tag(token.get(tag_dot + 1..)?)?;
+        if bytes.get(tag_dot) != Some(&b'.') {
+            return None;
+        }
+        // The five dots between `1c.` and the tag's dot, and no sixth.
+        let fields = bytes.get(3..tag_dot)?;
+        let [d1, d2, d3, d4, d5] = five_dots(fields)?.map(|at| at + 3);
+        let key = self.get(token.get(3..d1)?)?;
+        let mut mac = key.mac_state(kind).clone();
+        absorb_head(&mut mac, token.get(..=d3)?.as_bytes(), destination.as_bytes());
+        mac.update(fields.get(d3 + 1 - 3..)?);
+        mac.verify_truncated_left(&tag).ok()?;
+        // Authentic: now read the claims, holding them to their canonical form.
+        let field = |from: usize, to: usize| token.get(from + 1..to);
+        let claims = read_claims(
+            kind,
+            [
+                field(d1, d2)?,
+                field(d2, d3)?,
+                field(d3, d4)?,
+                field(d4, d5)?,
+                field(d5, tag_dot)?,
+            ],
+        )
+        .ok()?;
+        Some((claims, key.id()))
+    }
+
+    /// The failure path: every check in a fixed order (length was done), so the error
+    /// names the first thing wrong — syntax of each field, purpose, key id, tag
+    /// encoding — and [`VerifyError::BadMac`] only for a well-formed token.
+    fn diagnose<'a>(
+        &self,
+        kind: Kind,
+        token: &'a str,
+        destination: &str,
+    ) -> Result<(Claims<'a>, KeyId), VerifyError> {
         let parsed = parse(token)?;
         if parsed.claims.kind != kind {
             return Err(VerifyError::WrongPurpose {
@@ -520,13 +534,42 @@ impl Keyring {
         absorb_head(&mut mac, parsed.head.as_bytes(), destination.as_bytes());
         mac.update(parsed.tail.as_bytes());
         mac.verify_truncated_left(&tag).map_err(|_| VerifyError::BadMac)?;
-        let expired = parsed.claims.expires_at.is_some_and(|exp| now >= exp);
-        Ok(Verified {
-            claims: parsed.claims,
-            key_id: key.id(),
-            expired,
-        })
+        Ok((parsed.claims, key.id()))
     }
+}
+
+/// The positions of the `.` bytes in `text` if there are exactly five.
+///
+/// Eight bytes at a time: a token's middle is 60 to 90 bytes, too short for a
+/// vectorized search to pay for its setup once per dot.
+fn five_dots(text: &[u8]) -> Option<[usize; 5]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut dots = [0usize; 5];
+    let mut found = 0;
+    let mut record = |mut mask: u64, base: usize| -> Option<()> {
+        while mask != 0 {
+            *dots.get_mut(found)? = base + (mask.trailing_zeros() / 8) as usize;
+            found += 1;
+            mask &= mask - 1;
+        }
+        Some(())
+    };
+    let mut words = text.chunks_exact(8);
+    for (i, word) in (&mut words).enumerate() {
+        let word = u64::from_le_bytes(word.try_into().ok()?);
+        // Bytes equal to `.` become zero; then the high bit of each zero byte is set,
+        // exactly (no borrow crosses a byte: the low seven bits are added to 0x7F).
+        let x = word ^ (ONES * u64::from(b'.'));
+        record(!(((x & !HIGH).wrapping_add(!HIGH)) | x) & HIGH, i * 8)?;
+    }
+    let base = text.len() - words.remainder().len();
+    for (i, &byte) in words.remainder().iter().enumerate() {
+        if byte == b'.' {
+            record(0x80, base + i)?;
+        }
+    }
+    (found == 5).then_some(dots)
 }
 
 /// The MAC input before the recipient/time tail: the token's head text, the
@@ -582,6 +625,25 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     {
         return Err(VerifyError::Malformed("key id"));
     }
+    let claims = read_claims(kind, [campaign, link, recipient, issued_at, expires_at])?;
+    if tag.len() != TAG_TEXT_LEN {
+        return Err(VerifyError::Malformed("tag has the wrong length"));
+    }
+    Ok(Parsed {
+        claims,
+        key_id,
+        head: field(0, d3 + 1)?,
+        tail: field(d3 + 1, d6)?,
+        tag,
+    })
+}
+
+/// Reads the claim fields (campaign, link, recipient, issued-at, expires-at) of a
+/// token of purpose `kind`, checking each in that order.
+fn read_claims<'a>(
+    kind: Kind,
+    [campaign, link, recipient, issued_at, expires_at]: [&'a str; 5],
+) -> Result<Claims<'a>, VerifyError> {
     if !is_campaign(campaign.as_bytes()) {
         return Err(VerifyError::Malformed("campaign id"));
     }
@@ -599,22 +661,13 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
         "" => None,
         exp => Some(parse_decimal(exp).ok_or(VerifyError::Malformed("expires-at"))?),
     };
-    if tag.len() != TAG_TEXT_LEN {
-        return Err(VerifyError::Malformed("tag has the wrong length"));
-    }
-    Ok(Parsed {
-        claims: Claims {
-            kind,
-            campaign,
-            link,
-            recipient,
-            issued_at,
-            expires_at,
-        },
-        key_id,
-        head: field(0, d3 + 1)?,
-        tail: field(d3 + 1, d6)?,
-        tag,
+    Ok(Claims {
+        kind,
+        campaign,
+        link,
+        recipient,
+        issued_at,
+        expires_at,
     })
 }
 
@@ -773,6 +826,25 @@ mod tests {
             push_tag(&mut text, &tag);
             assert_eq!(text.len(), TAG_TEXT_LEN);
             assert_eq!(decode_tag(&text).unwrap().as_slice(), tag.as_slice());
+        }
+    }
+
+    #[test]
+    fn five_dots_are_found_wherever_they_stand() {
+        for len in 0..40 {
+            for first in 0..len {
+                let mut text = vec![b'a'; len];
+                let dots: Vec<usize> = (first..len).step_by(3).take(6).collect();
+                for &at in &dots {
+                    text[at] = b'.';
+                }
+                // Bytes that differ from `.` by one bit are not dots.
+                if let Some(other) = text.iter_mut().find(|b| **b == b'a') {
+                    *other = b'.' ^ 0x80;
+                }
+                let expected = (dots.len() == 5).then(|| <[usize; 5]>::try_from(dots.clone()).unwrap());
+                assert_eq!(five_dots(&text), expected, "{len} {first}");
+            }
         }
     }
 

@@ -19,16 +19,25 @@ fn hashbeacon(args: &[&str]) -> Output {
 /// Runs the binary with `stdin` as its input and `HASHBEACON_PSEUDONYM_KEY` set to
 /// `pseudonym_key_env` (and unset otherwise, whatever the caller's environment holds).
 fn hashbeacon_with(args: &[&str], stdin: &[u8], pseudonym_key_env: Option<&str>) -> Output {
+    let env: Vec<(&str, &str)> = pseudonym_key_env
+        .map(|value| ("HASHBEACON_PSEUDONYM_KEY", value))
+        .into_iter()
+        .collect();
+    hashbeacon_env(args, stdin, &env)
+}
+
+/// Runs the binary with `stdin` as its input and exactly the `HASHBEACON_*` key
+/// variables in `env` set.
+fn hashbeacon_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hashbeacon"));
     command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match pseudonym_key_env {
-        Some(value) => command.env("HASHBEACON_PSEUDONYM_KEY", value),
-        None => command.env_remove("HASHBEACON_PSEUDONYM_KEY"),
-    };
+        .stderr(Stdio::piped())
+        .env_remove("HASHBEACON_KEY")
+        .env_remove("HASHBEACON_PSEUDONYM_KEY")
+        .envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     // A command that fails early may never read its input: a closed pipe is fine here.
     let _ = child.stdin.take().unwrap().write_all(stdin);
@@ -59,11 +68,35 @@ fn key(id: &str, byte: u8) -> Key {
     Key::new(KeyId::new(id).unwrap(), &[byte; 32]).unwrap()
 }
 
-/// Writes a file under the test's scratch directory and returns its path.
+/// Writes a file under the test's scratch directory, readable by its owner only (as a
+/// key file should be), and returns its path.
 fn scratch_file(name: &str, contents: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let path = scratch_path(name);
     std::fs::write(&path, contents).unwrap();
+    set_mode(&path, 0o600);
     path
+}
+
+/// A path under the test's scratch directory, with nothing there.
+fn scratch_path(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) {}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 fn key_file(name: &str, keys: &[&Key]) -> PathBuf {
@@ -149,6 +182,102 @@ fn keygen_pseudonym_prints_a_pseudonym_key() {
     assert!(text.starts_with("hbp1."));
     assert!(PseudonymKey::from_text(&text).is_ok());
     assert!(Key::from_text(&text).is_err());
+}
+
+#[test]
+fn keygen_out_writes_a_key_file_only_its_owner_can_read() {
+    let path = scratch_path("out.key");
+    let output = hashbeacon(&["keygen", "--id", "k3", "--out", path.to_str().unwrap()]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(output.stdout.is_empty(), "the secret goes to the file only");
+    assert!(output.stderr.is_empty(), "stderr: {}", stderr(&output));
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    let key: Key = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(key.id().as_str(), "k3");
+
+    let pseudonym = scratch_path("out.pseudonym");
+    let output = hashbeacon(&["keygen", "--pseudonym", "--out", pseudonym.to_str().unwrap()]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    #[cfg(unix)]
+    assert_eq!(mode(&pseudonym), 0o600);
+    assert!(PseudonymKey::from_text(&std::fs::read_to_string(&pseudonym).unwrap()).is_ok());
+}
+
+#[test]
+fn keygen_out_refuses_an_existing_file_unless_forced() {
+    let path = scratch_file("existing.key", "keep me\n");
+    set_mode(&path, 0o644);
+    let refused = hashbeacon(&["keygen", "--out", path.to_str().unwrap()]);
+    assert_one_line_error(&refused, "--force");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me\n");
+
+    let forced = hashbeacon(&["keygen", "--out", path.to_str().unwrap(), "--force"]);
+    assert!(forced.status.success(), "stderr: {}", stderr(&forced));
+    // Replaced, and narrowed to the owner although it was world-readable before.
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    assert!(std::fs::read_to_string(&path).unwrap().parse::<Key>().is_ok());
+
+    assert_one_line_error(&hashbeacon(&["keygen", "--force"]), "--out");
+}
+
+/// A key file that group or others can read still works, with one warning line.
+#[cfg(unix)]
+#[test]
+fn reading_a_key_file_others_can_read_warns_in_one_line() {
+    let signing = key("k1", 1);
+    let path = key_file("readable.key", &[&signing]);
+    let url = click_url(
+        signing.clone(),
+        "https://t.example.com",
+        "c",
+        None,
+        "https://a.example/",
+    );
+    let run = || hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+    assert!(run().stderr.is_empty(), "no warning at mode 0600");
+    for readable in [0o644, 0o640, 0o604] {
+        set_mode(&path, readable);
+        let output = run();
+        assert_eq!(output.status.code(), Some(0));
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "stderr: {err}");
+        assert!(
+            err.starts_with("hashbeacon: warning: key file `"),
+            "stderr: {err}"
+        );
+        assert!(err.contains(&format!("mode {readable:o}")), "stderr: {err}");
+    }
+
+    // The pseudonym key file too.
+    let pseudonym = scratch_file(
+        "readable.pseudonym",
+        &PseudonymKey::new(&[9; 32]).unwrap().to_text(),
+    );
+    set_mode(&pseudonym, 0o644);
+    let body = scratch_file("body.txt", "See https://a.example/\n");
+    let output = hashbeacon(&[
+        "rewrite",
+        "--key",
+        key_file("rewrite.key", &[&signing]).to_str().unwrap(),
+        "--base",
+        "https://t.example.com",
+        "--campaign",
+        "c",
+        "--text",
+        "--recipient",
+        "ada@example.com",
+        "--pseudonym-key",
+        pseudonym.to_str().unwrap(),
+        body.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let warnings = stderr(&output)
+        .lines()
+        .filter(|line| line.starts_with("hashbeacon: warning: key file `"))
+        .count();
+    assert_eq!(warnings, 1, "stderr: {}", stderr(&output));
 }
 
 #[test]
@@ -605,6 +734,96 @@ fn rewrite_keeps_a_legacy_charset_and_sets_the_expiry() {
     assert_eq!(json["expires_at"], issued_at + 3600);
 }
 
+/// A Windows-1252 body (the real corpus email that declares ISO-8859-1 in a
+/// `<meta http-equiv>`), with one more link holding "é" so the charset matters.
+fn latin_email() -> Vec<u8> {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/emails/MimeKit__tnef_panic_message.html");
+    let mut body = std::fs::read(&corpus).unwrap_or_else(|_| {
+        b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\">\
+          </head><body>"
+            .to_vec()
+    });
+    body.extend_from_slice(b"<a href=\"https://caf\xe9.example/men\xfc\">Men\xfc</a></body></html>");
+    body
+}
+
+#[test]
+fn rewrite_reads_the_charset_a_meta_declares() {
+    let keys = keys("rewrite-meta-charset");
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        !err.contains("--charset"),
+        "no charset hint when every link is tracked: {err}"
+    );
+    assert!(!err.contains("not valid"), "{err}");
+    let body = String::from_utf8_lossy(&output.stdout);
+    let urls = tracking_urls_in_html(&body);
+    let last = urls.iter().rfind(|url| url.contains("/c/")).unwrap();
+    let (code, json) = inspect(&keys.key, last, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        url::Url::parse(json["destination"].as_str().unwrap()).unwrap(),
+        url::Url::parse("https://café.example/menü").unwrap()
+    );
+}
+
+#[test]
+fn rewrite_names_charset_when_links_are_not_valid_in_it() {
+    let keys = keys("rewrite-charset-hint");
+    // No declaration: the body is read as UTF-8, where 0xE9 is not valid.
+    let body =
+        b"<p><a href=\"https://caf\xe9.example/\">Caf\xe9</a> <a href=\"https://ok.example/\">ok</a></p>";
+    let output = rewrite(&keys.key, &["--base", BASE, "--campaign", "c"], body, None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let hint: Vec<&str> = err.lines().filter(|line| line.contains("--charset")).collect();
+    assert_eq!(hint.len(), 1, "one line names --charset: {err}");
+    assert!(
+        hint[0].starts_with("hashbeacon: 1 link(s) left alone as not valid in UTF-8"),
+        "{err}"
+    );
+    assert!(
+        hint[0].contains("no byte order mark or <meta> charset found"),
+        "{err}"
+    );
+
+    // A wrong --charset is named as given.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "utf-8"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("given by --charset"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Told the right charset, it tracks the link and says nothing more.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "windows-1252"],
+        body,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!stderr(&output).contains("--charset"), "{}", stderr(&output));
+    assert_eq!(
+        tracking_urls_in_html(&String::from_utf8_lossy(&output.stdout)).len(),
+        3
+    );
+}
+
 #[test]
 fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
     let ring = &key_file("rewrite-recipient.key", &[&key("k1", 1)]);
@@ -648,7 +867,11 @@ fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
         None,
     );
     assert_one_line_error(&output, "not-a-pseudonym.key");
-    assert_one_line_error(&output, "expected a pseudonym key");
+    assert_one_line_error(
+        &output,
+        "this is a signing key (`hbk1.…`), not a pseudonym key (`hbp1.…`); it belongs in --key or \
+         HASHBEACON_KEY",
+    );
 }
 
 #[test]
@@ -697,4 +920,380 @@ fn rewrite_with_bad_arguments_or_input_fails_in_one_line() {
         None,
     );
     assert_one_line_error(&output, "cannot read key file");
+}
+
+/// A multipart message with a quoted-printable HTML part and a plain-text part.
+const EML: &str = "From: shop@example.com\r\n\
+Subject: Spring\r\n\
+Content-Type: multipart/alternative; boundary=\"b\"\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Shop: https://shop.example/spring\r\n\
+--b\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+<p><a href=3D\"https://shop.example/spring\">Shop</a></p>\r\n\
+--b--\r\n";
+
+#[test]
+fn rewrite_message_rewrites_an_eml_file_part_by_part() {
+    let keys = keys("rewrite-message");
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("spring.eml");
+    std::fs::write(&file, EML).unwrap();
+    let args = [
+        "--base",
+        BASE,
+        "--campaign",
+        "c",
+        "--message",
+        file.to_str().unwrap(),
+    ];
+    let output = rewrite(&keys.key, &args, b"", None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    // Headers and boundaries stay; both parts now hold tracking URLs that verify.
+    assert!(
+        out.starts_with("From: shop@example.com\r\nSubject: Spring\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\r\n--b--\r\n"), "{out}");
+    let plain_url = out
+        .split_whitespace()
+        .find(|word| word.starts_with(BASE))
+        .unwrap();
+    let (code, json) = inspect(&keys.key, plain_url, &[]);
+    assert_eq!(
+        (code, json["destination"].as_str()),
+        (Some(0), Some("https://shop.example/spring"))
+    );
+    assert!(out.contains(&format!("<p><a href=3D\"{BASE}/c/")), "{out}");
+
+    let report = stderr(&output);
+    assert!(
+        report.starts_with("hashbeacon: 2 part(s), 2 rewritten;"),
+        "report: {report}"
+    );
+    assert!(
+        report.contains("part 1 (text/plain): tracked 1 link(s)"),
+        "report: {report}"
+    );
+    assert!(
+        report.contains("part 2 (text/html): tracked 1 link(s)"),
+        "report: {report}"
+    );
+    assert!(report.contains("open pixel inserted"), "report: {report}");
+}
+
+#[test]
+fn rewrite_message_refuses_a_dkim_signed_message_unless_allowed() {
+    let keys = keys("rewrite-message-dkim");
+    let signed = format!("DKIM-Signature: v=1; d=shop.example; b=abc\r\n{EML}");
+    let args = ["--base", BASE, "--campaign", "c", "--message"];
+    let output = rewrite(&keys.key, &args, signed.as_bytes(), None);
+    assert_one_line_error(
+        &output,
+        "cannot rewrite the message: the message carries a DKIM-Signature",
+    );
+
+    let allowed = [
+        "--base",
+        BASE,
+        "--campaign",
+        "c",
+        "--message",
+        "--allow-dkim-signed",
+    ];
+    let output = rewrite(&keys.key, &allowed, signed.as_bytes(), None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(stdout(&output).starts_with("DKIM-Signature: v=1; d=shop.example; b=abc\r\n"));
+
+    let conflicting = ["--base", BASE, "--campaign", "c", "--message", "--text"];
+    assert_one_line_error(&rewrite(&keys.key, &conflicting, EML.as_bytes(), None), "--text");
+}
+
+#[path = "reference/mod.rs"]
+mod reference;
+
+/// Whether the endpoint accepts a request for `target` (path and query as sent): a
+/// redirect for a click, an event that is not rejected for an open.
+fn endpoint_accepts(ring: Keyring, target: &str) -> bool {
+    let tracker = Tracker::new(ring, "https://t.example.com/hb").unwrap();
+    let endpoint =
+        hashbeacon::Endpoint::new(tracker, hashbeacon::sink::MemorySink::new()).with_rejected_events(true);
+    let request = hashbeacon::Request::new("GET", target, "192.0.2.1".parse().unwrap());
+    let handled = endpoint.handle(&request, ISSUED + 10);
+    let status = handled.response.status;
+    assert!(matches!(status, 200 | 302 | 404), "{status} for {target}");
+    status == 302 || (status == 200 && !endpoint.sink().take()[0].is_rejected())
+}
+
+/// `inspect` and the endpoint give one verdict on every URL a browser can send: both
+/// verify the path and query bytes as sent, through the same library checks, so
+/// destinations a tracker never signs, non-canonical escapes, a raw `'`, an expiry
+/// before issue, a fragment and a query on an open URL are judged alike.
+#[test]
+fn inspect_and_the_endpoint_agree() {
+    let signing = key("k1", 1);
+    let path = key_file("agree.key", &[&signing]);
+    let ring = Keyring::new(signing.clone());
+    let base = "https://t.example.com/hb";
+    let tracker = Tracker::new(ring.clone(), base).unwrap();
+    let click =
+        |destination: &str| click_url(signing.clone(), base, "sale", Some(LinkId::Index(0)), destination);
+    // A click whose wire destination is signed as given, bypassing the URL builder's
+    // encoding and checks, as a signer of another make might.
+    let signed_wire = |wire: &str| {
+        let claims = Claims {
+            kind: Kind::Click,
+            campaign: "sale",
+            link: None,
+            recipient: None,
+            issued_at: ISSUED,
+            expires_at: None,
+        };
+        format!("{base}/c/{}?{wire}", signing.sign(&claims, wire).unwrap())
+    };
+    let open = tracker
+        .open_url(&Claims {
+            kind: Kind::Open,
+            campaign: "sale",
+            link: None,
+            recipient: None,
+            issued_at: ISSUED,
+            expires_at: None,
+        })
+        .unwrap();
+    let reference = reference::ReferenceKeyring::new(&[("k1", &[1; 32])]);
+    let head = "1c.k1.sale.0.";
+    let tail = ".1767225600.1767225599";
+    let tag = reference.tag("k1", Kind::Click, head, "https://a.example/", tail);
+    let expires_before_issue = format!(
+        "{base}/c/{head}{tail}.{}?https://a.example/",
+        reference::encode_tag(&tag)
+    );
+
+    let cases = [
+        (click("https://shop.example/a b?q='1'#top"), true),
+        (
+            format!("{}#added-by-the-client", click("https://shop.example/")),
+            true,
+        ),
+        (open.clone(), true),
+        (format!("{open}?cache-buster=123"), true),
+        (click("https://shop.example/").replace(".sale.", ".sail."), false),
+        (signed_wire("https://shop.example/it's"), false),
+        (signed_wire("javascript:alert(1)"), false),
+        (signed_wire("https:///no-authority"), false),
+        (signed_wire("https://shop.example/%0D%0ASet-Cookie:%20a=1"), false),
+        (signed_wire("https://shop.example/%zz"), false),
+        (signed_wire("https://shop.example/%"), false),
+        (signed_wire("https://shop.example/%2f"), false),
+        (signed_wire("https://shop.example/%FF"), false),
+        (expires_before_issue, false),
+    ];
+    for (url, valid) in cases {
+        let (code, json) = inspect(&path, &url, &["--now", &(ISSUED + 10).to_string()]);
+        assert_eq!(json["valid"], valid, "inspect on {url}: {json}");
+        assert_eq!(code, Some(if valid { 0 } else { 1 }));
+        // What a browser sends: the path and query, never the fragment.
+        let target = url.strip_prefix("https://t.example.com").unwrap();
+        let target = target.split_once('#').map_or(target, |(sent, _)| sent);
+        assert_eq!(
+            endpoint_accepts(ring.clone(), target),
+            valid,
+            "endpoint on {target}"
+        );
+    }
+    // A URL wrapped across lines when pasted checks as the URL a browser would send.
+    let url = click("https://shop.example/");
+    let (at, _) = url.char_indices().nth(40).unwrap();
+    let (code, json) = inspect(&path, &format!("  {}\n\t{} ", &url[..at], &url[at..]), &[]);
+    assert_eq!(
+        (code, json["valid"].clone()),
+        (Some(0), Value::Bool(true)),
+        "{json}"
+    );
+}
+
+#[test]
+fn rewrite_refuses_an_empty_input() {
+    let ring = &key_file("rewrite-empty.key", &[&key("k1", 1)]);
+    let output = rewrite(ring, &["--base", BASE, "--campaign", "c"], b"", None);
+    assert_one_line_error(&output, "standard input is empty: nothing to rewrite");
+    assert_one_line_error(&output, "write to another file");
+
+    let empty = scratch_file("empty.html", "");
+    let output = rewrite(
+        ring,
+        &[
+            "--base",
+            BASE,
+            "--campaign",
+            "c",
+            "--text",
+            empty.to_str().unwrap(),
+        ],
+        b"",
+        None,
+    );
+    assert_one_line_error(&output, "empty.html` is empty");
+}
+
+#[test]
+fn inspect_says_a_url_copied_from_html_looks_escaped() {
+    let signing = key("k1", 1);
+    let path = key_file("escaped.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Index(0)),
+        "https://shop.example/?a=1&b=2&c=3",
+    );
+    assert!(url.contains('&'), "{url}");
+    let escaped = url.replace('&', "&amp;");
+
+    let (code, json) = inspect(&path, &escaped, &[]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["valid"], false);
+    let error = json["error"].as_str().unwrap();
+    assert!(error.starts_with("the URL looks HTML-escaped"), "{error}");
+    assert!(
+        error.contains("with each `&amp;` read as `&` it is valid"),
+        "{error}"
+    );
+
+    // Escaped and forged: still said to look escaped, and that it does not verify.
+    let forged = escaped.replace("c=3", "c=4");
+    let (code, json) = inspect(&path, &forged, &[]);
+    assert_eq!(code, Some(1));
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("it does not verify with `&amp;` read as `&` either"),
+        "{error}"
+    );
+
+    // The unescaped URL is simply valid.
+    assert_eq!(inspect(&path, &url, &[]).0, Some(0));
+}
+
+#[test]
+fn key_files_with_a_byte_order_mark_are_read_and_utf_16_is_named() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let text = format!("{}\r\n", signing.to_text().as_str());
+
+    let bom = scratch_file("bom.key", &format!("\u{FEFF}{text}"));
+    assert_eq!(inspect(&bom, &url, &[]).0, Some(0));
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let with_bom: Vec<u8> = format!("\u{FEFF}{text}")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let without_bom: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for (name, bytes) in [("utf16le.key", with_bom), ("utf16be.key", without_bom)] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+        assert_one_line_error(&output, &format!("{name}` is UTF-16 text; save it as UTF-8"));
+    }
+}
+
+#[test]
+fn a_pseudonym_key_passed_as_key_is_named_as_a_mix_up() {
+    let pseudonym_key = scratch_file("mixed-up.pkey", &stdout(&hashbeacon(&["keygen", "--pseudonym"])));
+    let url = click_url(key("k1", 1), BASE, "c", None, "https://ex.example/");
+    let output = hashbeacon(&["inspect", "--key", pseudonym_key.to_str().unwrap(), &url]);
+    assert_one_line_error(
+        &output,
+        "mixed-up.pkey`: this is a pseudonym key (`hbp1.…`), not a signing key (`hbk1.…`); it \
+         belongs in --pseudonym-key or HASHBEACON_PSEUDONYM_KEY",
+    );
+    let output = rewrite(
+        &pseudonym_key,
+        &["--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "this is a pseudonym key");
+}
+
+#[test]
+fn key_falls_back_to_the_environment() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let ring = signing.to_text();
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", ring.as_str())]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["valid"], true);
+
+    let output = hashbeacon_env(
+        &["rewrite", "--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let urls = tracking_urls_in_html(&stdout(&output));
+    assert_eq!(urls.len(), 3, "two links and the pixel");
+
+    // A --key file wins over the environment.
+    let other = key_file("env-loses.key", &[&key("k2", 2)]);
+    let output = hashbeacon_env(
+        &["inspect", "--key", other.to_str().unwrap(), &url],
+        b"",
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "verified with the file's key: {}",
+        stdout(&output)
+    );
+
+    assert_one_line_error(
+        &hashbeacon(&["inspect", &url]),
+        "no key: pass --key FILE or set HASHBEACON_KEY",
+    );
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", "hbk1.nope")]);
+    assert_one_line_error(&output, "HASHBEACON_KEY: malformed key");
+}
+
+/// The keys of a one-line JSON object in the order they are written (values here hold
+/// no `"` of their own).
+fn keys_in_order(json: &str) -> Vec<String> {
+    json.split(['{', ','])
+        .filter_map(|part| {
+            part.strip_prefix('"')?
+                .split_once("\":")
+                .map(|(key, _)| key.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_inspect_output_as_it_is_printed() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|line| line.starts_with("{\"campaign\""))
+        .expect("the README shows an inspect output line");
+    let signing = key("k1", 1);
+    let path = key_file("readme.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Label("cta")),
+        "https://ex.example/",
+    );
+    let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+    assert_eq!(output.status.code(), Some(0));
+    let printed = stdout(&output);
+    assert_eq!(keys_in_order(example), keys_in_order(printed.trim()));
+    assert_eq!(keys_in_order(example).len(), 10, "{example}");
 }

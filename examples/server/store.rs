@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS events (
     method      TEXT    NOT NULL,
     user_agent  TEXT,
     client_ip   TEXT,                       -- already truncated by the endpoint
-    verdict     TEXT    NOT NULL,           -- human, proxied, prefetch or scanner
+    verdict     TEXT    NOT NULL,           -- human, proxied, prefetch, scanner or rejected
     signal      TEXT,                       -- what decided the verdict
     person      INTEGER NOT NULL            -- human or proxied: a person's action
 );
@@ -84,9 +84,9 @@ impl Store {
                 insert.execute(params![
                     event.kind.as_str(),
                     event.implied,
-                    token.map(|t| &t.campaign),
+                    token.map(|t| t.campaign.as_str()),
                     token.and_then(|t| t.link.as_ref()).map(ToString::to_string),
-                    token.and_then(|t| t.recipient.as_ref()),
+                    token.and_then(|t| t.recipient.as_deref()),
                     token.map(|t| seconds(t.issued_at)),
                     event.is_expired(),
                     token.map(|t| t.key_id.to_string()),

@@ -1,7 +1,8 @@
 //! Writes the seed corpora under `fuzz/seeds/<target>/` from the fixture key: valid click
 //! and open tokens and URLs of every claim shape, key texts, endpoint requests, and HTML
 //! and text bodies (the golden vectors' URLs, hand-written edge cases, and a few emails
-//! of the shared corpus whose licences allow redistribution; see `seeds/SOURCES.md`).
+//! of the shared corpus whose licences allow redistribution; see `seeds/SOURCES.md`),
+//! and the shared corpus's MIME messages.
 //!
 //! `cargo run --example make_seeds [CORPUS_DIR]` (from `fuzz/`; the corpus defaults to
 //! `../../shared/corpus/emails`, beside the checkout; without it the corpus seeds
@@ -206,6 +207,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             b"",
         ],
     ));
+    // Forwarding: a client-sent `Forwarded` beside the proxy's `X-Forwarded-For`
+    // under each declared header (0: X-Forwarded-For, 1: Forwarded, 2: both must
+    // agree), and spoofed trusted hops in both headers.
+    for declared in [b"\x00", b"\x01", b"\x02"] {
+        requests.push(endpoint_input(
+            SIGNED_CLICK_MODE | TRUSTED_PEER,
+            &[
+                b"GET",
+                b"https://shop.example/",
+                chrome,
+                b"for=6.6.6.6",
+                b"198.51.100.7",
+                b"",
+                declared,
+            ],
+        ));
+    }
+    requests.push(endpoint_input(
+        SIGNED_OPEN_MODE | TRUSTED_PEER,
+        &[
+            b"GET",
+            b"",
+            chrome,
+            b"for=10.0.0.7, for=203.0.113.4, for=10.0.0.3",
+            b"6.6.6.6, 10.0.0.9, 198.51.100.7, 10.0.0.2",
+            b"",
+            b"\x01",
+        ],
+    ));
     write_all(&seeds.join("endpoint_handle"), requests)?;
 
     // rewrite_html and rewrite_text: a selector byte (0: the default options), then a body.
@@ -231,6 +261,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         eprintln!("no corpus at {}: corpus seeds left as they are", corpus.display());
     }
+    html.extend(HOSTILE_HTML.iter().map(|seed| with_selector(0, &seed.body())));
     write_all(&seeds.join("rewrite_html"), html)?;
     let golden_text = GOLDEN_URLS.join(" and ");
     let text = TEXT_SEEDS.iter().enumerate().map(|(i, seed)| {
@@ -239,10 +270,87 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seed.replace("{golden}", &golden_text).as_bytes(),
         )
     });
+    let text = text.chain(HOSTILE_TEXT.iter().map(|seed| with_selector(0, &seed.body())));
     write_all(&seeds.join("rewrite_text"), text)?;
+
+    // rewrite_message: a selector byte (0), then each message of the shared corpus.
+    let messages = corpus.join("../messages");
+    if messages.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&messages)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()?;
+        files.retain(|path| path.extension().is_some_and(|ext| ext == "eml"));
+        files.sort();
+        let seeds_of = files
+            .iter()
+            .map(|path| std::fs::read(path).map(|raw| with_selector(0, &raw)))
+            .collect::<Result<Vec<_>, _>>()?;
+        write_all(&seeds.join("rewrite_message"), seeds_of)?;
+    } else {
+        eprintln!("no corpus at {}: message seeds left as they are", messages.display());
+    }
     println!("seeds written under {} for {BASE}", seeds.display());
     Ok(())
 }
+
+/// A body repeating one pattern: the shapes that once made a scan quadratic, small
+/// enough for libFuzzer's input limit.
+struct Hostile {
+    prefix: &'static str,
+    pattern: &'static str,
+    repeats: usize,
+    suffix: &'static str,
+}
+
+impl Hostile {
+    fn body(&self) -> Vec<u8> {
+        [self.prefix, &self.pattern.repeat(self.repeats), self.suffix]
+            .concat()
+            .into_bytes()
+    }
+}
+
+const HOSTILE_HTML: &[Hostile] = &[
+    Hostile {
+        prefix: "<body>",
+        pattern: "<!--[if",
+        repeats: 500,
+        suffix: "",
+    },
+    Hostile {
+        prefix: "<body>",
+        pattern: "<!--[if mso]><v:rect ",
+        repeats: 150,
+        suffix: "<a href=\"https://a.example/\">",
+    },
+    Hostile {
+        prefix: "<body>",
+        pattern: "<a href=https://a.example/>",
+        repeats: 120,
+        suffix: "",
+    },
+];
+
+const HOSTILE_TEXT: &[Hostile] = &[
+    Hostile {
+        prefix: "See https://x.example/a",
+        pattern: ")",
+        repeats: 3000,
+        suffix: "",
+    },
+    Hostile {
+        prefix: "See https://x.example/a",
+        pattern: "].",
+        repeats: 1500,
+        suffix: "\n",
+    },
+    Hostile {
+        prefix: "",
+        pattern: "https://a.example/ ",
+        repeats: 200,
+        suffix: "",
+    },
+];
 
 fn with_selector(selector: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![selector];

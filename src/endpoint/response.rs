@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use crate::endpoint::Method;
 use crate::event::SinkError;
+use crate::method::Method;
 use crate::pixel;
 
 /// `Cache-Control` of redirects and errors: never reuse, never share. A cached
@@ -54,17 +54,144 @@ impl RedirectStatus {
     }
 }
 
+/// The headers every response of one shape shares, written once as static data.
+type Fixed = &'static [(&'static str, &'static str)];
+
+const REDIRECT_HEADERS: Fixed = &[
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-length", "0"),
+];
+const PIXEL_HEADERS: Fixed = &[
+    ("content-type", "image/gif"),
+    ("cache-control", NO_STORE_PIXEL),
+    ("content-length", pixel::GIF_LEN_TEXT),
+];
+const NOT_FOUND_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_FOUND_LEN),
+];
+const NOT_ALLOWED_HEADERS: Fixed = &[
+    ("allow", "GET, HEAD"),
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_ALLOWED_LEN),
+];
+
+/// A response's headers: the `Location` of a redirect, the headers its shape always
+/// has (static data, so building a response allocates nothing but the `Location`), and
+/// any the host adds with [`Headers::push`].
+///
+/// Names are lowercase. Iterating yields `(name, value)` pairs in order: `location`
+/// first, then the fixed headers, then the added ones.
+///
+/// ```
+/// # use hashbeacon::{Endpoint, Key, KeyId, Request, Tracker, sink::MemorySink};
+/// # let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example")?;
+/// # let endpoint = Endpoint::new(tracker, MemorySink::new());
+/// let mut response = endpoint.handle(&Request::new("GET", "/o/bad.gif", "192.0.2.1".parse()?), 0).response;
+/// response.headers.push(("x-served-by", "node-3".into()));
+/// let names: Vec<&str> = response.headers.iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["content-type", "cache-control", "content-length", "x-served-by"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    location: Option<String>,
+    fixed: Fixed,
+    added: Vec<(&'static str, Cow<'static, str>)>,
+}
+
+impl Headers {
+    fn new(location: Option<String>, fixed: Fixed) -> Self {
+        Self {
+            location,
+            fixed,
+            added: Vec::new(),
+        }
+    }
+
+    /// Adds a `(name, value)` header (name in lowercase), after the ones the endpoint
+    /// set.
+    pub fn push(&mut self, header: (&'static str, Cow<'static, str>)) {
+        self.added.push(header);
+    }
+
+    /// The `(name, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let location = self.location.as_deref().map(|value| ("location", value));
+        location
+            .into_iter()
+            .chain(self.fixed.iter().copied())
+            .chain(self.added.iter().map(|(name, value)| (*name, value.as_ref())))
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        usize::from(self.location.is_some()) + self.fixed.len() + self.added.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+}
+
+impl IntoIterator for Headers {
+    type Item = (&'static str, Cow<'static, str>);
+    type IntoIter = IntoIter;
+
+    /// Moves the headers out: the `Location` owned, the fixed ones borrowed from static
+    /// data.
+    fn into_iter(self) -> IntoIter {
+        IntoIter {
+            location: self.location,
+            fixed: self.fixed.iter(),
+            added: self.added.into_iter(),
+        }
+    }
+}
+
+/// The owning iterator over [`Headers`].
+#[derive(Debug)]
+pub struct IntoIter {
+    location: Option<String>,
+    fixed: std::slice::Iter<'static, (&'static str, &'static str)>,
+    added: std::vec::IntoIter<(&'static str, Cow<'static, str>)>,
+}
+
+impl Iterator for IntoIter {
+    type Item = (&'static str, Cow<'static, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(location) = self.location.take() {
+            return Some(("location", Cow::Owned(location)));
+        }
+        match self.fixed.next() {
+            Some(&(name, value)) => Some((name, Cow::Borrowed(value))),
+            None => self.added.next(),
+        }
+    }
+}
+
 /// An HTTP response as plain data, for the host to write.
 ///
-/// Header names are lowercase. The body is always a static byte string: the pixel, a
-/// one-line error, or nothing.
+/// The body is always a static byte string: the pixel, a one-line error, or nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Response {
     /// The status code.
     pub status: u16,
-    /// Header names (lowercase) and values, in order.
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// The headers, names in lowercase.
+    pub headers: Headers,
     /// The body; empty for `HEAD` and redirects.
     pub body: &'static [u8],
 }
@@ -72,38 +199,21 @@ pub struct Response {
 impl Response {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_ref())
+        self.headers.get(name)
     }
 
     /// A redirect to `location`.
     pub(crate) fn redirect(status: RedirectStatus, location: String) -> Self {
         Self {
             status: status.code(),
-            headers: vec![
-                ("location", Cow::Owned(location)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("referrer-policy", Cow::Borrowed(REFERRER_POLICY)),
-                ("content-length", Cow::Borrowed("0")),
-            ],
+            headers: Headers::new(Some(location), REDIRECT_HEADERS),
             body: b"",
         }
     }
 
     /// The pixel; headers only for `HEAD`.
     pub(crate) fn pixel(method: Method) -> Self {
-        Self::with_body(
-            200,
-            method,
-            vec![
-                ("content-type", Cow::Borrowed("image/gif")),
-                ("cache-control", Cow::Borrowed(NO_STORE_PIXEL)),
-                ("content-length", Cow::Borrowed(pixel::GIF_LEN_TEXT)),
-            ],
-            pixel::GIF,
-        )
+        Self::with_body(200, method, PIXEL_HEADERS, pixel::GIF)
     }
 
     /// 404 with a short body and no detail.
@@ -111,11 +221,7 @@ impl Response {
         Self::with_body(
             404,
             method.unwrap_or(Method::Get),
-            vec![
-                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("content-length", Cow::Borrowed(NOT_FOUND_LEN)),
-            ],
+            NOT_FOUND_HEADERS,
             NOT_FOUND_BODY,
         )
     }
@@ -124,25 +230,15 @@ impl Response {
     pub(crate) fn method_not_allowed() -> Self {
         Self {
             status: 405,
-            headers: vec![
-                ("allow", Cow::Borrowed("GET, HEAD")),
-                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("content-length", Cow::Borrowed(NOT_ALLOWED_LEN)),
-            ],
+            headers: Headers::new(None, NOT_ALLOWED_HEADERS),
             body: NOT_ALLOWED_BODY,
         }
     }
 
-    fn with_body(
-        status: u16,
-        method: Method,
-        headers: Vec<(&'static str, Cow<'static, str>)>,
-        body: &'static [u8],
-    ) -> Self {
+    fn with_body(status: u16, method: Method, fixed: Fixed, body: &'static [u8]) -> Self {
         Self {
             status,
-            headers,
+            headers: Headers::new(None, fixed),
             // HEAD: the same headers, Content-Length included, and no body (RFC 9110 §9.3.2).
             body: if method == Method::Head { b"" } else { body },
         }

@@ -15,8 +15,9 @@ use crate::link::{Tracker, check_destination, encode_destination};
 use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
 use super::already::{Earlier, OwnUrls};
+use super::charset::{self, Charset};
 use super::destination::tag_utm;
-use super::entities::push_escaped_url;
+use super::entities::{attribute_escaped, push_attribute_escaped};
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
 use super::skip::{Unsubscribe, has_placeholder};
 use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten};
@@ -28,10 +29,13 @@ enum Piece {
     Source(Range<usize>),
     /// Fixed text (ASCII, so valid in every supported charset).
     Literal(String),
-    /// The click URL's text before the token (shared by every link).
-    ClickPrefix,
+    /// The click URL's text before the token (shared by every link), as written in
+    /// text or, escaped, in an attribute.
+    ClickPrefix { attribute: bool },
     /// A token finished per recipient.
-    Token(PreparedToken),
+    /// Boxed, so that growing the list moves a pointer, not the MAC state: a moved state
+    /// would stay behind, unwiped, in the list's old buffer.
+    Token(Box<PreparedToken>),
 }
 
 /// A body compiled for one campaign, ready to render per recipient.
@@ -53,6 +57,8 @@ enum Piece {
 pub struct Template<'a> {
     source: Cow<'a, [u8]>,
     click_prefix: Box<str>,
+    /// `click_prefix` escaped for an attribute value.
+    click_prefix_in_attribute: Box<str>,
     pieces: Vec<Piece>,
     report: Report,
     /// Output bytes for any recipient, at most.
@@ -60,7 +66,8 @@ pub struct Template<'a> {
 }
 
 impl<'a> Template<'a> {
-    /// Compiles an HTML body (in [`Options::charset`]) for a campaign.
+    /// Compiles an HTML body (in [`Options::charset`], or the charset it declares) for a
+    /// campaign.
     pub fn html(
         tracker: &Tracker,
         campaign: &str,
@@ -70,7 +77,8 @@ impl<'a> Template<'a> {
         super::html::compile(Builder::new(tracker, campaign, options, input, true)?)
     }
 
-    /// Compiles a plain-text body (in [`Options::charset`]) for a campaign.
+    /// Compiles a plain-text body (in [`Options::charset`], or UTF-8 unless it starts
+    /// with a byte order mark saying otherwise) for a campaign.
     pub fn text(
         tracker: &Tracker,
         campaign: &str,
@@ -97,6 +105,7 @@ impl<'a> Template<'a> {
         Template {
             source: Cow::Owned(self.source.into_owned()),
             click_prefix: self.click_prefix,
+            click_prefix_in_attribute: self.click_prefix_in_attribute,
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
@@ -124,7 +133,12 @@ impl<'a> Template<'a> {
                     out.extend_from_slice(self.source.get(range.clone()).unwrap_or_default())
                 }
                 Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
-                Piece::ClickPrefix => out.extend_from_slice(self.click_prefix.as_bytes()),
+                Piece::ClickPrefix { attribute: false } => {
+                    out.extend_from_slice(self.click_prefix.as_bytes())
+                }
+                Piece::ClickPrefix { attribute: true } => {
+                    out.extend_from_slice(self.click_prefix_in_attribute.as_bytes())
+                }
                 Piece::Token(prepared) => prepared.finish_bytes(&tail, out),
             }
         }
@@ -170,11 +184,15 @@ pub(crate) struct Builder<'t, 'a> {
     campaign: &'t str,
     pub(crate) options: &'t Options,
     pub(crate) source: &'a [u8],
+    /// The charset the body is read in: given, or found in the body.
+    pub(crate) charset: Charset,
     pieces: Vec<Piece>,
     cursor: usize,
     report: Report,
     /// This tracker's URL prefixes: links under them are already tracked.
     own: OwnUrls,
+    /// The click prefix escaped for an attribute value.
+    click_in_attribute: String,
     /// What an earlier rewrite by this tracker left in the body, not inserted again.
     earlier: Earlier,
     capacity: usize,
@@ -193,6 +211,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         if !is_campaign(campaign.as_bytes()) {
             return Err(SignError::InvalidCampaign.into());
         }
+        let (charset, charset_source) = charset::resolve(options.charset, source, html)?;
         let own = OwnUrls::new(tracker);
         let earlier = if html {
             own.earlier(source)
@@ -204,14 +223,17 @@ impl<'t, 'a> Builder<'t, 'a> {
             campaign,
             options,
             source,
+            charset,
             pieces: Vec::new(),
             cursor: 0,
             report: Report {
                 bytes_before: source.len(),
-                bytes_after: source.len(),
                 html,
+                charset,
+                charset_source,
                 ..Report::default()
             },
+            click_in_attribute: attribute_escaped(&own.click),
             own,
             earlier,
             capacity: source.len(),
@@ -239,14 +261,19 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.pieces.push(Piece::Literal(text));
     }
 
-    fn click_prefix(&mut self) {
-        self.capacity += self.own.click.len();
-        self.pieces.push(Piece::ClickPrefix);
+    fn click_prefix(&mut self, context: Context) {
+        let attribute = context != Context::Text;
+        self.capacity += if attribute {
+            self.click_in_attribute.len()
+        } else {
+            self.own.click.len()
+        };
+        self.pieces.push(Piece::ClickPrefix { attribute });
     }
 
     fn token(&mut self, prepared: PreparedToken) {
         self.capacity += prepared.max_len();
-        self.pieces.push(Piece::Token(prepared));
+        self.pieces.push(Piece::Token(Box::new(prepared)));
     }
 
     /// Records a link left alone.
@@ -289,12 +316,12 @@ impl<'t, 'a> Builder<'t, 'a> {
                 if unquoted {
                     self.literal("\"");
                 }
-                self.click_prefix();
+                self.click_prefix(context);
                 self.token(prepared);
                 let mut after = String::with_capacity(wire.len() + 16);
                 after.push('?');
                 match context {
-                    Context::Attribute { .. } => push_escaped_url(&mut after, &wire),
+                    Context::Attribute { .. } => push_attribute_escaped(&mut after, &wire),
                     Context::Text => after.push_str(&wire),
                 }
                 if unquoted {
@@ -387,7 +414,8 @@ impl<'t, 'a> Builder<'t, 'a> {
                     .keyring()
                     .signing_key()
                     .prepare(Kind::Open, self.campaign, None, "")?;
-            self.literal(format!("<img src=\"{}", self.tracker.token_prefix(Kind::Open)));
+            let open_prefix = attribute_escaped(&self.tracker.token_prefix(Kind::Open));
+            self.literal(format!("<img src=\"{open_prefix}"));
             self.token(prepared);
             self.literal(format!(
                 "{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;width:1px;height:1px;border:0\">",
@@ -405,10 +433,10 @@ impl<'t, 'a> Builder<'t, 'a> {
                 &wire,
             )?;
             self.literal("<a href=\"");
-            self.click_prefix();
+            self.click_prefix(Context::Attribute { quoted: true });
             self.token(prepared);
             let mut after = String::from("?");
-            push_escaped_url(&mut after, &wire);
+            push_attribute_escaped(&mut after, &wire);
             after.push_str(
                 "\" style=\"display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;mso-hide:all\" \
                  aria-hidden=\"true\" tabindex=\"-1\"></a>",
@@ -425,6 +453,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         Template {
             source: Cow::Borrowed(self.source),
             click_prefix: self.own.click.into(),
+            click_prefix_in_attribute: self.click_in_attribute.into(),
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,

@@ -393,7 +393,7 @@ impl CampaignRows {
 fn link_order(link: Option<&Link>) -> (u8, u32, String) {
     match link {
         Some(Link::Index(index)) => (0, *index, String::new()),
-        Some(Link::Label(label)) => (1, 0, label.clone()),
+        Some(Link::Label(label)) => (1, 0, label.to_string()),
         None => (2, 0, String::new()),
     }
 }

@@ -181,7 +181,7 @@ impl Iterator for Synthetic {
         let recipient = pseudonym(self.below(u64::from(self.shape.recipients)));
         let link = u32::try_from(self.below(u64::from(self.shape.links))).unwrap_or_default();
         if let Ok(token) = &mut event.token {
-            token.recipient = Some(recipient);
+            token.recipient = Some(recipient.into());
             token.link = (event.kind == Kind::Click).then_some(Link::Index(link));
         }
         Some(event)

@@ -54,7 +54,7 @@ fn links() -> impl Strategy<Value = Option<Link>> {
         Just(None),
         Just(Some(Link::Index(0))),
         Just(Some(Link::Index(1))),
-        Just(Some(Link::Label("cta".to_owned()))),
+        Just(Some(Link::Label("cta".into()))),
     ]
 }
 
@@ -103,8 +103,8 @@ fn inputs() -> impl Strategy<Value = Input> {
                     event.method = Method::Head;
                 }
                 if let Ok(token) = &mut event.token {
-                    token.campaign = campaign.to_owned();
-                    token.recipient = recipient.map(str::to_owned);
+                    token.campaign = campaign.into();
+                    token.recipient = recipient.map(Into::into);
                     token.link = link;
                     token.issued_at = ISSUED_AT + issued;
                 }

@@ -35,7 +35,7 @@ fn click(recipient: &str, link: u32, at: u64, verdict: Verdict) -> hashbeacon::E
     event.received_at = at;
     event.verdict = verdict;
     if let Ok(token) = &mut event.token {
-        token.recipient = Some(recipient.to_owned());
+        token.recipient = Some(recipient.into());
         token.link = Some(Link::Index(link));
     }
     event
@@ -164,7 +164,7 @@ fn user_agents_are_stored_capped() {
     let len: i64 = conn
         .query_row("SELECT length(user_agent) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(len, hashbeacon_store::MAX_USER_AGENT_LEN as i64);
+    assert_eq!(len, hashbeacon::event::MAX_USER_AGENT_LEN as i64);
 }
 
 #[test]
