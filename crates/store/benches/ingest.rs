@@ -6,6 +6,7 @@
 //! source .ci/postgres.sh 54403
 //! cargo bench -p hashbeacon-store --bench ingest            # 200,000 events a run
 //! HASHBEACON_INGEST_EVENTS=1000000 cargo bench -p hashbeacon-store --bench ingest
+//! HASHBEACON_INGEST_BATCH=5000 cargo bench -p hashbeacon-store --bench ingest   # max batch
 //! ```
 //!
 //! Each round loads the same synthetic events (a million possible recipients, ten
@@ -86,7 +87,11 @@ fn time_writer(url: &str, events: &[Event]) -> Duration {
     }
     drop(sink);
     let started = Instant::now();
-    let writer = Writer::spawn(Database::parse(url), receiver, WriterOptions::default());
+    let mut options = WriterOptions::default();
+    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH").ok().and_then(|n| n.parse().ok()) {
+        options = options.with_max_batch(batch);
+    }
+    let writer = Writer::spawn(Database::parse(url), receiver, options);
     let health = writer.finish(Duration::from_secs(60));
     let elapsed = started.elapsed();
     assert_eq!(health.events_stored, events.len() as u64, "{health:?}");
