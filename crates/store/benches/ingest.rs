@@ -88,7 +88,10 @@ fn time_writer(url: &str, events: &[Event]) -> Duration {
     drop(sink);
     let started = Instant::now();
     let mut options = WriterOptions::default();
-    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH").ok().and_then(|n| n.parse().ok()) {
+    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
         options = options.with_max_batch(batch);
     }
     let writer = Writer::spawn(Database::parse(url), receiver, options);
