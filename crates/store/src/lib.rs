@@ -62,7 +62,7 @@ mod writer;
 
 pub use figures::{ActivityFigures, CampaignFigures, LinkFigures, RejectedFigures, TrendBucket};
 pub use postgres::PostgresOpenError;
-pub use raw::{MAX_USER_AGENT_LEN, UnknownName};
+pub use raw::UnknownName;
 pub use schema::{NewerSchema, SCHEMA_VERSION};
 pub use sqlite::SqliteOpenError;
 pub use store::{Database, OpenError, Purged, Store, StoreError};

@@ -94,19 +94,22 @@ pub struct Shape {
     pub recipients: u32,
     /// Distinct links clicked.
     pub links: u32,
-    /// Events arrive over this many seconds after [`ISSUED_AT`].
+    /// Events arrive at random times over this many seconds after [`ISSUED_AT`]…
     pub spread: u64,
+    /// … or, when set, in order at this many events a second, as live traffic does.
+    pub per_second: Option<u64>,
     /// A seed: the same seed gives the same events.
     pub seed: u64,
 }
 
 impl Default for Shape {
-    /// A million recipients, 10 links, events over 30 days.
+    /// A million recipients, 10 links, events at random times over 30 days.
     fn default() -> Self {
         Self {
             recipients: 1_000_000,
             links: 10,
             spread: 30 * 86_400,
+            per_second: None,
             seed: 1,
         }
     }
@@ -118,6 +121,8 @@ impl Default for Shape {
 pub struct Synthetic {
     shape: Shape,
     state: u64,
+    /// Events made so far.
+    made: u64,
     click: Event,
     open: Event,
     rejected: Event,
@@ -128,6 +133,7 @@ impl Synthetic {
     pub fn new(shape: Shape) -> Self {
         Self {
             state: shape.seed,
+            made: 0,
             shape,
             click: template(Kind::Click, false),
             open: template(Kind::Open, false),
@@ -163,7 +169,11 @@ impl Iterator for Synthetic {
             event.kind = Kind::Open;
             event.implied = true;
         }
-        event.received_at = ISSUED_AT + self.below(self.shape.spread);
+        event.received_at = match self.shape.per_second {
+            Some(rate) => ISSUED_AT + self.made / rate.max(1),
+            None => ISSUED_AT + self.below(self.shape.spread),
+        };
+        self.made += 1;
         event.verdict = match self.below(5) {
             0 => Verdict::Scanner(Signal::HeadRequest),
             _ => Verdict::Human,

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::StoreError;
 use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
-use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, earliest, seconds, unix};
+use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
 
 /// How often a batch is tried again after a deadlock or serialization failure.
@@ -28,6 +28,44 @@ const MIGRATION_LOCK: i64 = 0x0068_6273_746f_7265; // "hbstore"
 /// An open PostgreSQL connection.
 pub(crate) struct Postgres {
     client: Client,
+    /// The writes' statements, prepared once per connection: a statement costs one
+    /// round trip instead of two.
+    prepared: Prepared,
+}
+
+/// Statements prepared on a connection, by their SQL.
+#[derive(Default)]
+struct Prepared(HashMap<&'static str, Statement>);
+
+/// A transaction that prepares each statement once per connection.
+struct Tx<'a> {
+    inner: Transaction<'a>,
+    prepared: &'a mut Prepared,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.inner.prepare(sql)?;
+        self.prepared.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.inner.execute(&statement, params)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.inner.query(&statement, params)
+    }
 }
 
 /// Why a PostgreSQL database could not be opened.
@@ -52,10 +90,7 @@ impl Postgres {
         let found: Option<i64> = tx
             .query_opt("SELECT version FROM hashbeacon_schema", &[])?
             .map(|row| row.get(0));
-        let migrations = schema::plan(
-            found.unwrap_or(0),
-            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-        )?;
+        let migrations = schema::plan(found.unwrap_or(0), schema::POSTGRES)?;
         if !migrations.is_empty() {
             for sql in migrations {
                 tx.batch_execute(&sql)?;
@@ -67,7 +102,10 @@ impl Postgres {
             )?;
         }
         tx.commit()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            prepared: Prepared::default(),
+        })
     }
 
     /// Whether the connection is gone (the server stopped, the network broke).
@@ -84,10 +122,27 @@ impl Postgres {
     }
 
     /// Writes raw rows and what they add to the rollups in one transaction.
-    pub(crate) fn write(&mut self, rows: &[EventRow], batch: &Batch) -> Result<(), StoreError> {
+    /// With `once`, a batch id and its time, nothing is written if a batch of that id
+    /// was: `Ok(false)`.
+    pub(crate) fn write(
+        &mut self,
+        rows: &[EventRow],
+        batch: &Batch,
+        once: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
         self.retrying(|tx| {
-            copy_events(tx, rows)?;
-            add_rollups(tx, batch)
+            if let Some((id, at)) = once {
+                let new = tx.execute(
+                    "INSERT INTO written_batches (id, written_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&id, &at],
+                )? == 1;
+                if !new {
+                    return Ok(false);
+                }
+            }
+            copy_events(&mut tx.inner, rows)?;
+            add_rollups(tx, batch)?;
+            Ok(true)
         })
     }
 
@@ -125,7 +180,7 @@ impl Postgres {
     /// serialization failure (the database rolled the first try back whole).
     fn retrying<T>(
         &mut self,
-        mut work: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut tries = 0;
         loop {
@@ -134,9 +189,13 @@ impl Postgres {
                 .client
                 .transaction()
                 .map_err(StoreError::from)
-                .and_then(|mut tx| {
+                .and_then(|inner| {
+                    let mut tx = Tx {
+                        inner,
+                        prepared: &mut self.prepared,
+                    };
                     let value = work(&mut tx)?;
-                    tx.commit()?;
+                    tx.inner.commit()?;
                     Ok(value)
                 });
             match attempt {
@@ -311,7 +370,7 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
 }
 
 /// Adds a batch to the rollups with one statement per table.
-fn add_rollups(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
     if !batch.counts.is_empty() {
         let (mut campaign, mut scope, mut action, mut reason, mut person, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -400,126 +459,70 @@ fn add_rollups(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), StoreError
     Ok(())
 }
 
-/// The columns of a list of recipient keys, in the batch's order.
-struct KeyColumns<'a> {
-    campaign: Vec<&'a str>,
-    scope: Vec<&'a str>,
-    activity: Vec<&'a str>,
-    recipient: Vec<&'a str>,
-}
-
-impl<'a> KeyColumns<'a> {
-    fn new<'k: 'a>(keys: impl Iterator<Item = &'k RecipientKey>) -> Self {
-        let mut columns = Self {
-            campaign: vec![],
-            scope: vec![],
-            activity: vec![],
-            recipient: vec![],
-        };
-        for key in keys {
-            columns.campaign.push(&key.campaign);
-            columns.scope.push(&key.scope);
-            columns.activity.push(key.activity);
-            columns.recipient.push(&key.recipient);
-        }
-        columns
-    }
-}
-
 /// Stores the batch's recipients and returns what changes in the unique and
 /// time-to-first counters.
 ///
-/// New recipients are inserted first (`ON CONFLICT DO NOTHING`, which waits for a
-/// concurrent writer's uncommitted insert of the same row); the others are then read
-/// with their rows locked, in the batch's order, so that what each writer reads as
-/// stored is what it replaces.
-fn add_recipients(tx: &mut Transaction<'_>, batch: &Batch) -> Result<RecipientDeltas, StoreError> {
+/// One upsert, in the batch's (sorted) order: a new recipient is inserted; a known
+/// one is locked and, when the batch has an earlier first human action, updated,
+/// with the values it replaces copied to `prev_at`/`prev_since` (a `SET` reads the
+/// row as it was). Rows left as they were are not returned: they change nothing.
+/// A concurrent writer's uncommitted insert of the same row is waited for, and the
+/// update then applies to what it committed.
+fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, StoreError> {
     let mut deltas = RecipientDeltas::default();
     if batch.recipients.is_empty() {
         return Ok(deltas);
     }
-    let keys = KeyColumns::new(batch.recipients.keys());
-    let (at, since): (Vec<Option<i64>>, Vec<Option<i64>>) = (batch.recipients.values())
-        .map(|first| (first.map(|f| seconds(f.0)), first.map(|f| seconds(f.1))))
-        .unzip();
-    let inserted = tx.query(
-        "INSERT INTO rollup_recipients (campaign, scope, activity, recipient, first_at, first_since)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
-         ON CONFLICT DO NOTHING
-         RETURNING campaign, scope, activity, recipient",
-        &[
-            &keys.campaign,
-            &keys.scope,
-            &keys.activity,
-            &keys.recipient,
-            &at,
-            &since,
-        ],
-    )?;
-    let inserted: std::collections::HashSet<(String, String, String, String)> = (inserted.iter())
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
-    let is_new = |key: &RecipientKey| {
-        inserted.contains(&(
-            key.campaign.clone(),
-            key.scope.clone(),
-            key.activity.to_owned(),
-            key.recipient.clone(),
-        ))
-    };
-    let mut existing: Vec<(&RecipientKey, First)> = Vec::new();
-    for (key, first) in &batch.recipients {
-        if is_new(key) {
-            deltas.add(key, None, *first);
-        } else {
-            existing.push((key, *first));
-        }
+    let (mut campaign, mut scope, mut activity, mut recipient) = (vec![], vec![], vec![], vec![]);
+    let (mut at, mut since) = (vec![], vec![]);
+    let keys: Vec<(&RecipientKey, &First)> = batch.recipients.iter().collect();
+    for (key, first) in &keys {
+        campaign.push(key.campaign.as_str());
+        scope.push(key.scope.as_str());
+        activity.push(key.activity);
+        recipient.push(key.recipient.as_str());
+        at.push(first.map(|f| seconds(f.0)));
+        since.push(first.map(|f| seconds(f.1)));
     }
-    if existing.is_empty() {
-        return Ok(deltas);
-    }
-    let keys = KeyColumns::new(existing.iter().map(|(key, _)| *key));
-    let stored = tx.query(
-        "SELECT k.ord, r.first_at, r.first_since
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
-              AS k(campaign, scope, activity, recipient, ord)
-         JOIN rollup_recipients r USING (campaign, scope, activity, recipient)
-         ORDER BY k.ord
-         FOR UPDATE OF r",
-        &[&keys.campaign, &keys.scope, &keys.activity, &keys.recipient],
+    let changed = tx.query(
+        "INSERT INTO rollup_recipients AS r (campaign, scope, activity, recipient, first_at, first_since)
+         SELECT c, s, a, p, fa, fs
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+              WITH ORDINALITY AS k(c, s, a, p, fa, fs, ord)
+         ORDER BY ord
+         ON CONFLICT (recipient, campaign, scope, activity) DO UPDATE
+         SET prev_at = r.first_at, prev_since = r.first_since,
+             first_at = EXCLUDED.first_at, first_since = EXCLUDED.first_since
+         WHERE EXCLUDED.first_at IS NOT NULL
+           AND (r.first_at IS NULL
+                OR (EXCLUDED.first_at, EXCLUDED.first_since) < (r.first_at, r.first_since))
+         RETURNING r.xmax = 0, r.campaign, r.scope, r.activity, r.recipient, r.prev_at, r.prev_since",
+        &[&campaign, &scope, &activity, &recipient, &at, &since],
     )?;
-    let stored: HashMap<i64, First> = (stored.iter())
-        .map(|r| {
-            let (at, since): (Option<i64>, Option<i64>) = (r.get(1), r.get(2));
-            (r.get(0), at.zip(since).map(|(at, since)| (unix(at), unix(since))))
+    let index: HashMap<(&str, &str, &str, &str), usize> = (keys.iter().enumerate())
+        .map(|(i, (key, _))| {
+            let key = (
+                key.campaign.as_str(),
+                key.scope.as_str(),
+                key.activity,
+                key.recipient.as_str(),
+            );
+            (key, i)
         })
         .collect();
-    let mut changed: Vec<(&RecipientKey, (u64, u64))> = Vec::new();
-    for (ord, (key, first)) in (1..).zip(&existing) {
-        let Some(&before) = stored.get(&ord) else {
+    for row in &changed {
+        let inserted: bool = row.get(0);
+        let returned: (&str, &str, &str, &str) = (row.get(1), row.get(2), row.get(3), row.get(4));
+        let Some(&(key, first)) = index.get(&returned).and_then(|&i| keys.get(i)) else {
             return Err(StoreError::Vanished);
         };
-        let merged = earliest(before, *first);
-        if merged != before {
-            if let Some(merged) = merged {
-                changed.push((key, merged));
-            }
-        }
-        deltas.add(key, Some(before), merged);
-    }
-    if !changed.is_empty() {
-        let keys = KeyColumns::new(changed.iter().map(|(key, _)| *key));
-        let (at, since): (Vec<i64>, Vec<i64>) = changed
-            .iter()
-            .map(|(_, (at, since))| (seconds(*at), seconds(*since)))
-            .unzip();
-        tx.execute(
-            "UPDATE rollup_recipients r SET first_at = u.first_at, first_since = u.first_since
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
-                  AS u(campaign, scope, activity, recipient, first_at, first_since)
-             WHERE (r.campaign, r.scope, r.activity, r.recipient) = (u.campaign, u.scope, u.activity, u.recipient)",
-            &[&keys.campaign, &keys.scope, &keys.activity, &keys.recipient, &at, &since],
-        )?;
+        let stored = if inserted {
+            None
+        } else {
+            let (at, since): (Option<i64>, Option<i64>) = (row.get(5), row.get(6));
+            Some(at.zip(since).map(|(at, since)| (unix(at), unix(since))))
+        };
+        deltas.add(key, stored, *first);
     }
     Ok(deltas)
 }

@@ -1,14 +1,11 @@
 //! Raw rows: each event and conversion as stored, before any rollup, and the
 //! [`Report`] folded back from them.
 
+use hashbeacon::event::stored_user_agent;
 use hashbeacon::report::{Action, Record, Report, rejection_reason};
 use hashbeacon::{Conversion, Event, Kind, LinkId};
 
 use crate::rollup::{Batch, seconds, unix};
-
-/// The most bytes of a user agent kept; longer ones are cut at a character boundary.
-/// Real browsers send under 300; anything longer is noise or an attack on storage.
-pub const MAX_USER_AGENT_LEN: usize = 512;
 
 /// One event as an `events` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +62,11 @@ impl EventRow {
             rejected: event.token.as_ref().err().map(rejection_reason),
             received_at: seconds(event.received_at),
             method: event.method.as_str(),
-            user_agent: event.user_agent.as_deref().map(capped),
+            // The endpoint caps user agents; an event a host built by hand is capped here.
+            user_agent: event
+                .user_agent
+                .as_deref()
+                .map(|ua| stored_user_agent(ua).to_owned()),
             client_ip: event.client_ip.map(|ip| ip.to_string()),
             verdict: event.verdict.as_str(),
             reason,
@@ -94,15 +95,6 @@ impl EventRow {
             reason: &self.reason,
         });
     }
-}
-
-/// A user agent cut to [`MAX_USER_AGENT_LEN`] bytes at a character boundary.
-fn capped(user_agent: &str) -> String {
-    let mut end = user_agent.len().min(MAX_USER_AGENT_LEN);
-    while !user_agent.is_char_boundary(end) {
-        end -= 1;
-    }
-    user_agent.get(..end).unwrap_or_default().to_owned()
 }
 
 /// One verified conversion as a `conversions` row.
@@ -217,15 +209,6 @@ impl ConversionRow {
 mod tests {
     use super::*;
     use crate::rollup::link_text;
-
-    #[test]
-    fn user_agents_are_cut_at_a_character_boundary() {
-        assert_eq!(capped("curl/8"), "curl/8");
-        let long = "é".repeat(MAX_USER_AGENT_LEN);
-        let cut = capped(&long);
-        assert!(cut.len() <= MAX_USER_AGENT_LEN && cut.len() >= MAX_USER_AGENT_LEN - 1);
-        assert!(long.starts_with(&cut));
-    }
 
     #[test]
     fn link_texts_read_back() {

@@ -5,8 +5,8 @@
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The migrations in order: version `n` is reached by running the first `n`. Each is
-/// written once for both backends; `{id}` is the raw tables' key column.
-const MIGRATIONS: [&str; 1] = [
+/// written once for both backends, with the types that differ left to a [`Dialect`].
+const MIGRATIONS: [&str; 2] = [
     // 1: raw events and conversions, and the rollups behind the figures.
     "
 CREATE TABLE events (
@@ -39,37 +39,45 @@ CREATE TABLE conversions (
 );
 -- Every reference a conversion was counted for: kept when raw rows are purged, so a
 -- reference posted again still counts once.
-CREATE TABLE conversion_references (reference TEXT PRIMARY KEY);
+CREATE TABLE conversion_references (reference {key} PRIMARY KEY);
 -- Rollups. scope is '*' for the whole campaign, else the link ('' for none).
 CREATE TABLE rollup_counts (
-    campaign TEXT NOT NULL, scope TEXT NOT NULL, action TEXT NOT NULL,
-    reason TEXT NOT NULL, person BOOLEAN NOT NULL, n BIGINT NOT NULL,
+    campaign {key} NOT NULL, scope {key} NOT NULL, action {key} NOT NULL,
+    reason {key} NOT NULL, person BOOLEAN NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (campaign, scope, action, reason, person)
 );
 CREATE TABLE rollup_hours (
-    campaign TEXT NOT NULL, scope TEXT NOT NULL, action TEXT NOT NULL,
+    campaign {key} NOT NULL, scope {key} NOT NULL, action {key} NOT NULL,
     hour BIGINT NOT NULL, person BOOLEAN NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (campaign, scope, action, hour, person)
 );
 -- One row per recipient and activity: exact uniques, and the first human action.
 CREATE TABLE rollup_recipients (
-    campaign TEXT NOT NULL, scope TEXT NOT NULL, activity TEXT NOT NULL,
-    recipient TEXT NOT NULL, first_at BIGINT, first_since BIGINT,
-    PRIMARY KEY (campaign, scope, activity, recipient)
+    campaign {key} NOT NULL, scope {key} NOT NULL, activity {key} NOT NULL,
+    recipient {key} NOT NULL, first_at BIGINT, first_since BIGINT,
+    -- What an update replaced, for the writer to read back in the same statement.
+    prev_at BIGINT, prev_since BIGINT,
+    -- The recipient first: it tells keys apart at the first column.
+    PRIMARY KEY (recipient, campaign, scope, activity)
 );
 CREATE TABLE rollup_uniques (
-    campaign TEXT NOT NULL, scope TEXT NOT NULL, activity TEXT NOT NULL, n BIGINT NOT NULL,
+    campaign {key} NOT NULL, scope {key} NOT NULL, activity {key} NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (campaign, scope, activity)
 );
 CREATE TABLE rollup_firsts (
-    campaign TEXT NOT NULL, scope TEXT NOT NULL, activity TEXT NOT NULL,
+    campaign {key} NOT NULL, scope {key} NOT NULL, activity {key} NOT NULL,
     bucket BIGINT NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (campaign, scope, activity, bucket)
 );
 CREATE TABLE rollup_rejected (
-    kind TEXT NOT NULL, reason TEXT NOT NULL, n BIGINT NOT NULL,
+    kind {key} NOT NULL, reason {key} NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (kind, reason)
 );
+",
+    // 2: the batches a writer stored, so that a batch whose commit went unanswered
+    // (the connection broke) is not counted twice when it is tried again.
+    "
+CREATE TABLE written_batches (id {key} PRIMARY KEY, written_at BIGINT NOT NULL);
 ",
 ];
 
@@ -77,12 +85,35 @@ CREATE TABLE rollup_rejected (
 pub(crate) const VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS hashbeacon_schema (version BIGINT NOT NULL)";
 
-/// The SQL that takes a database from `from` to [`SCHEMA_VERSION`], with `id` as the
-/// raw tables' key column type; `None` when `from` is newer than this crate knows.
-pub(crate) fn migrations(from: i64, id: &str) -> Option<Vec<String>> {
+/// The column types that differ between the backends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dialect {
+    /// `{id}`: the raw tables' generated key.
+    pub(crate) id: &'static str,
+    /// `{key}`: text in a rollup key, compared byte by byte.
+    pub(crate) key: &'static str,
+}
+
+/// SQLite's types; its text compares byte by byte already.
+pub(crate) const SQLITE: Dialect = Dialect {
+    id: "INTEGER PRIMARY KEY",
+    key: "TEXT",
+};
+
+/// PostgreSQL's types. The "C" collation compares keys as bytes, much faster than a
+/// locale's rules, and the figures never sort by these columns.
+pub(crate) const POSTGRES: Dialect = Dialect {
+    id: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    key: "TEXT COLLATE \"C\"",
+};
+
+/// The SQL that takes a database from `from` to [`SCHEMA_VERSION`] in `dialect`;
+/// `None` when `from` is newer than this crate knows.
+pub(crate) fn migrations(from: i64, dialect: Dialect) -> Option<Vec<String>> {
     let from = usize::try_from(from).ok()?;
     let pending = MIGRATIONS.get(from..)?;
-    Some(pending.iter().map(|sql| sql.replace("{id}", id)).collect())
+    let sql = |sql: &&str| sql.replace("{id}", dialect.id).replace("{key}", dialect.key);
+    Some(pending.iter().map(sql).collect())
 }
 
 /// Why a database cannot be used with this version of the crate.
@@ -99,8 +130,8 @@ pub struct NewerSchema {
 }
 
 /// Checks a stored version and returns the migrations it needs.
-pub(crate) fn plan(found: i64, id: &str) -> Result<Vec<String>, NewerSchema> {
-    migrations(found, id).ok_or(NewerSchema {
+pub(crate) fn plan(found: i64, dialect: Dialect) -> Result<Vec<String>, NewerSchema> {
+    migrations(found, dialect).ok_or(NewerSchema {
         found,
         known: SCHEMA_VERSION,
     })
@@ -112,11 +143,17 @@ mod tests {
 
     #[test]
     fn plans_every_missing_migration_and_refuses_newer() {
-        assert_eq!(plan(0, "X").unwrap().len(), MIGRATIONS.len());
-        assert!(plan(0, "X").unwrap().iter().all(|sql| !sql.contains("{id}")));
-        assert!(plan(SCHEMA_VERSION, "X").unwrap().is_empty());
-        let newer = plan(SCHEMA_VERSION + 1, "X").unwrap_err();
-        assert_eq!((newer.found, newer.known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
-        assert!(plan(-1, "X").is_err());
+        for dialect in [SQLITE, POSTGRES] {
+            let all = plan(0, dialect).unwrap();
+            assert_eq!(all.len(), MIGRATIONS.len());
+            assert!(
+                all.iter().all(|sql| !sql.contains('{')),
+                "every placeholder filled"
+            );
+            assert!(plan(SCHEMA_VERSION, dialect).unwrap().is_empty());
+            let newer = plan(SCHEMA_VERSION + 1, dialect).unwrap_err();
+            assert_eq!((newer.found, newer.known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            assert!(plan(-1, dialect).is_err());
+        }
     }
 }

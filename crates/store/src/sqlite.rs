@@ -50,7 +50,7 @@ impl Sqlite {
         let found: Option<i64> = tx
             .query_row("SELECT version FROM hashbeacon_schema", [], |row| row.get(0))
             .optional()?;
-        let migrations = schema::plan(found.unwrap_or(0), "INTEGER PRIMARY KEY")?;
+        let migrations = schema::plan(found.unwrap_or(0), schema::SQLITE)?;
         if !migrations.is_empty() {
             for sql in migrations {
                 tx.execute_batch(&sql)?;
@@ -73,16 +73,34 @@ impl Sqlite {
     }
 
     /// Writes raw rows and what they add to the rollups in one transaction.
-    pub(crate) fn write(&mut self, rows: &[EventRow], batch: &Batch) -> Result<(), StoreError> {
+    /// With `once`, a batch id and its time, nothing is written if a batch of that id
+    /// was: `Ok(false)`.
+    pub(crate) fn write(
+        &mut self,
+        rows: &[EventRow],
+        batch: &Batch,
+        once: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
         // IMMEDIATE takes the write lock up front, waiting for it under the busy
         // timeout, instead of failing later when a read turns into a write.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some((id, at)) = once {
+            let new = tx
+                .prepare_cached(
+                    "INSERT INTO written_batches (id, written_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![id, at])?
+                == 1;
+            if !new {
+                return Ok(false);
+            }
+        }
         insert_events(&tx, rows)?;
         add_rollups(&tx, batch)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Inserts raw rows, without rollups: the baseline benchmarks compare with.
@@ -176,6 +194,7 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let events = tx.execute("DELETE FROM events WHERE received_at < ?1", [cutoff])?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < ?1", [cutoff])?;
+        tx.execute("DELETE FROM written_batches WHERE written_at < ?1", [cutoff])?;
         tx.commit()?;
         Ok((count(events), count(conversions)))
     }
@@ -301,7 +320,7 @@ fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
     let mut write = tx.prepare_cached(
         "INSERT INTO rollup_recipients (campaign, scope, activity, recipient, first_at, first_since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (campaign, scope, activity, recipient)
+         ON CONFLICT (recipient, campaign, scope, activity)
          DO UPDATE SET first_at = excluded.first_at, first_since = excluded.first_since",
     )?;
     for (key, first) in &batch.recipients {

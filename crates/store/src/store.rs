@@ -224,10 +224,28 @@ impl Store {
     /// Stores events and what they add to the rollups, in one transaction: all of
     /// them, or none.
     pub fn write(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        self.write_rows(events, None).map(drop)
+    }
+
+    /// Stores events as [`Store::write`] does, unless a batch of the same `id` was
+    /// stored before: then nothing changes and the answer is `Ok(false)`. A writer
+    /// that lost its connection while committing cannot know whether the commit
+    /// happened; trying the batch again under the same id cannot count it twice.
+    /// Ids are kept until [`Store::purge_before`] passes the batch's latest event.
+    pub fn write_once(&mut self, id: &str, events: &[Event]) -> Result<bool, StoreError> {
+        let latest = events
+            .iter()
+            .map(|event| event.received_at)
+            .max()
+            .unwrap_or_default();
+        self.write_rows(events, Some((id, seconds(latest))))
+    }
+
+    fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
         let (rows, batch) = EventRow::batch(events);
         match &mut self.backend {
-            Backend::Sqlite(db) => db.write(&rows, &batch),
-            Backend::Postgres(db) => db.write(&rows, &batch),
+            Backend::Sqlite(db) => db.write(&rows, &batch, once),
+            Backend::Postgres(db) => db.write(&rows, &batch, once),
         }
     }
 

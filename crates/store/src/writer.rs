@@ -188,6 +188,8 @@ impl Writer {
             std::thread::spawn(move || {
                 Worker {
                     db,
+                    id: writer_id(),
+                    batches: 0,
                     store: None,
                     options,
                     health,
@@ -223,6 +225,10 @@ impl Writer {
 
 struct Worker {
     db: Database,
+    /// Unique to this writer among all writers of the database, past and present.
+    id: String,
+    /// Batches taken so far: with `id`, each batch's id.
+    batches: u64,
     store: Option<Store>,
     options: WriterOptions,
     health: Arc<Health>,
@@ -252,8 +258,10 @@ impl Worker {
     fn store_batch(&mut self, batch: &[Event]) -> bool {
         let mut wait = self.options.retry_min;
         let mut refused = 0;
+        self.batches += 1;
+        let id = format!("{}-{}", self.id, self.batches);
         loop {
-            match self.try_store(batch) {
+            match self.try_store(&id, batch) {
                 Ok(()) => {
                     self.health.stored.fetch_add(count(batch), Ordering::Relaxed);
                     self.set_waiting(0);
@@ -288,7 +296,7 @@ impl Worker {
         }
     }
 
-    fn try_store(&mut self, batch: &[Event]) -> Result<(), Failure> {
+    fn try_store(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
         let store = match &mut self.store {
             Some(store) => store,
             None => self.store.insert(
@@ -296,8 +304,9 @@ impl Worker {
             ),
         };
         self.health.database_down.store(false, Ordering::Relaxed);
-        match store.write(batch) {
-            Ok(()) => Ok(()),
+        match store.write_once(id, batch) {
+            // Not new: the commit of an earlier try went through unanswered.
+            Ok(_) => Ok(()),
             Err(error) if store.is_closed() || error.is_connection_lost() => {
                 // Open a new connection next time.
                 self.store = None;
@@ -316,6 +325,19 @@ impl Worker {
         let deadline = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
         deadline.is_some_and(|deadline| Instant::now() + wait > deadline)
     }
+}
+
+/// An id no other writer, on this host or another, takes: the process id, the start
+/// time and the standard library's per-process random hashing keys.
+fn writer_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("{:x}-{started:x}-{random:016x}", std::process::id())
 }
 
 /// Why a batch was not stored.

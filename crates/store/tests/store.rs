@@ -1,6 +1,10 @@
 //! The store on both backends: schema versions, conversions once per reference,
 //! retention, and figures that equal the report of the raw rows.
-#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 
@@ -160,7 +164,7 @@ fn user_agents_are_stored_capped() {
     let len: i64 = conn
         .query_row("SELECT length(user_agent) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(len, hashbeacon_store::MAX_USER_AGENT_LEN as i64);
+    assert_eq!(len, hashbeacon::event::MAX_USER_AGENT_LEN as i64);
 }
 
 #[test]
@@ -199,4 +203,43 @@ fn a_newer_schema_is_refused() {
             SCHEMA_VERSION
         );
     }
+}
+
+#[test]
+fn a_batch_written_once_is_not_counted_twice() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let events = [
+            click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 60, Verdict::Human),
+            template(Kind::Open, false),
+        ];
+        assert!(store.write_once("node-1-1", &events).unwrap());
+        let figures = store.figures(CAMPAIGN).unwrap();
+        assert!(
+            !store.write_once("node-1-1", &events).unwrap(),
+            "the same batch again"
+        );
+        assert_eq!(store.figures(CAMPAIGN).unwrap(), figures);
+        assert!(store.write_once("node-1-2", &events).unwrap(), "another batch");
+        assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.total(), 2);
+        assert_eq!(store.raw_report().unwrap().events(), 4);
+    });
+}
+
+#[test]
+fn an_older_schema_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut store = Store::open(path.to_str().unwrap()).unwrap();
+    store.write(&[template(Kind::Click, false)]).unwrap();
+    drop(store);
+    // Back to version 1, as a database written before batch ids were kept.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE written_batches; UPDATE hashbeacon_schema SET version = 1")
+        .unwrap();
+    let mut store = Store::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(store.write_once("b1", &[template(Kind::Open, false)]).unwrap());
+    assert_eq!(store.raw_report().unwrap().events(), 2, "the old rows stay");
 }
