@@ -352,32 +352,27 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
 /// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
 /// which is where product names and comment entries stand (RFC 9110 §10.1.5). Only
 /// word starts with a needle's initial are compared: in a browser's user agent, one or
-/// two. Finding them costs two table lookups per byte and a branch that is almost
-/// never taken, so the scan stays cheap on the redirect path.
+/// two. Finding them costs one table lookup per byte, carried over to the next byte,
+/// and a branch that is almost never taken, so the scan stays cheap on the redirect
+/// path.
 fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
-    let first = user_agent.first().map(|&b| (0, b));
-    let after_separator = user_agent
-        .windows(2)
-        .enumerate()
-        .filter(|(_, pair)| match pair {
-            [before, byte] => byte_class(*before) & (byte_class(*byte) >> 1) & SEPARATOR != 0,
-            _ => false,
-        })
-        .map(|(at, pair)| (at + 1, pair.get(1).copied().unwrap_or_default()));
-    for (at, initial) in first.into_iter().chain(after_separator) {
-        if byte_class(initial) & INITIAL == 0 {
-            continue;
+    // The start of the user agent counts as following a separator.
+    let mut before = SEPARATOR;
+    for (at, &byte) in user_agent.iter().enumerate() {
+        let class = byte_class(byte);
+        if before & (class >> 1) & SEPARATOR != 0 {
+            let word = user_agent.get(at..).unwrap_or_default();
+            let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
+                applies.to(kind)
+                    && word
+                        .get(..needle.len())
+                        .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+            });
+            if let Some(&(_, signal, _)) = found {
+                return Some(signal);
+            }
         }
-        let word = user_agent.get(at..).unwrap_or_default();
-        let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
-            applies.to(kind)
-                && word
-                    .get(..needle.len())
-                    .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
-        });
-        if let Some(&(_, signal, _)) = found {
-            return Some(signal);
-        }
+        before = class;
     }
     None
 }

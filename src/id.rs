@@ -44,6 +44,19 @@ impl Kind {
             Kind::Open => "open",
         }
     }
+
+    /// The kind [`Kind::as_str`] names; `None` for any other text.
+    ///
+    /// ```
+    /// use hashbeacon::Kind;
+    /// assert_eq!(Kind::from_name("open"), Some(Kind::Open));
+    /// assert_eq!(Kind::from_name("Open"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Kind::Click, Kind::Open]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 }
 
 impl std::fmt::Display for Kind {
