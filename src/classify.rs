@@ -33,6 +33,7 @@
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
 //! that sign long before sending should lower it (0 turns it off).
 
+use crate::StaticStr;
 use crate::method::Method;
 use crate::token::{Kind, LinkId};
 
@@ -62,6 +63,8 @@ pub struct Facts<'a> {
 
 /// Who made a tracked request, with the signal that decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Verdict {
     /// No machine signal matched: most likely a person.
@@ -126,6 +129,8 @@ impl std::fmt::Display for Verdict {
 
 /// A classification signal (see the table in the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Signal {
     /// The request used `HEAD`.
@@ -135,9 +140,21 @@ pub enum Signal {
     /// No `User-Agent` header.
     NoUserAgent,
     /// An HTTP library's default user agent; names the library.
-    HttpLibrary(&'static str),
+    HttpLibrary(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::signal_name")
+        )]
+        StaticStr,
+    ),
     /// A security product's user agent; names the product.
-    SecurityScanner(&'static str),
+    SecurityScanner(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::signal_name")
+        )]
+        StaticStr,
+    ),
     /// A click sooner after issue than [`Classifier::min_click_delay`].
     ClickTooSoon,
     /// Gmail's image proxy.
@@ -240,6 +257,17 @@ const UA_TOKENS: &[(&str, Signal, Applies)] = &[
         Applies::Clicks,
     ),
 ];
+
+/// Every name a [`Signal::HttpLibrary`] or [`Signal::SecurityScanner`] can carry.
+#[cfg(feature = "serde")]
+pub(crate) fn signal_names() -> impl Iterator<Item = &'static str> {
+    let libraries = HTTP_LIBRARIES.iter().map(|&(_, name)| name);
+    let scanners = UA_TOKENS.iter().filter_map(|(_, signal, _)| match signal {
+        Signal::HttpLibrary(name) | Signal::SecurityScanner(name) => Some(*name),
+        _ => None,
+    });
+    libraries.chain(scanners)
+}
 
 /// Apple Mail Privacy Protection's whole user agent.
 const APPLE_MPP_UA: &str = "Mozilla/5.0";

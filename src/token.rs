@@ -731,22 +731,45 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
         return None;
     }
     if digits.len() < 20 {
-        // Nineteen digits always fit in a u64, so no per-digit overflow check; a
-        // non-digit makes the (wrapped) value meaningless and is rejected below.
+        // Nineteen digits always fit in a u64: no overflow checks. Eight at a time, then
+        // one by one.
+        let mut chunks = digits.chunks_exact(8);
         let mut value: u64 = 0;
-        let mut not_digit = false;
-        for &c in digits {
-            let digit = c.wrapping_sub(b'0');
-            not_digit |= digit > 9;
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        for chunk in &mut chunks {
+            value = value * 100_000_000 + eight_digits(chunk.try_into().ok()?)?;
         }
-        return (!not_digit).then_some(value);
+        for &c in chunks.remainder() {
+            let digit = c.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        return Some(value);
     }
     digits.iter().try_fold(0u64, |value, &c| {
         let digit = c.wrapping_sub(b'0');
         (digit <= 9).then_some(())?;
         value.checked_mul(10)?.checked_add(u64::from(digit))
     })
+}
+
+/// The value of eight ASCII digits, most significant first, or `None` if any byte is
+/// not a digit. All eight at once in a `u64`: every step keeps each lane's value below
+/// the lane's capacity, so no carry crosses lanes.
+fn eight_digits(text: [u8; 8]) -> Option<u64> {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let x = u64::from_le_bytes(text);
+    // `0x30..=0x39` exactly: high nibble 3, and adding 6 keeps it 3.
+    if x & NIBBLES != ZEROS || x.wrapping_add(0x0606_0606_0606_0606) & NIBBLES != ZEROS {
+        return None;
+    }
+    let v = x & 0x0F0F_0F0F_0F0F_0F0F;
+    // Pairs of digits (≤ 99 per byte), then fours (≤ 9999 per 16 bits), then eight.
+    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v * 10_000 + (v >> 32)) & 0xFFFF_FFFF)
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.
@@ -762,7 +785,13 @@ fn is_slug_byte(b: u8) -> bool {
 
 /// A campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
 pub(crate) fn is_campaign(id: &[u8]) -> bool {
-    !id.is_empty() && id.len() <= MAX_CAMPAIGN_LEN && id.iter().all(|&b| is_slug_byte(b))
+    !id.is_empty() && id.len() <= MAX_CAMPAIGN_LEN && all_slug_bytes(id)
+}
+
+/// Whether every byte is a slug byte: a fold without an early exit, as the bytes are
+/// almost always valid.
+fn all_slug_bytes(text: &[u8]) -> bool {
+    text.iter().fold(true, |slug, &b| slug & is_slug_byte(b))
 }
 
 /// A link label: an ASCII letter, then up to 31 letters, digits, `-` or `_`.
@@ -774,7 +803,7 @@ pub(crate) fn is_label(label: &[u8]) -> bool {
 
 /// A recipient pseudonym: exactly 16 base64url characters (96 bits).
 pub(crate) fn is_pseudonym(text: &[u8]) -> bool {
-    text.len() == PSEUDONYM_LEN && text.iter().all(|&b| is_slug_byte(b))
+    text.len() == PSEUDONYM_LEN && all_slug_bytes(text)
 }
 
 #[cfg(test)]
@@ -848,6 +877,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every u64 reads back from its decimal; any one byte changed to a non-digit,
+        /// or a leading zero added, is refused.
+        #[test]
+        fn decimals_round_trip(n: u64, at: proptest::sample::Index, byte: u8) {
+            let text = n.to_string();
+            proptest::prop_assert_eq!(parse_decimal(&text), Some(n));
+            let mut bytes = text.clone().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(changed) = String::from_utf8(bytes) {
+                let expected = changed.parse::<u64>().ok().filter(|_| {
+                    changed.bytes().all(|b| b.is_ascii_digit()) && (changed.len() == 1 || !changed.starts_with('0'))
+                });
+                proptest::prop_assert_eq!(parse_decimal(&changed), expected, "{:?}", changed);
+            }
+            proptest::prop_assert_eq!(parse_decimal(&format!("0{text}")), None);
+        }
+    }
+
     #[test]
     fn decimals_are_canonical() {
         assert_eq!(parse_decimal("0"), Some(0));
@@ -859,6 +908,11 @@ mod tests {
             "18446744073709551616",
             "99999999999999999999",
             "1a",
+            "1234567a",
+            "12345678a",
+            "1234567/",
+            "1234567:",
+            "123456789012345678a",
             "-1",
             "+1",
             " 1",

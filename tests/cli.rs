@@ -1297,3 +1297,33 @@ fn the_readme_shows_inspect_output_as_it_is_printed() {
     assert_eq!(keys_in_order(example), keys_in_order(printed.trim()));
     assert_eq!(keys_in_order(example).len(), 10, "{example}");
 }
+
+#[test]
+fn rewrite_message_names_the_part_whose_charset_is_wrong() {
+    let keys = keys("rewrite-message-charset");
+    let mut eml = b"From: shop@example.com\r\nSubject: Caf\r\nMIME-Version: 1.0\r\n\
+        Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        .to_vec();
+    eml.extend_from_slice(b"<p><a href=\"https://caf\xe9.example/\">Caf\xe9</a></p>\r\n");
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--message"],
+        &eml,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let hint: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with("hashbeacon: part "))
+        .collect();
+    assert_eq!(
+        hint,
+        [
+            "hashbeacon: part 1: 1 link(s) left alone as not valid in UTF-8, the charset the body was \
+          read in (given by the part's Content-Type charset); name its real charset with the part's \
+          Content-Type charset"
+        ],
+        "{err}"
+    );
+}

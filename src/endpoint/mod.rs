@@ -11,7 +11,7 @@
 //! | --- | --- | --- |
 //! | `GET` click, valid token | 302 (configurable 301/303/307) to the destination, `Cache-Control: no-store, private`, `Referrer-Policy: no-referrer` | click, classified |
 //! | `GET` click, authentic but expired | the same redirect: the destination is authentic | click, marked expired |
-//! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason and [`Verdict::Rejected`](crate::Verdict::Rejected) (if enabled) |
+//! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason and [`Verdict::Rejected`] (if enabled) |
 //! | `GET` open, any token | 200 `image/gif`, the 43-byte transparent pixel, `Cache-Control: no-store, private, max-age=0` | open, or rejected (if enabled) |
 //! | `HEAD` on either | the same status and headers, no body | as for `GET`, always classified as a scanner |
 //! | other method on a tracking path | 405 with `Allow: GET, HEAD` | none |

@@ -55,7 +55,7 @@ impl EventRow {
             action,
             campaign: token.map(|t| t.campaign.to_string()),
             link: token.and_then(|t| t.link.as_ref()).map(ToString::to_string),
-            recipient: token.and_then(|t| t.recipient.as_ref()).map(ToString::to_string),
+            recipient: token.and_then(|t| t.recipient.as_deref().map(str::to_owned)),
             issued_at: token.map(|t| seconds(t.issued_at)),
             expired: event.is_expired(),
             key_id: token.map(|t| t.key_id.to_string()),

@@ -83,7 +83,6 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
             "is UTF-16 text; save it as UTF-8 (or ASCII), e.g. `iconv -f UTF-16 -t UTF-8`".to_owned(),
         ));
     }
-    warn_if_others_can_read(path, &file);
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let text = std::str::from_utf8(text).map_err(|_| named("is not UTF-8 text".to_owned()))?;
     Ok(Zeroizing::new(text.to_owned()))

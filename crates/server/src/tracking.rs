@@ -1,0 +1,52 @@
+//! The public tracking routes: every request the tracking listener gets goes through
+//! [`hashbeacon::Endpoint`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use hashbeacon::sink::ChannelSink;
+use hashbeacon::{Endpoint, Request};
+
+use hashbeacon_store::Health;
+
+/// What the tracking handler needs.
+pub(crate) struct Tracking {
+    pub(crate) endpoint: Endpoint<ChannelSink>,
+    pub(crate) health: Arc<Health>,
+}
+
+/// The tracking listener's router: nothing but the tracker's URLs (anything else is
+/// the endpoint's plain 404).
+pub(crate) fn router(tracking: Arc<Tracking>) -> Router {
+    Router::new().fallback(track).with_state(tracking)
+}
+
+/// Every tracking request. The library stays clock-free; the host supplies `now`.
+async fn track(
+    State(state): State<Arc<Tracking>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, _body) = request.into_parts();
+    let handled = state
+        .endpoint
+        .handle(&Request::from_http_parts(&parts, peer.ip()), unix_now());
+    if let Some(error) = handled.sink_error {
+        // The reader gets their redirect or pixel regardless; the events are reported.
+        let reason = error.to_string();
+        state.health.not_queued(&error.into_events(), &reason);
+    }
+    handled.response.into_http().map(Body::from)
+}
+
+/// The time now, unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
