@@ -1,4 +1,4 @@
-//! Event storage for [hashbeacon](hashbeacon): raw events in SQLite or PostgreSQL, a
+//! Event storage for [`hashbeacon`]: raw events in SQLite or PostgreSQL, a
 //! batching writer, and campaign figures read from live rollups.
 //!
 //! The API in brief:
