@@ -24,7 +24,7 @@ CREATE TABLE events (
     method      TEXT    NOT NULL,
     user_agent  TEXT,               -- capped in length
     client_ip   TEXT,               -- already truncated by the endpoint
-    verdict     TEXT    NOT NULL,   -- human, proxied, prefetch or scanner
+    verdict     TEXT    NOT NULL,   -- human, proxied, prefetch, scanner or rejected
     reason      TEXT    NOT NULL,   -- the verdict with what decided it
     person      BOOLEAN NOT NULL    -- a person's action
 );
