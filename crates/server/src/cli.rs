@@ -13,6 +13,7 @@ pub const USAGE: &str = "\
 usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
                          (--key FILE | env HASHBEACON_KEY) --db PATH|postgres://URL
                          [--base-path /PREFIX] [--trusted-proxy NET]...
+                         [--forwarded-header x-forwarded-for|forwarded|both-must-agree]
                          [--conversion-parameter NAME] [--admin-token-file FILE]
                          [--header-read-timeout SECONDS] [--shutdown-deadline SECONDS]
                          [--retention-days DAYS]
@@ -24,6 +25,8 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
   --db                    SQLite file (created if missing) or postgres:// URL
   --base-path             path prefix of the tracking URLs, e.g. /hb
   --trusted-proxy         a proxy whose X-Forwarded-For / Forwarded is believed
+  --forwarded-header      the one header the trusted proxies write (default
+                          both-must-agree: read both, record only when they agree)
   --conversion-parameter  add a signed click reference under NAME to redirects
   --admin-token-file      require `Authorization: Bearer <token>` on the admin
                           listener, the token read from FILE (or HASHBEACON_ADMIN_TOKEN)
@@ -46,6 +49,7 @@ pub fn parse(
     let (mut key_file, mut db, mut base_path) = (None, None, String::new());
     let (mut token_file, mut header_timeout, mut deadline, mut retention) = (None, None, None, None);
     let mut trusted_proxies = Vec::new();
+    let mut forwarded_header = None;
     let mut conversion_reference = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -66,6 +70,13 @@ pub fn parse(
                     .parse()
                     .map_err(|error| format!("--trusted-proxy {text:?}: {error}"))?;
                 trusted_proxies.push(net);
+            }
+            "--forwarded-header" => {
+                let text = value()?;
+                let header = text
+                    .parse()
+                    .map_err(|error| format!("--forwarded-header {text:?}: {error}"))?;
+                forwarded_header = Some(header);
             }
             "--conversion-parameter" => {
                 let name = value()?;
@@ -97,6 +108,7 @@ pub fn parse(
     }
     config.base_path = base_path;
     config.trusted_proxies = trusted_proxies;
+    config.forwarded_header = forwarded_header.unwrap_or_default();
     config.conversion_reference = conversion_reference;
     config.header_read_timeout = header_timeout.unwrap_or(config.header_read_timeout);
     config.shutdown_deadline = deadline.unwrap_or(config.shutdown_deadline);
@@ -208,6 +220,8 @@ mod tests {
                 "7",
                 "--retention-days",
                 "90",
+                "--forwarded-header",
+                "X-Forwarded-For",
             ],
             &[("HASHBEACON_KEY", KEY), ("HASHBEACON_ADMIN_TOKEN", " t0ken\n")],
         );
@@ -218,6 +232,10 @@ mod tests {
         assert_eq!(config.header_read_timeout, Duration::from_secs(3));
         assert_eq!(config.shutdown_deadline, Duration::from_secs(7));
         assert_eq!(config.retention, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(
+            config.forwarded_header,
+            hashbeacon::ForwardedHeader::XForwardedFor
+        );
     }
 
     #[test]
@@ -232,6 +250,10 @@ mod tests {
                 "--admin-addr \"localhost:1\"",
             ),
             (&["--db"], "--db needs a value"),
+            (
+                &["--db", "x", "--forwarded-header", "x-real-ip"],
+                "--forwarded-header \"x-real-ip\"",
+            ),
             (&["--addr", "127.0.0.1:1"], "--db PATH"),
             (&["--db", "x", "--what"], "unknown argument \"--what\""),
         ] {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hashbeacon::{IpNet, Keyring, ReferenceParameter};
+use hashbeacon::{ForwardedHeader, IpNet, Keyring, ReferenceParameter};
 
 /// Most events waiting for the writer; beyond that an event is reported, not queued.
 pub const DEFAULT_QUEUE: usize = 10_000;
@@ -29,6 +29,9 @@ pub struct Config {
     pub queue: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` say who the client is.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding header the trusted proxies write; the default reads both and
+    /// records an address only when they agree.
+    pub forwarded_header: ForwardedHeader,
     /// Append a signed click reference to redirects under this parameter, for
     /// conversion attribution; `None` (the default) leaves destinations as written.
     pub conversion_reference: Option<ReferenceParameter>,
@@ -57,6 +60,7 @@ impl Config {
             base_path: String::new(),
             queue: DEFAULT_QUEUE,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             conversion_reference: None,
             header_read_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(30),

@@ -90,6 +90,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     // Rejected tokens are stored too (with the reason), to see forgery attempts.
     let endpoint = (config.trusted_proxies.into_iter())
         .fold(Endpoint::new(tracker.clone(), sink), Endpoint::with_trusted_proxy)
+        .with_forwarded_header(config.forwarded_header)
         .with_rejected_events(true);
     let reference_field = config.conversion_reference.clone().unwrap_or_default();
     let endpoint = match config.conversion_reference {
