@@ -15,11 +15,12 @@ pub mod report;
 pub mod rewrite;
 pub mod sink;
 pub mod token;
+pub mod unsubscribe;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
 pub use endpoint::{Endpoint, Handled, IpNet, Method, RedirectStatus, Request, Response};
-pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
+pub use error::{ConfigError, HeaderError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
@@ -29,3 +30,4 @@ pub use rewrite::{
     Message, Options, Recipient, RewriteError, Rewritten, Template, rewrite_html, rewrite_text,
 };
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};
+pub use unsubscribe::{Mailto, UnsubscribeHeaders};

@@ -89,6 +89,8 @@ pub enum Action {
     ImpliedOpen,
     /// A conversion attributed to a click ([`crate::conversion`]).
     Conversion,
+    /// A one-click unsubscribe.
+    Unsubscribe,
 }
 
 /// One accepted event, as a report sees it: the few facts a host stores per event.
@@ -125,6 +127,7 @@ impl<'a> Record<'a> {
             (Kind::Click, _) => Action::Click,
             (Kind::Open, false) => Action::Open,
             (Kind::Open, true) => Action::ImpliedOpen,
+            (Kind::Unsubscribe, _) => Action::Unsubscribe,
         };
         Some(Self {
             action,
@@ -504,6 +507,7 @@ pub struct CampaignReport {
     clicks: Activity,
     opens: Activity,
     conversions: Activity,
+    unsubscribes: Activity,
     links: HashMap<Option<Link>, LinkTally>,
 }
 
@@ -521,6 +525,21 @@ impl CampaignReport {
     /// Conversions attributed to the campaign's clicks.
     pub fn conversions(&self) -> &Activity {
         &self.conversions
+    }
+
+    /// One-click unsubscribes. Every authentic one counts, whatever its verdict: the
+    /// `POST` usually comes from the mailbox provider's servers, on the reader's behalf.
+    /// [`Activity::unique`] counts each recipient once, however often they posted.
+    pub fn unsubscribes(&self) -> &Activity {
+        &self.unsubscribes
+    }
+
+    /// Unsubscribe rate: unique unsubscribed recipients per delivered message.
+    pub fn unsubscribe_rate(&self, delivered: u64) -> Rate {
+        Rate {
+            numerator: self.unsubscribes.unique(),
+            denominator: delivered,
+        }
     }
 
     /// Each link's figures: indexes in order, then labels, then clicks whose token
@@ -626,6 +645,7 @@ impl CampaignReport {
                 self.conversions.record(record);
                 self.links.entry(link()).or_default().conversions.record(record);
             }
+            Action::Unsubscribe => self.unsubscribes.record(record),
         }
     }
 
@@ -633,6 +653,7 @@ impl CampaignReport {
         self.clicks.merge(other.clicks);
         self.opens.merge(other.opens);
         self.conversions.merge(other.conversions);
+        self.unsubscribes.merge(other.unsubscribes);
         for (link, tally) in other.links {
             self.links.entry(link).or_default().merge(tally);
         }
@@ -770,6 +791,7 @@ pub struct RecipientActivity {
 pub struct Rejected {
     clicks: u64,
     opens: u64,
+    unsubscribes: u64,
     reasons: HashMap<String, u64>,
 }
 
@@ -784,9 +806,14 @@ impl Rejected {
         self.opens
     }
 
-    /// Both.
+    /// Rejected unsubscribe requests.
+    pub fn unsubscribes(&self) -> u64 {
+        self.unsubscribes
+    }
+
+    /// All of them.
     pub fn total(&self) -> u64 {
-        self.clicks + self.opens
+        self.clicks + self.opens + self.unsubscribes
     }
 
     /// Counts by reason (see [`rejection_reason`]), most frequent first.
@@ -871,6 +898,7 @@ impl Report {
         match kind {
             Kind::Click => self.rejected.clicks += 1,
             Kind::Open => self.rejected.opens += 1,
+            Kind::Unsubscribe => self.rejected.unsubscribes += 1,
         }
         add_count(&mut self.rejected.reasons, reason, 1);
     }
@@ -883,6 +911,7 @@ impl Report {
         }
         self.rejected.clicks += other.rejected.clicks;
         self.rejected.opens += other.rejected.opens;
+        self.rejected.unsubscribes += other.rejected.unsubscribes;
         for (reason, count) in other.rejected.reasons {
             add_count(&mut self.rejected.reasons, &reason, count);
         }
@@ -915,7 +944,13 @@ impl Report {
         let accepted: u64 = self
             .campaigns
             .values()
-            .map(|c| c.clicks.total() + c.opens.total() + c.opens.implied() + c.conversions.total())
+            .map(|c| {
+                c.clicks.total()
+                    + c.opens.total()
+                    + c.opens.implied()
+                    + c.conversions.total()
+                    + c.unsubscribes.total()
+            })
             .sum();
         accepted + self.rejected.total()
     }

@@ -13,9 +13,12 @@
 //! │││ │  └ campaign id
 //! │││ └ key id
 //! ││└ separator
-//! │└ purpose: `c` click, `o` open
+//! │└ purpose: `c` click, `o` open, `u` unsubscribe
 //! └ format version
 //! ```
+//!
+//! An unsubscribe token (`1u`) always names a recipient and carries no link and no
+//! destination: it says "this recipient leaves this list or campaign".
 //!
 //! The MAC covers every claim and, for clicks, the destination in its wire form (see
 //! [`crate::link`]); `docs/TOKEN.md` describes the bytes exactly and lists golden vectors.
@@ -51,21 +54,27 @@ pub const TAG_TEXT_LEN: usize = 22;
 /// Number of `.`-separated fields in a token.
 const FIELDS: usize = 8;
 
-/// What a token is for. Part of the MAC's domain separation: a click token is never
-/// accepted as an open token, nor the other way round.
+/// What a token is for. Part of the MAC's domain separation: a token of one kind is
+/// never accepted as a token of another (nor as a conversion reference).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// A tracked link: verifying it yields a destination to redirect to.
     Click,
     /// An open pixel.
     Open,
+    /// A one-click unsubscribe (RFC 8058): names a list or campaign and a recipient.
+    Unsubscribe,
 }
 
 impl Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 3] = [Kind::Click, Kind::Open, Kind::Unsubscribe];
+
     fn code(self) -> u8 {
         match self {
             Kind::Click => b'c',
             Kind::Open => b'o',
+            Kind::Unsubscribe => b'u',
         }
     }
 
@@ -73,15 +82,17 @@ impl Kind {
         match code {
             b'c' => Some(Kind::Click),
             b'o' => Some(Kind::Open),
+            b'u' => Some(Kind::Unsubscribe),
             _ => None,
         }
     }
 
-    /// `"click"` or `"open"`.
+    /// `"click"`, `"open"` or `"unsubscribe"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Click => "click",
             Kind::Open => "open",
+            Kind::Unsubscribe => "unsubscribe",
         }
     }
 }
@@ -129,13 +140,15 @@ impl std::fmt::Display for LinkId<'_> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Claims<'a> {
-    /// Click or open.
+    /// Click, open or unsubscribe.
     pub kind: Kind,
-    /// Campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
+    /// Campaign id (for an unsubscribe, the list or campaign left): 1 to 64 ASCII
+    /// letters, digits, `-` or `_`.
     pub campaign: &'a str,
     /// The link within the message (clicks only).
     pub link: Option<LinkId<'a>>,
-    /// The recipient's pseudonym ([`crate::Pseudonym`]), never an address.
+    /// The recipient's pseudonym ([`crate::Pseudonym`]), never an address. Required on
+    /// unsubscribe tokens.
     pub recipient: Option<&'a str>,
     /// When the token was issued, unix seconds.
     pub issued_at: u64,
@@ -148,6 +161,7 @@ impl Claims<'_> {
     /// Checks every claim against the format's rules, as signing does.
     pub fn validate(&self) -> Result<(), SignError> {
         check_head(self.kind, self.campaign, self.link)?;
+        check_recipient(self.kind, self.recipient)?;
         Tail::new(self.recipient, self.issued_at, self.expires_at).map(drop)
     }
 }
@@ -157,11 +171,20 @@ fn check_head(kind: Kind, campaign: &str, link: Option<LinkId<'_>>) -> Result<()
     if !is_campaign(campaign.as_bytes()) {
         return Err(SignError::InvalidCampaign);
     }
-    match link {
-        Some(_) if kind == Kind::Open => Err(SignError::LinkOnOpen),
-        Some(LinkId::Label(label)) if !is_label(label.as_bytes()) => Err(SignError::InvalidLinkLabel),
+    match (kind, link) {
+        (Kind::Open, Some(_)) => Err(SignError::LinkOnOpen),
+        (Kind::Unsubscribe, Some(_)) => Err(SignError::NotOnUnsubscribe("link id")),
+        (_, Some(LinkId::Label(label))) if !is_label(label.as_bytes()) => Err(SignError::InvalidLinkLabel),
         _ => Ok(()),
     }
+}
+
+/// An unsubscribe names whom it unsubscribes: without a recipient it could act on no one.
+fn check_recipient(kind: Kind, recipient: Option<&str>) -> Result<(), SignError> {
+    if kind == Kind::Unsubscribe && recipient.is_none() {
+        return Err(SignError::RecipientRequired);
+    }
+    Ok(())
 }
 
 /// Most bytes of a token's tail: a pseudonym and two 20-digit times, two dots.
@@ -279,6 +302,7 @@ impl Key {
         out: &mut String,
     ) -> Result<(), SignError> {
         check_head(claims.kind, claims.campaign, claims.link)?;
+        check_recipient(claims.kind, claims.recipient)?;
         let tail = Tail::new(claims.recipient, claims.issued_at, claims.expires_at)?;
         check_destination_len(claims.kind, destination)?;
         let start = out.len();
@@ -321,13 +345,17 @@ impl Key {
         push_head(&mut head, kind, self.id(), campaign, link);
         let mut mac = self.mac_state(kind).clone();
         absorb_head(&mut mac, head.as_bytes(), destination.as_bytes());
-        Ok(PreparedToken { head, mac })
+        Ok(PreparedToken { kind, head, mac })
     }
 }
 
 fn check_destination_len(kind: Kind, destination: &str) -> Result<(), SignError> {
-    if kind == Kind::Open && !destination.is_empty() {
-        return Err(SignError::DestinationOnOpen);
+    match kind {
+        Kind::Open if !destination.is_empty() => return Err(SignError::DestinationOnOpen),
+        Kind::Unsubscribe if !destination.is_empty() => {
+            return Err(SignError::NotOnUnsubscribe("destination"));
+        }
+        _ => {}
     }
     if destination.len() > MAX_DESTINATION_LEN {
         return Err(SignError::DestinationTooLong {
@@ -409,6 +437,7 @@ pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
 /// The per-link part of a token, MAC state included: see [`Key::prepare`].
 #[derive(Clone)]
 pub struct PreparedToken {
+    kind: Kind,
     head: String,
     mac: HmacSha256,
 }
@@ -416,6 +445,7 @@ pub struct PreparedToken {
 impl std::fmt::Debug for PreparedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedToken")
+            .field("kind", &self.kind)
             .field("head", &self.head)
             .finish_non_exhaustive()
     }
@@ -437,13 +467,20 @@ impl PreparedToken {
         expires_at: Option<u64>,
         out: &mut String,
     ) -> Result<(), SignError> {
+        check_recipient(self.kind, recipient)?;
         let tail = Tail::new(recipient, issued_at, expires_at)?;
         out.push_str(&self.head);
         push_tail_and_tag(out, &tail, self.mac.clone());
         Ok(())
     }
 
+    /// What the token is for.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// Appends the finished token for a tail checked and written once per recipient.
+    /// The caller has checked that an unsubscribe tail names a recipient.
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
         out.extend_from_slice(tail.as_bytes());
@@ -493,7 +530,7 @@ impl Keyring {
                 found: parsed.claims.kind,
             });
         }
-        if kind == Kind::Open && !destination.is_empty() {
+        if kind != Kind::Click && !destination.is_empty() {
             return Err(VerifyError::BadMac);
         }
         let key = self
@@ -573,10 +610,13 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
         return Err(VerifyError::Malformed("campaign id"));
     }
     let link = parse_link(link)?;
-    if kind == Kind::Open && link.is_some() {
-        return Err(VerifyError::Malformed("open tokens carry no link"));
+    if kind != Kind::Click && link.is_some() {
+        return Err(VerifyError::Malformed("only click tokens carry a link"));
     }
     let recipient = match recipient {
+        "" if kind == Kind::Unsubscribe => {
+            return Err(VerifyError::Malformed("unsubscribe tokens name a recipient"));
+        }
         "" => None,
         r if is_pseudonym(r.as_bytes()) => Some(r),
         _ => return Err(VerifyError::Malformed("recipient pseudonym")),

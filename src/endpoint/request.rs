@@ -10,6 +10,8 @@ pub enum Method {
     Get,
     /// `HEAD`: same headers, no body; always a machine.
     Head,
+    /// `POST`: a one-click unsubscribe (RFC 8058). Only unsubscribe URLs accept it.
+    Post,
 }
 
 impl Method {
@@ -18,15 +20,17 @@ impl Method {
         match method {
             "GET" => Some(Method::Get),
             "HEAD" => Some(Method::Head),
+            "POST" => Some(Method::Post),
             _ => None,
         }
     }
 
-    /// `"GET"` or `"HEAD"`.
+    /// `"GET"`, `"HEAD"` or `"POST"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
+            Method::Post => "POST",
         }
     }
 }
@@ -37,8 +41,18 @@ impl std::fmt::Display for Method {
     }
 }
 
+/// Most bytes of a request body the endpoint looks at. A one-click unsubscribe body is
+/// 26 bytes, or a few hundred as `multipart/form-data`; a longer body is answered
+/// `413` unread. Hosts read at most this much (plus one byte, to tell a longer body
+/// apart) before handing the body over.
+pub const MAX_BODY_LEN: usize = 4096;
+
 /// An incoming request as plain data, borrowed from whatever the host's framework
 /// parsed.
+///
+/// Only one-click unsubscribes have a body; for them the host also passes the
+/// `Content-Type` and the body bytes ([`Request::with_body`]). Cookies and
+/// authentication are never read.
 ///
 /// ```
 /// use hashbeacon::Request;
@@ -68,6 +82,11 @@ pub struct Request<'a> {
     /// The `X-Forwarded-For` header, all lines joined with `, `. Read only when the
     /// peer is a trusted proxy.
     pub x_forwarded_for: Option<Cow<'a, str>>,
+    /// The `Content-Type` header of a `POST`.
+    pub content_type: Option<&'a str>,
+    /// The body of a `POST` (empty otherwise). One longer than [`MAX_BODY_LEN`] is
+    /// refused without being read.
+    pub body: &'a [u8],
 }
 
 impl<'a> Request<'a> {
@@ -86,7 +105,24 @@ impl<'a> Request<'a> {
             peer,
             forwarded: None,
             x_forwarded_for: None,
+            content_type: None,
+            body: b"",
         }
+    }
+
+    /// Sets the `Content-Type` header and the body, for a one-click unsubscribe `POST`.
+    ///
+    /// ```
+    /// use hashbeacon::Request;
+    /// let request = Request::new("POST", "/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..AAAA", "192.0.2.7".parse()?)
+    ///     .with_body(Some("application/x-www-form-urlencoded"), b"List-Unsubscribe=One-Click");
+    /// assert_eq!(request.body, b"List-Unsubscribe=One-Click");
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn with_body(mut self, content_type: Option<&'a str>, body: &'a [u8]) -> Self {
+        self.content_type = content_type;
+        self.body = body;
+        self
     }
 
     /// Sets the `User-Agent`.

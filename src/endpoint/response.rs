@@ -24,7 +24,36 @@ const NOT_FOUND_BODY: &[u8] = b"Not Found\n";
 const NOT_FOUND_LEN: &str = "10";
 const NOT_ALLOWED_BODY: &[u8] = b"Method Not Allowed\n";
 const NOT_ALLOWED_LEN: &str = "19";
+const BAD_REQUEST_BODY: &[u8] = b"Bad Request\n";
+const BAD_REQUEST_LEN: &str = "12";
+const TOO_LARGE_BODY: &[u8] = b"Payload Too Large\n";
+const TOO_LARGE_LEN: &str = "18";
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+/// What the unsubscribe pages may do: nothing but post their own form back.
+const PAGE_POLICY: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The answer to a `GET` of an unsubscribe URL: a form that posts the one-click body
+/// back to the same URL (a form without `action` posts to its page's URL). Fetching
+/// it unsubscribes no one: link scanners and previews fetch every URL they see.
+const CONFIRM_PAGE: &[u8] = b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Unsubscribe</title></head>\n\
+<body><form method=\"post\"><p>Stop receiving these emails?</p>\
+<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+<button type=\"submit\">Unsubscribe</button></form></body></html>\n";
+const CONFIRM_PAGE_LEN: &str = "388";
+/// The answer to an accepted one-click `POST`.
+const DONE_PAGE: &[u8] = b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Unsubscribed</title></head>\n\
+<body><p>You are unsubscribed.</p></body></html>\n";
+const DONE_PAGE_LEN: &str = "250";
+
+/// The methods tracking URLs answer.
+pub(crate) const TRACKING_METHODS: &str = "GET, HEAD";
+/// The methods unsubscribe URLs answer.
+pub(crate) const UNSUBSCRIBE_METHODS: &str = "GET, HEAD, POST";
 
 /// The redirect status for clicks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -57,7 +86,7 @@ impl RedirectStatus {
 /// An HTTP response as plain data, for the host to write.
 ///
 /// Header names are lowercase. The body is always a static byte string: the pixel, a
-/// one-line error, or nothing.
+/// one-line error, an unsubscribe page, or nothing. No response sets a cookie.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Response {
@@ -120,18 +149,67 @@ impl Response {
         )
     }
 
-    /// 405 for methods other than `GET` and `HEAD`.
-    pub(crate) fn method_not_allowed() -> Self {
+    /// 405 for a method the route does not answer; `allow` lists those it does.
+    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
         Self {
             status: 405,
             headers: vec![
-                ("allow", Cow::Borrowed("GET, HEAD")),
+                ("allow", Cow::Borrowed(allow)),
                 ("content-type", Cow::Borrowed(TEXT_PLAIN)),
                 ("cache-control", Cow::Borrowed(NO_STORE)),
                 ("content-length", Cow::Borrowed(NOT_ALLOWED_LEN)),
             ],
             body: NOT_ALLOWED_BODY,
         }
+    }
+
+    /// 400: a `POST` whose body is not the one-click form field.
+    pub(crate) fn bad_request() -> Self {
+        Self::plain_error(400, BAD_REQUEST_BODY, BAD_REQUEST_LEN)
+    }
+
+    /// 413: a `POST` body longer than [`crate::endpoint::MAX_BODY_LEN`].
+    pub(crate) fn payload_too_large() -> Self {
+        Self::plain_error(413, TOO_LARGE_BODY, TOO_LARGE_LEN)
+    }
+
+    fn plain_error(status: u16, body: &'static [u8], len: &'static str) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
+                ("cache-control", Cow::Borrowed(NO_STORE)),
+                ("content-length", Cow::Borrowed(len)),
+            ],
+            body,
+        }
+    }
+
+    /// 200 with the page that asks to confirm an unsubscribe; headers only for `HEAD`.
+    pub(crate) fn unsubscribe_page(method: Method) -> Self {
+        Self::page(method, CONFIRM_PAGE, CONFIRM_PAGE_LEN)
+    }
+
+    /// 200 with the page saying the unsubscribe was taken (never a redirect: RFC 8058
+    /// clients do not follow one).
+    pub(crate) fn unsubscribed() -> Self {
+        Self::page(Method::Post, DONE_PAGE, DONE_PAGE_LEN)
+    }
+
+    fn page(method: Method, body: &'static [u8], len: &'static str) -> Self {
+        Self::with_body(
+            200,
+            method,
+            vec![
+                ("content-type", Cow::Borrowed(TEXT_HTML)),
+                ("cache-control", Cow::Borrowed(NO_STORE)),
+                // The URL carries the token: never hand it on.
+                ("referrer-policy", Cow::Borrowed(REFERRER_POLICY)),
+                ("content-security-policy", Cow::Borrowed(PAGE_POLICY)),
+                ("content-length", Cow::Borrowed(len)),
+            ],
+            body,
+        )
     }
 
     fn with_body(
@@ -169,5 +247,20 @@ mod tests {
     fn content_lengths_match_bodies() {
         assert_eq!(NOT_FOUND_LEN, NOT_FOUND_BODY.len().to_string());
         assert_eq!(NOT_ALLOWED_LEN, NOT_ALLOWED_BODY.len().to_string());
+        assert_eq!(BAD_REQUEST_LEN, BAD_REQUEST_BODY.len().to_string());
+        assert_eq!(TOO_LARGE_LEN, TOO_LARGE_BODY.len().to_string());
+        assert_eq!(CONFIRM_PAGE_LEN, CONFIRM_PAGE.len().to_string());
+        assert_eq!(DONE_PAGE_LEN, DONE_PAGE.len().to_string());
+    }
+
+    #[test]
+    fn the_confirmation_page_posts_the_one_click_field_to_itself() {
+        let page = std::str::from_utf8(CONFIRM_PAGE).unwrap();
+        assert!(
+            page.contains(r#"<form method="post">"#),
+            "no action: posts to its own URL"
+        );
+        assert!(page.contains(r#"name="List-Unsubscribe" value="One-Click""#));
+        assert!(!page.contains("action="));
     }
 }
