@@ -503,3 +503,140 @@ proptest! {
         prop_assert!([200, 400, 405, 413].contains(&handled.response.status));
     }
 }
+
+mod rewriting {
+    use super::*;
+    use hashbeacon::rewrite::{
+        Message, Options, Recipient, SkipReason, Template, UNSUBSCRIBE_PLACEHOLDER, rewrite_html,
+        rewrite_text,
+    };
+
+    const HTML: &str = r#"<html><body><p><a href="https://shop.example/sale">Sale</a></p>
+<p><a href="https://lists.example.com/unsubscribe?id=7">Leave (their own link)</a>
+<a href="hashbeacon:unsubscribe">Unsubscribe</a> or paste hashbeacon:unsubscribe</p></body></html>"#;
+
+    fn href_of(body: &str, text: &str) -> String {
+        let end = body.find(&format!("\">{text}</a>")).unwrap();
+        let start = body[..end].rfind("href=\"").unwrap() + 6;
+        body[start..end].to_owned()
+    }
+
+    #[test]
+    fn the_placeholder_becomes_the_header_url_and_stays_untracked() {
+        let tracker = tracker();
+        let ada = pseudonym("ada@example.com");
+        let recipient = Recipient::new(NOW).with_pseudonym(&ada).expiring_at(NOW + 3600);
+        let template = Template::html(&tracker, "weekly", &Options::default(), HTML.as_bytes()).unwrap();
+        assert_eq!(template.report().unsubscribe_links, 2);
+        let rendered = template.render(&recipient).unwrap();
+        let body = String::from_utf8(rendered.body.clone()).unwrap();
+        let headers = template.unsubscribe_headers(&recipient, None).unwrap();
+
+        let href = href_of(&body, "Unsubscribe");
+        assert_eq!(href, headers.url());
+        assert_eq!(body.matches(headers.url()).count(), 2, "the text occurrence too");
+        assert!(!body.contains(UNSUBSCRIBE_PLACEHOLDER));
+        // The sale link is tracked; both unsubscribe links are not.
+        assert!(href_of(&body, "Sale").starts_with(&format!("{BASE}/c/")));
+        assert_eq!(
+            href_of(&body, "Leave (their own link)"),
+            "https://lists.example.com/unsubscribe?id=7"
+        );
+        let reasons: Vec<_> = rendered
+            .report
+            .skipped
+            .iter()
+            .map(|s| (s.href.as_str(), &s.reason))
+            .collect();
+        assert!(reasons.contains(&(UNSUBSCRIBE_PLACEHOLDER, &SkipReason::Unsubscribe)));
+        assert!(reasons.contains(&(
+            "https://lists.example.com/unsubscribe?id=7",
+            &SkipReason::Unsubscribe
+        )));
+
+        // The URL in the body is the recipient's never-expiring unsubscribe, and POSTing
+        // the one-click body to it unsubscribes them.
+        let verified = tracker.verify_unsubscribe(target(&href), LATER).unwrap();
+        assert_eq!(verified.claims.recipient, Some(ada.as_str()));
+        assert_eq!(verified.claims.campaign, "weekly");
+        assert_eq!(verified.claims.expires_at, None, "click expiry does not apply");
+        let endpoint = endpoint();
+        assert_eq!(
+            endpoint.handle(&one_click(target(&href)), LATER).response.status,
+            200
+        );
+        assert_eq!(endpoint.sink().take()[0].kind, Kind::Unsubscribe);
+
+        // One-shot rewriting gives the same bytes as the template.
+        let message = Message::new("weekly", recipient);
+        let once = rewrite_html(&tracker, &message, &Options::default(), HTML.as_bytes()).unwrap();
+        assert_eq!(once.body, rendered.body);
+    }
+
+    #[test]
+    fn text_parts_opt_outs_and_expiry() {
+        let tracker = tracker();
+        let ada = pseudonym("ada@example.com");
+        let text = "Sale: https://shop.example/sale\nUnsubscribe: hashbeacon:unsubscribe\n";
+        let recipient = Recipient::new(NOW)
+            .with_pseudonym(&ada)
+            .unsubscribe_expiring_at(NOW + 7 * 86_400);
+        let message = Message::new("weekly", recipient);
+        let out = rewrite_text(&tracker, &message, &Options::default(), text.as_bytes()).unwrap();
+        let body = String::from_utf8(out.body).unwrap();
+        let url = body
+            .lines()
+            .nth(1)
+            .unwrap()
+            .strip_prefix("Unsubscribe: ")
+            .unwrap();
+        let verified = tracker.verify_unsubscribe(target(url), NOW).unwrap();
+        assert_eq!(verified.claims.expires_at, Some(NOW + 7 * 86_400));
+
+        // A recipient who opted out of tracking still gets a working unsubscribe link,
+        // and nothing else changes.
+        let opted_out = Message::new("weekly", recipient.opted_out(true));
+        let out = rewrite_html(&tracker, &opted_out, &Options::default(), HTML.as_bytes()).unwrap();
+        let body = String::from_utf8(out.body).unwrap();
+        let headers = Template::html(&tracker, "weekly", &Options::default(), HTML.as_bytes())
+            .unwrap()
+            .unsubscribe_headers(&recipient, None)
+            .unwrap();
+        assert_eq!(body, HTML.replace(UNSUBSCRIBE_PLACEHOLDER, headers.url()));
+        assert!(out.report.recipient_opted_out);
+
+        // Without a pseudonym there is no one to unsubscribe: an error, not a dead link.
+        let anonymous = Message::new("weekly", Recipient::new(NOW));
+        assert_eq!(
+            rewrite_html(&tracker, &anonymous, &Options::default(), HTML.as_bytes()),
+            Err(SignError::RecipientRequired.into())
+        );
+        // A body without the placeholder needs none.
+        assert!(
+            rewrite_html(
+                &tracker,
+                &anonymous,
+                &Options::default(),
+                b"<a href=\"https://a.example/\">a</a>"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_signed_unsubscribe_url_already_in_the_body_is_never_tracked() {
+        let tracker = tracker();
+        let url = tracker.unsubscribe_url(&claims(ADA)).unwrap();
+        let mut options = Options::default();
+        // Even with unsubscribe wording detection off, our own route is recognized.
+        options.detect_unsubscribe = false;
+        let message = Message::new("weekly", Recipient::new(NOW));
+        let html = format!(r#"<a href="{url}">Leave</a>"#);
+        let out = rewrite_html(&tracker, &message, &options, html.as_bytes()).unwrap();
+        assert!(String::from_utf8(out.body).unwrap().starts_with(&html));
+        assert_eq!(out.report.skipped[0].reason, SkipReason::Unsubscribe);
+        let text = format!("Leave: {url}\n");
+        let out = rewrite_text(&tracker, &message, &options, text.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(out.body).unwrap(), text);
+    }
+}

@@ -111,7 +111,7 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
     if pixel_pending {
         b.insert_pixel(pixel_at)?;
     }
-    Ok(b.finish())
+    b.finish()
 }
 
 /// Runs lol_html over the body, collecting link tags (when `links`), comments (when
