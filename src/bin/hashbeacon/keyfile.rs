@@ -2,15 +2,40 @@
 //! the `hbp1.` text of a [`PseudonymKey`].
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hashbeacon::{Keyring, PseudonymKey};
+use hashbeacon::{Keyring, PseudonymKey, Tracker};
 use zeroize::Zeroizing;
 
 use crate::Fatal;
 
 /// A key file larger than this is not a key file (a keyring of a thousand keys fits).
 const MAX_KEY_FILE_LEN: u64 = 128 * 1024;
+
+/// The arguments of the commands that sign: the keyring, the tracking base and the
+/// campaign.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SigningArgs {
+    /// Keyring file: one `hbk1.` key per line; the first key signs.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+
+    /// Tracking base URL, e.g. https://t.example.com or https://example.com/hb.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base: String,
+
+    /// Campaign (or list) id: 1 to 64 ASCII letters, digits, `-` or `_`.
+    #[arg(long, value_name = "ID")]
+    pub(crate) campaign: String,
+}
+
+impl SigningArgs {
+    /// The tracker of `--key` and `--base`.
+    pub(crate) fn tracker(&self) -> Result<Tracker, Fatal> {
+        let keyring = read_keyring(&self.key)?;
+        Tracker::new(keyring, &self.base).map_err(|err| Fatal(format!("--base: {err}")))
+    }
+}
 
 /// Reads and parses a keyring file; every failure names the file and what was wrong.
 pub(crate) fn read_keyring(path: &Path) -> Result<Keyring, Fatal> {
