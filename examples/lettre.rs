@@ -1,6 +1,8 @@
-//! Sending with lettre: a multipart/alternative message whose HTML and text parts are
-//! rewritten for one recipient, written to a folder by lettre's file transport (no
-//! network). Swap in `SmtpTransport` to really send it.
+//! Sending with lettre: lettre builds and formats the multipart/alternative message,
+//! `rewrite_message` rewrites the formatted bytes for one recipient (HTML part first,
+//! then the text part, every other byte as lettre wrote it), and lettre's file
+//! transport writes them with `send_raw` (no network). Swap in `SmtpTransport` to
+//! really send it.
 //!
 //! ```text
 //! cargo run --example lettre [-- OUTPUT_FOLDER]
@@ -14,7 +16,8 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html, rewrite_text};
+use hashbeacon::message::{MessageOptions, rewrite_message};
+use hashbeacon::rewrite::{Message, Recipient};
 use hashbeacon::{Key, KeyId, Keyring, PseudonymKey, Tracker};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{FileTransport, Transport};
@@ -37,31 +40,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     let sent_at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let message = Message::new("welcome", Recipient::new(sent_at).with_pseudonym(&pseudonym));
 
-    let options = Options::default();
-    let html = rewrite_html(&tracker, &message, &options, HTML.as_bytes())?;
-    // What the author opted out in the HTML part stays untracked in the text part.
-    let mut text_options = options.clone();
-    text_options
-        .leave_alone
-        .extend(html.report.left_alone_by_author().map(str::to_owned));
-    let text = rewrite_text(&tracker, &message, &text_options, TEXT.as_bytes())?;
-    eprintln!("HTML part: {}\ntext part: {}", html.report, text.report);
-
     // lettre does the MIME work: boundaries, quoted-printable, headers.
     let email = lettre::Message::builder()
         .from("Example Shop <hello@shop.example.com>".parse()?)
         .to(to)
         .subject("Welcome to Example Shop")
         .multipart(MultiPart::alternative_plain_html(
-            String::from_utf8(text.body)?,
-            String::from_utf8(html.body)?,
+            TEXT.to_owned(),
+            HTML.to_owned(),
         ))?;
+
+    // The finished message, rewritten for this recipient: what the author opted out in
+    // the HTML part stays untracked in the text part too.
+    let tracked = rewrite_message(&tracker, &message, &MessageOptions::default(), &email.formatted())?;
+    eprintln!("{tracked}");
 
     let folder = std::env::args_os()
         .nth(1)
         .map_or_else(|| std::env::temp_dir().join("hashbeacon-lettre"), PathBuf::from);
     std::fs::create_dir_all(&folder)?;
-    let id = FileTransport::new(&folder).send(&email)?;
+    let id = FileTransport::new(&folder).send_raw(email.envelope(), &tracked.message)?;
     println!("{}", folder.join(format!("{id}.eml")).display());
     Ok(())
 }

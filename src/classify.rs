@@ -30,7 +30,7 @@
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
 //! that sign long before sending should lower it (0 turns it off).
 
-use crate::endpoint::Method;
+use crate::method::Method;
 use crate::token::{Kind, LinkId};
 
 /// The link label of the honeypot link: a click on `…/c/<token>` whose link id is this

@@ -1,7 +1,6 @@
 //! Typed errors, one enum per operation, each saying what was wrong.
 
-use crate::key::KeyId;
-use crate::token::Kind;
+use crate::id::{KeyId, Kind};
 
 /// A key, key id or keyring could not be built or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +139,9 @@ pub enum ConfigError {
     /// digits, `-`, `.`, `_` or `~`.
     #[error("invalid reference parameter name: expected 1 to 32 ASCII letters, digits, `-`, `.`, `_` or `~`")]
     ReferenceParameter,
+    /// A forwarding header setting is not one of the names the setting knows.
+    #[error("invalid forwarded header: expected `x-forwarded-for`, `forwarded` or `both-must-agree`")]
+    ForwardedHeader,
 }
 
 /// One-click unsubscribe headers could not be built.

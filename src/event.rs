@@ -11,10 +11,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::classify::Verdict;
-use crate::endpoint::Method;
 use crate::error::VerifyError;
 use crate::key::KeyId;
+use crate::method::Method;
+use crate::short_string::ShortString;
 use crate::token::{Kind, LinkId, Verified};
+
+/// Most bytes of a `User-Agent` an event keeps. Real browsers send 100 to 300 bytes; a
+/// longer header is cut here (at a character boundary), so a client cannot make every
+/// stored event or log line as large as the header limit of the server in front.
+pub const MAX_USER_AGENT_LEN: usize = 512;
 
 /// One tracked request: a click or an open, verified or rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,13 +38,33 @@ pub struct Event {
     pub received_at: u64,
     /// `GET` or `HEAD`.
     pub method: Method,
-    /// The `User-Agent` header, if any.
+    /// The `User-Agent` header, if any, cut to at most [`MAX_USER_AGENT_LEN`] bytes at
+    /// a character boundary (see [`stored_user_agent`]).
     pub user_agent: Option<String>,
     /// The client's address after trusted-proxy resolution and the IP policy
     /// (truncated by default; `None` when dropped or unknown).
     pub client_ip: Option<IpAddr>,
     /// Who made the request.
     pub verdict: Verdict,
+}
+
+/// The part of a `User-Agent` an event stores: at most [`MAX_USER_AGENT_LEN`] bytes,
+/// cut at the last character boundary at or before the limit, so it stays valid UTF-8.
+///
+/// ```
+/// use hashbeacon::event::{MAX_USER_AGENT_LEN, stored_user_agent};
+/// assert_eq!(stored_user_agent("curl/8.5.0"), "curl/8.5.0");
+/// let long = "é".repeat(MAX_USER_AGENT_LEN); // two bytes each
+/// assert_eq!(stored_user_agent(&long).len(), MAX_USER_AGENT_LEN);
+/// let odd = format!("x{long}");
+/// assert_eq!(stored_user_agent(&odd).len(), MAX_USER_AGENT_LEN - 1);
+/// ```
+pub fn stored_user_agent(user_agent: &str) -> &str {
+    let mut end = user_agent.len().min(MAX_USER_AGENT_LEN);
+    while !user_agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    user_agent.get(..end).unwrap_or_default()
 }
 
 impl Event {
@@ -57,12 +83,12 @@ impl Event {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TokenFacts {
-    /// Campaign id.
-    pub campaign: String,
+    /// Campaign id (stored inline: no allocation).
+    pub campaign: ShortString,
     /// The link clicked (clicks only).
     pub link: Option<Link>,
-    /// The recipient's pseudonym, if the token carries one.
-    pub recipient: Option<String>,
+    /// The recipient's pseudonym, if the token carries one (stored inline).
+    pub recipient: Option<ShortString>,
     /// When the token was issued, unix seconds.
     pub issued_at: u64,
     /// The token's expiry, if any, unix seconds.
@@ -78,9 +104,9 @@ impl From<&Verified<'_>> for TokenFacts {
     fn from(verified: &Verified<'_>) -> Self {
         let claims = &verified.claims;
         Self {
-            campaign: claims.campaign.to_owned(),
+            campaign: ShortString::from(claims.campaign),
             link: claims.link.map(Link::from),
-            recipient: claims.recipient.map(str::to_owned),
+            recipient: claims.recipient.map(ShortString::from),
             issued_at: claims.issued_at,
             expires_at: claims.expires_at,
             expired: verified.expired,
@@ -94,15 +120,15 @@ impl From<&Verified<'_>> for TokenFacts {
 pub enum Link {
     /// Zero-based position among the message's tracked links.
     Index(u32),
-    /// An author label.
-    Label(String),
+    /// An author label (stored inline).
+    Label(ShortString),
 }
 
 impl From<LinkId<'_>> for Link {
     fn from(link: LinkId<'_>) -> Self {
         match link {
             LinkId::Index(index) => Link::Index(index),
-            LinkId::Label(label) => Link::Label(label.to_owned()),
+            LinkId::Label(label) => Link::Label(ShortString::from(label)),
         }
     }
 }

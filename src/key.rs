@@ -29,14 +29,16 @@ use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
-use crate::token::{HmacSha256, Kind};
+use crate::id::Kind;
+pub use crate::id::{KeyId, MAX_KEY_ID_LEN};
+
+/// HMAC-SHA256, the one MAC behind every key.
+pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Fewest secret bytes a key accepts (256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
 /// Most secret bytes a key accepts (one SHA-256 block; HMAC would hash a longer key).
 pub const MAX_SECRET_LEN: usize = 64;
-/// Most characters in a key id.
-pub const MAX_KEY_ID_LEN: usize = 8;
 
 /// Prefix of the textual key form, `hbk1.<id>.<secret as base64url>`.
 const KEY_TEXT_PREFIX: &str = "hbk1.";
@@ -87,50 +89,12 @@ pub(crate) fn random_secret() -> Result<Zeroizing<[u8; MIN_SECRET_LEN]>, KeyErro
     Ok(secret)
 }
 
-/// A key id: 1 to 8 ASCII letters or digits, carried in every token.
-///
-/// It is `Copy` and stored inline, so verifying never allocates for it.
-///
-/// ```
-/// use hashbeacon::KeyId;
-/// let id: KeyId = "k2026a".parse()?;
-/// assert_eq!(id.as_str(), "k2026a");
-/// assert!("no.dots".parse::<KeyId>().is_err());
-/// # Ok::<(), hashbeacon::KeyError>(())
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId {
-    bytes: [u8; MAX_KEY_ID_LEN],
-    len: u8,
-}
-
+// `KeyId` itself is plain data in `crate::id`, below the errors that name it; its
+// validating constructor lives here, beside the error it returns.
 impl KeyId {
     /// Validates and stores a key id.
     pub fn new(id: &str) -> Result<Self, KeyError> {
-        let raw = id.as_bytes();
-        if raw.is_empty() || raw.len() > MAX_KEY_ID_LEN || !raw.iter().all(u8::is_ascii_alphanumeric) {
-            return Err(KeyError::InvalidId);
-        }
-        let mut bytes = [0u8; MAX_KEY_ID_LEN];
-        let len = raw.len();
-        bytes
-            .get_mut(..len)
-            .ok_or(KeyError::InvalidId)?
-            .copy_from_slice(raw);
-        Ok(Self {
-            bytes,
-            len: len as u8,
-        })
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        // Only ASCII alphanumerics are ever stored.
-        std::str::from_utf8(self.used()).unwrap_or_default()
-    }
-
-    fn used(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+        Self::checked(id).ok_or(KeyError::InvalidId)
     }
 }
 
@@ -138,18 +102,6 @@ impl FromStr for KeyId {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
         Self::new(s)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -17,6 +17,8 @@
 //! `%252F`, and the `#fragment`, which browsers never send, travels encoded. Decoding is
 //! plain percent-decoding, never form decoding.
 
+mod wire;
+
 use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, percent_decode_str, utf8_percent_encode};
@@ -135,7 +137,12 @@ pub fn check_destination(destination: &str) -> Result<(), LinkError> {
 }
 
 pub(crate) fn check_scheme_and_authority(destination: &str) -> Result<(), LinkError> {
-    let bytes = destination.as_bytes();
+    check_scheme_and_authority_bytes(destination.as_bytes())
+}
+
+/// [`check_scheme_and_authority`] on the first bytes of a destination: the scheme and
+/// the one byte after `//` are all it reads.
+fn check_scheme_and_authority_bytes(bytes: &[u8]) -> Result<(), LinkError> {
     let after_scheme = ["https://", "http://"]
         .iter()
         .find_map(|scheme| {
@@ -251,6 +258,7 @@ impl Tracker {
 
     /// What precedes the token in a URL of a kind: `{base}/c/`, `{base}/o/` or
     /// `{base}/u/`.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn token_prefix(&self, kind: Kind) -> String {
         format!("{}{}", self.base, route_of(kind))
     }
@@ -358,6 +366,10 @@ impl Tracker {
     }
 
     /// Verifies a click request: its path and raw query (not form-decoded), as sent.
+    ///
+    /// After the token's MAC, the destination must be one a tracker signs: its wire
+    /// form canonical, decoding to UTF-8 that passes [`check_destination`]. Never
+    /// allocates.
     pub fn verify_click<'a>(
         &self,
         path: &'a str,
@@ -367,6 +379,7 @@ impl Tracker {
         let token = self.routed_token(path, Kind::Click)?;
         let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
         let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
+        wire::check_wire(wire)?;
         Ok(VerifiedClick {
             verified,
             wire_destination: wire,
@@ -419,8 +432,10 @@ impl<'a> VerifiedClick<'a> {
         decode_destination(self.wire_destination)
     }
 
-    /// The `Location` header value to redirect to (see [`location`]).
+    /// The `Location` header value to redirect to (see [`location`]), built in one
+    /// allocation.
     pub fn location(&self) -> Result<String, VerifyError> {
-        Ok(location(&self.destination()?).into_owned())
+        wire::check_wire(self.wire_destination)?;
+        Ok(wire::location_from_wire(self.wire_destination))
     }
 }

@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 use crate::error::{KeyError, SignError};
 #[cfg(feature = "keygen")]
 use crate::key::random_secret;
-use crate::key::{B64, decode_secret, keyed_state};
-use crate::token::{HmacSha256, PSEUDONYM_LEN, is_pseudonym};
+use crate::key::{B64, HmacSha256, decode_secret, keyed_state};
+use crate::token::{PSEUDONYM_LEN, is_pseudonym};
 
 const PSEUDONYM_LABEL: &[u8] = b"hashbeacon/v1/recipient\0";
 const PSEUDONYM_KEY_PREFIX: &str = "hbp1.";

@@ -26,12 +26,10 @@
 //! more than the 22-character tag and never allocates.
 
 use hmac::Mac;
-use sha2::Sha256;
 
 use crate::error::{SignError, VerifyError};
-use crate::key::{Key, KeyId, Keyring};
-
-pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
+pub use crate::id::Kind;
+use crate::key::{HmacSha256, Key, KeyId, Keyring};
 
 /// Format version carried as the first character of every token.
 pub const VERSION: u8 = b'1';
@@ -53,55 +51,6 @@ pub const TAG_TEXT_LEN: usize = 22;
 
 /// Number of `.`-separated fields in a token.
 const FIELDS: usize = 8;
-
-/// What a token is for. Part of the MAC's domain separation: a token of one kind is
-/// never accepted as a token of another (nor as a conversion reference).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A tracked link: verifying it yields a destination to redirect to.
-    Click,
-    /// An open pixel.
-    Open,
-    /// A one-click unsubscribe (RFC 8058): names a list or campaign and a recipient.
-    Unsubscribe,
-}
-
-impl Kind {
-    /// Every kind, in code order.
-    pub const ALL: [Kind; 3] = [Kind::Click, Kind::Open, Kind::Unsubscribe];
-
-    fn code(self) -> u8 {
-        match self {
-            Kind::Click => b'c',
-            Kind::Open => b'o',
-            Kind::Unsubscribe => b'u',
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            b'c' => Some(Kind::Click),
-            b'o' => Some(Kind::Open),
-            b'u' => Some(Kind::Unsubscribe),
-            _ => None,
-        }
-    }
-
-    /// `"click"`, `"open"` or `"unsubscribe"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Click => "click",
-            Kind::Open => "open",
-            Kind::Unsubscribe => "unsubscribe",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which link of a message a click came from: its position in the body, or a label the
 /// author gave it (`data-hb-link="cta"`).
@@ -481,6 +430,7 @@ impl PreparedToken {
 
     /// Appends the finished token for a tail checked and written once per recipient.
     /// The caller has checked that an unsubscribe tail names a recipient.
+    #[cfg(feature = "rewrite")]
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
         out.extend_from_slice(tail.as_bytes());

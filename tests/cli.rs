@@ -802,3 +802,95 @@ fn unsubscribe_refuses_unsafe_or_invalid_input() {
     let output = hashbeacon(&["unsubscribe", "--key", keys.to_str().unwrap()]);
     assert_one_line_error(&output, "--pseudonym-key");
 }
+
+/// A multipart message with a quoted-printable HTML part and a plain-text part.
+const EML: &str = "From: shop@example.com\r\n\
+Subject: Spring\r\n\
+Content-Type: multipart/alternative; boundary=\"b\"\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Shop: https://shop.example/spring\r\n\
+--b\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+<p><a href=3D\"https://shop.example/spring\">Shop</a></p>\r\n\
+--b--\r\n";
+
+#[test]
+fn rewrite_message_rewrites_an_eml_file_part_by_part() {
+    let keys = keys("rewrite-message");
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("spring.eml");
+    std::fs::write(&file, EML).unwrap();
+    let args = [
+        "--base",
+        BASE,
+        "--campaign",
+        "c",
+        "--message",
+        file.to_str().unwrap(),
+    ];
+    let output = rewrite(&keys.key, &args, b"", None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    // Headers and boundaries stay; both parts now hold tracking URLs that verify.
+    assert!(
+        out.starts_with("From: shop@example.com\r\nSubject: Spring\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\r\n--b--\r\n"), "{out}");
+    let plain_url = out
+        .split_whitespace()
+        .find(|word| word.starts_with(BASE))
+        .unwrap();
+    let (code, json) = inspect(&keys.key, plain_url, &[]);
+    assert_eq!(
+        (code, json["destination"].as_str()),
+        (Some(0), Some("https://shop.example/spring"))
+    );
+    assert!(out.contains(&format!("<p><a href=3D\"{BASE}/c/")), "{out}");
+
+    let report = stderr(&output);
+    assert!(
+        report.starts_with("hashbeacon: 2 part(s), 2 rewritten;"),
+        "report: {report}"
+    );
+    assert!(
+        report.contains("part 1 (text/plain): tracked 1 link(s)"),
+        "report: {report}"
+    );
+    assert!(
+        report.contains("part 2 (text/html): tracked 1 link(s)"),
+        "report: {report}"
+    );
+    assert!(report.contains("open pixel inserted"), "report: {report}");
+}
+
+#[test]
+fn rewrite_message_refuses_a_dkim_signed_message_unless_allowed() {
+    let keys = keys("rewrite-message-dkim");
+    let signed = format!("DKIM-Signature: v=1; d=shop.example; b=abc\r\n{EML}");
+    let args = ["--base", BASE, "--campaign", "c", "--message"];
+    let output = rewrite(&keys.key, &args, signed.as_bytes(), None);
+    assert_one_line_error(
+        &output,
+        "cannot rewrite the message: the message carries a DKIM-Signature",
+    );
+
+    let allowed = [
+        "--base",
+        BASE,
+        "--campaign",
+        "c",
+        "--message",
+        "--allow-dkim-signed",
+    ];
+    let output = rewrite(&keys.key, &allowed, signed.as_bytes(), None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(stdout(&output).starts_with("DKIM-Signature: v=1; d=shop.example; b=abc\r\n"));
+
+    let conflicting = ["--base", BASE, "--campaign", "c", "--message", "--text"];
+    assert_one_line_error(&rewrite(&keys.key, &conflicting, EML.as_bytes(), None), "--text");
+}

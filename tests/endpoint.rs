@@ -9,8 +9,8 @@ use hashbeacon::classify::{Classifier, HONEYPOT_LABEL};
 use hashbeacon::event::Link;
 use hashbeacon::sink::{self, ChannelSink, FanOut, MemorySink};
 use hashbeacon::{
-    Claims, Endpoint, Event, EventSink, IpPolicy, Key, KeyId, Keyring, Kind, LinkId, Method, RedirectStatus,
-    Request, Response, Signal, SinkError, Tracker, Verdict, VerifyError,
+    Claims, Endpoint, Event, EventSink, ForwardedHeader, IpPolicy, Key, KeyId, Keyring, Kind, LinkId, Method,
+    RedirectStatus, Request, Response, Signal, SinkError, Tracker, Verdict, VerifyError,
 };
 use proptest::prelude::*;
 
@@ -490,6 +490,40 @@ fn client_ip_honours_forwarding_headers_only_from_trusted_proxies() {
     assert_eq!(trusting.sink().take()[0].client_ip, Some(PEER.parse().unwrap()));
 }
 
+/// The review's case: nginx appends to `X-Forwarded-For` only, and the client sends its
+/// own `Forwarded`. The client must not choose the recorded address.
+#[test]
+fn a_client_sent_forwarded_never_chooses_the_address_behind_an_x_forwarded_for_proxy() {
+    let target = click_target(&click_claims());
+    let request = Request::new("GET", &target, "10.0.0.1".parse().unwrap())
+        .with_user_agent(BROWSER)
+        .with_x_forwarded_for("198.51.100.7")
+        .with_forwarded("for=6.6.6.6");
+    let recorded = |header: Option<ForwardedHeader>| {
+        let endpoint = endpoint()
+            .with_ip_policy(IpPolicy::Keep)
+            .with_trusted_proxy("10.0.0.0/8".parse().unwrap());
+        let endpoint = match header {
+            Some(header) => endpoint.with_forwarded_header(header),
+            None => endpoint,
+        };
+        endpoint.handle(&request, LATER);
+        endpoint.sink().take()[0].client_ip
+    };
+    assert_eq!(
+        recorded(Some(ForwardedHeader::XForwardedFor)),
+        Some("198.51.100.7".parse().unwrap())
+    );
+    // Undeclared, the headers disagree: nothing is recorded rather than the client's pick.
+    assert_eq!(recorded(None), None);
+    // Declared `Forwarded`, a proxy that writes it would have appended its own entry;
+    // here the only entry is the client's, so this is what a misdeclaration records.
+    assert_eq!(
+        recorded(Some(ForwardedHeader::Forwarded)),
+        Some("6.6.6.6".parse().unwrap())
+    );
+}
+
 #[test]
 fn ip_policy_keeps_truncates_or_drops() {
     let target = click_target(&click_claims());
@@ -603,4 +637,42 @@ proptest! {
             prop_assert!(event.is_rejected());
         }
     }
+}
+
+/// A client cannot make every stored event as large as its `User-Agent` header: the
+/// event keeps at most `MAX_USER_AGENT_LEN` bytes, cut at a character boundary, while
+/// classification still reads the whole header.
+#[test]
+fn events_keep_a_bounded_prefix_of_a_huge_user_agent() {
+    use hashbeacon::event::MAX_USER_AGENT_LEN;
+    assert!((256..=1024).contains(&MAX_USER_AGENT_LEN));
+    // 300 KB of two-byte characters after one ASCII byte: the limit falls mid-character.
+    let huge = format!("Mozilla/5.0 x{}", "é".repeat(150_000));
+    let endpoint = endpoint();
+    for target in [click_target(&click_claims()), open_target(&open_claims())] {
+        let handled = endpoint.handle(&request("GET", &target).with_user_agent(&huge), LATER);
+        assert!(handled.sink_error.is_none());
+        let events = endpoint.sink().take();
+        let stored = events[0].user_agent.as_deref().unwrap();
+        assert!(stored.len() <= MAX_USER_AGENT_LEN, "{}", stored.len());
+        assert!(stored.len() > MAX_USER_AGENT_LEN - 4);
+        assert!(huge.starts_with(stored));
+    }
+    // A scanner's agent past the cut is still seen by the classifier.
+    let scanner = format!("Mozilla/5.0 ({}; Mimecast)", "x".repeat(MAX_USER_AGENT_LEN * 2));
+    let target = click_target(&click_claims());
+    endpoint.handle(&request("GET", &target).with_user_agent(&scanner), LATER);
+    let events = endpoint.sink().take();
+    assert!(!events[0].verdict.is_person());
+    assert_eq!(events[0].user_agent.as_deref().unwrap().len(), MAX_USER_AGENT_LEN);
+}
+
+/// Agents up to the limit are kept whole.
+#[test]
+fn ordinary_user_agents_are_kept_whole() {
+    let agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    let endpoint = endpoint();
+    let target = click_target(&click_claims());
+    endpoint.handle(&request("GET", &target).with_user_agent(agent), LATER);
+    assert_eq!(endpoint.sink().take()[0].user_agent.as_deref(), Some(agent));
 }

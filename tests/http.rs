@@ -6,7 +6,9 @@
 use std::net::IpAddr;
 
 use hashbeacon::sink::MemorySink;
-use hashbeacon::{Claims, Endpoint, IpPolicy, Key, KeyId, Kind, LinkId, Request, Response, Tracker};
+use hashbeacon::{
+    Claims, Endpoint, ForwardedHeader, IpPolicy, Key, KeyId, Kind, LinkId, Request, Response, Tracker,
+};
 
 const ISSUED: u64 = 1_767_225_600;
 
@@ -159,4 +161,34 @@ fn host_edited_invalid_headers_are_left_out() {
         4,
         "content-type, cache-control, content-length, x-good"
     );
+}
+
+/// A client's own `X-Forwarded-For` line and the proxy's appended one, as two header
+/// lines, next to a client-sent `Forwarded`: the proxy's entry is the client address.
+#[test]
+fn duplicated_and_mixed_forwarding_headers_keep_the_proxys_entry() {
+    for (header, expected) in [
+        (Some(ForwardedHeader::XForwardedFor), Some("198.51.100.9")),
+        (None, None),
+    ] {
+        let endpoint = Endpoint::new(tracker(), MemorySink::new())
+            .with_trusted_proxy("10.0.0.0/8".parse().unwrap())
+            .with_ip_policy(IpPolicy::Keep);
+        let endpoint = match header {
+            Some(header) => endpoint.with_forwarded_header(header),
+            None => endpoint,
+        };
+        let request = http::Request::get(click_url())
+            .header("x-forwarded-for", "6.6.6.6, 10.0.0.3")
+            .header("forwarded", "for=7.7.7.7")
+            .header("x-forwarded-for", "198.51.100.9")
+            .body(())
+            .unwrap();
+        endpoint.handle(
+            &Request::from_http(&request, "10.0.0.1".parse().unwrap()),
+            ISSUED + 60,
+        );
+        let expected = expected.map(|ip| ip.parse::<IpAddr>().unwrap());
+        assert_eq!(endpoint.sink().take()[0].client_ip, expected, "{header:?}");
+    }
 }

@@ -224,7 +224,7 @@ fn link_bars(page: &mut String, report: &CampaignReport) {
         let machine = clicks.machine() * BAR / most;
         let name = match link.link() {
             Some(Link::Index(index)) => format!("link {index}"),
-            Some(Link::Label(label)) => label.clone(),
+            Some(Link::Label(label)) => label.to_string(),
             None => "(no link id)".to_owned(),
         };
         let _ = write!(

@@ -84,9 +84,9 @@ impl Store {
                 insert.execute(params![
                     event.kind.as_str(),
                     event.implied,
-                    token.map(|t| &t.campaign),
+                    token.map(|t| t.campaign.as_str()),
                     token.and_then(|t| t.link.as_ref()).map(ToString::to_string),
-                    token.and_then(|t| t.recipient.as_ref()),
+                    token.and_then(|t| t.recipient.as_deref()),
                     token.map(|t| seconds(t.issued_at)),
                     event.is_expired(),
                     token.map(|t| t.key_id.to_string()),

@@ -42,16 +42,17 @@ mod one_click;
 mod request;
 mod response;
 
-pub use client_ip::IpNet;
-pub use request::{MAX_BODY_LEN, Method, Request};
-pub use response::{Handled, RedirectStatus, Response};
+pub use crate::method::Method;
+pub use client_ip::{ForwardedHeader, IpNet};
+pub use request::{MAX_BODY_LEN, Request};
+pub use response::{Handled, Headers, RedirectStatus, Response};
 
-use response::{TRACKING_METHODS, UNSUBSCRIBE_METHODS};
+use response::{TRACKING_NOT_ALLOWED, UNSUBSCRIBE_NOT_ALLOWED};
 
 use crate::classify::{Classifier, Facts};
 use crate::conversion::{ClickReference, ReferenceParameter};
 use crate::error::VerifyError;
-use crate::event::{Event, EventSink, SinkError, TokenFacts};
+use crate::event::{Event, EventSink, SinkError, TokenFacts, stored_user_agent};
 use crate::link::Tracker;
 use crate::privacy::IpPolicy;
 use crate::token::{Kind, Verified};
@@ -88,6 +89,7 @@ pub struct Endpoint<S> {
     redirect: RedirectStatus,
     ip_policy: IpPolicy,
     trusted_proxies: Vec<IpNet>,
+    forwarded_header: ForwardedHeader,
     classifier: Classifier,
     record_rejected: bool,
     click_implies_open: bool,
@@ -105,6 +107,7 @@ impl<S: EventSink> Endpoint<S> {
             redirect: RedirectStatus::default(),
             ip_policy: IpPolicy::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             classifier: Classifier::default(),
             record_rejected: false,
             click_implies_open: false,
@@ -125,9 +128,31 @@ impl<S: EventSink> Endpoint<S> {
     }
 
     /// Trusts a proxy network: requests whose peer is in it have their client address
-    /// taken from `Forwarded` / `X-Forwarded-For`.
+    /// taken from the forwarding header those proxies write (see
+    /// [`Endpoint::with_forwarded_header`]), walked from the right past trusted hops.
     pub fn with_trusted_proxy(mut self, network: IpNet) -> Self {
         self.trusted_proxies.push(network);
+        self
+    }
+
+    /// Declares which header the trusted proxies write the client's address into;
+    /// the other one is ignored, since clients can send it as they like. By default
+    /// ([`ForwardedHeader::BothMustAgree`]) both are read and an address is recorded
+    /// only when they name the same client.
+    ///
+    /// ```
+    /// use hashbeacon::{Endpoint, ForwardedHeader, Key, KeyId, Request, Tracker};
+    /// use hashbeacon::sink::MemorySink;
+    /// # let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example/hb")?;
+    /// // nginx with `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`
+    /// let endpoint = Endpoint::new(tracker, MemorySink::new())
+    ///     .with_trusted_proxy("10.0.0.0/8".parse()?)
+    ///     .with_forwarded_header(ForwardedHeader::XForwardedFor);
+    /// # let _ = endpoint;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded_header = header;
         self
     }
 
@@ -177,10 +202,10 @@ impl<S: EventSink> Endpoint<S> {
         let seen = |method| Seen { request, method, now };
         match (kind, method) {
             (Kind::Unsubscribe, Some(method)) => self.unsubscribe(&seen(method)),
-            (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(UNSUBSCRIBE_METHODS)),
+            (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(UNSUBSCRIBE_NOT_ALLOWED)),
             (Kind::Click, Some(method @ (Method::Get | Method::Head))) => self.click(&seen(method)),
             (Kind::Open, Some(method @ (Method::Get | Method::Head))) => self.open(&seen(method)),
-            (Kind::Click | Kind::Open, _) => answer(Response::method_not_allowed(TRACKING_METHODS)),
+            (Kind::Click | Kind::Open, _) => answer(Response::method_not_allowed(TRACKING_NOT_ALLOWED)),
         }
     }
 
@@ -215,7 +240,7 @@ impl<S: EventSink> Endpoint<S> {
         let verified = self
             .tracker
             .verify_click(seen.request.path, seen.request.query, seen.now)
-            .and_then(|click| Ok((click.verified, redirect_location(&click)?)));
+            .and_then(|click| Ok((click.verified, click.location()?)));
         match verified {
             Ok((verified, location)) => {
                 let location = self.with_reference(location, &verified, seen.now);
@@ -287,15 +312,18 @@ impl<S: EventSink> Endpoint<S> {
             issued_at: claims.map(|claims| claims.issued_at),
             received_at: seen.now,
         });
-        let client_ip =
-            client_ip::client_ip(seen.request, &self.trusted_proxies).and_then(|ip| self.ip_policy.apply(ip));
+        let client_ip = client_ip::client_ip(seen.request, &self.trusted_proxies, self.forwarded_header)
+            .and_then(|ip| self.ip_policy.apply(ip));
         Event {
             kind,
             implied: false,
             token: token.map(TokenFacts::from),
             received_at: seen.now,
             method: seen.method,
-            user_agent: seen.request.user_agent.map(str::to_owned),
+            user_agent: seen
+                .request
+                .user_agent
+                .map(|agent| stored_user_agent(agent).to_owned()),
             client_ip,
             verdict,
         }
@@ -314,14 +342,4 @@ fn answer(response: Response) -> Handled {
         response,
         sink_error: None,
     }
-}
-
-/// The `Location` for a verified click. The MAC already vouches for the destination;
-/// checking the scheme again costs nothing and means that even a key used by some
-/// other tool to sign a `javascript:` URL can never make this endpoint redirect to it.
-fn redirect_location(click: &crate::link::VerifiedClick<'_>) -> Result<String, VerifyError> {
-    let location = click.location()?;
-    crate::link::check_scheme_and_authority(&location)
-        .map_err(|_| VerifyError::Malformed("destination is not an http(s) URL"))?;
-    Ok(location)
 }

@@ -3,44 +3,6 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-/// The methods the endpoint answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// `GET`: a browser following a link or loading an image.
-    Get,
-    /// `HEAD`: same headers, no body; always a machine.
-    Head,
-    /// `POST`: a one-click unsubscribe (RFC 8058). Only unsubscribe URLs accept it.
-    Post,
-}
-
-impl Method {
-    /// Parses a method name. Method names are case-sensitive (RFC 9110 §9.1).
-    pub fn parse(method: &str) -> Option<Self> {
-        match method {
-            "GET" => Some(Method::Get),
-            "HEAD" => Some(Method::Head),
-            "POST" => Some(Method::Post),
-            _ => None,
-        }
-    }
-
-    /// `"GET"`, `"HEAD"` or `"POST"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-        }
-    }
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Most bytes of a request body the endpoint looks at. A one-click unsubscribe body is
 /// 26 bytes, or a few hundred as `multipart/form-data`; a longer body is answered
 /// `413` unread. Hosts read at most this much (plus one byte, to tell a longer body

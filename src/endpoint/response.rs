@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use crate::endpoint::Method;
 use crate::event::SinkError;
+use crate::method::Method;
 use crate::pixel;
 
 /// `Cache-Control` of redirects and errors: never reuse, never share. A cached
@@ -50,11 +50,6 @@ const DONE_PAGE: &[u8] = b"<!doctype html>\n<html lang=\"en\"><head><meta charse
 <body><p>You are unsubscribed.</p></body></html>\n";
 const DONE_PAGE_LEN: &str = "250";
 
-/// The methods tracking URLs answer.
-pub(crate) const TRACKING_METHODS: &str = "GET, HEAD";
-/// The methods unsubscribe URLs answer.
-pub(crate) const UNSUBSCRIBE_METHODS: &str = "GET, HEAD, POST";
-
 /// The redirect status for clicks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum RedirectStatus {
@@ -83,17 +78,178 @@ impl RedirectStatus {
     }
 }
 
+/// The headers every response of one shape shares, written once as static data.
+type Fixed = &'static [(&'static str, &'static str)];
+
+const REDIRECT_HEADERS: Fixed = &[
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-length", "0"),
+];
+const PIXEL_HEADERS: Fixed = &[
+    ("content-type", "image/gif"),
+    ("cache-control", NO_STORE_PIXEL),
+    ("content-length", pixel::GIF_LEN_TEXT),
+];
+const NOT_FOUND_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_FOUND_LEN),
+];
+/// 405 on a click or open URL, which answer `GET` and `HEAD`.
+pub(crate) const TRACKING_NOT_ALLOWED: Fixed = &[
+    ("allow", "GET, HEAD"),
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_ALLOWED_LEN),
+];
+/// 405 on an unsubscribe URL, which also answers `POST`.
+pub(crate) const UNSUBSCRIBE_NOT_ALLOWED: Fixed = &[
+    ("allow", "GET, HEAD, POST"),
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_ALLOWED_LEN),
+];
+const BAD_REQUEST_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", BAD_REQUEST_LEN),
+];
+const TOO_LARGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", TOO_LARGE_LEN),
+];
+/// The unsubscribe pages' headers; the URL carries the token, so never hand it on.
+const CONFIRM_PAGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_HTML),
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-security-policy", PAGE_POLICY),
+    ("content-length", CONFIRM_PAGE_LEN),
+];
+const DONE_PAGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_HTML),
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-security-policy", PAGE_POLICY),
+    ("content-length", DONE_PAGE_LEN),
+];
+
+/// A response's headers: the `Location` of a redirect, the headers its shape always
+/// has (static data, so building a response allocates nothing but the `Location`), and
+/// any the host adds with [`Headers::push`].
+///
+/// Names are lowercase. Iterating yields `(name, value)` pairs in order: `location`
+/// first, then the fixed headers, then the added ones.
+///
+/// ```
+/// # use hashbeacon::{Endpoint, Key, KeyId, Request, Tracker, sink::MemorySink};
+/// # let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example")?;
+/// # let endpoint = Endpoint::new(tracker, MemorySink::new());
+/// let mut response = endpoint.handle(&Request::new("GET", "/o/bad.gif", "192.0.2.1".parse()?), 0).response;
+/// response.headers.push(("x-served-by", "node-3".into()));
+/// let names: Vec<&str> = response.headers.iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["content-type", "cache-control", "content-length", "x-served-by"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    location: Option<String>,
+    fixed: Fixed,
+    added: Vec<(&'static str, Cow<'static, str>)>,
+}
+
+impl Headers {
+    fn new(location: Option<String>, fixed: Fixed) -> Self {
+        Self {
+            location,
+            fixed,
+            added: Vec::new(),
+        }
+    }
+
+    /// Adds a `(name, value)` header (name in lowercase), after the ones the endpoint
+    /// set.
+    pub fn push(&mut self, header: (&'static str, Cow<'static, str>)) {
+        self.added.push(header);
+    }
+
+    /// The `(name, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let location = self.location.as_deref().map(|value| ("location", value));
+        location
+            .into_iter()
+            .chain(self.fixed.iter().copied())
+            .chain(self.added.iter().map(|(name, value)| (*name, value.as_ref())))
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        usize::from(self.location.is_some()) + self.fixed.len() + self.added.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+}
+
+impl IntoIterator for Headers {
+    type Item = (&'static str, Cow<'static, str>);
+    type IntoIter = IntoIter;
+
+    /// Moves the headers out: the `Location` owned, the fixed ones borrowed from static
+    /// data.
+    fn into_iter(self) -> IntoIter {
+        IntoIter {
+            location: self.location,
+            fixed: self.fixed.iter(),
+            added: self.added.into_iter(),
+        }
+    }
+}
+
+/// The owning iterator over [`Headers`].
+#[derive(Debug)]
+pub struct IntoIter {
+    location: Option<String>,
+    fixed: std::slice::Iter<'static, (&'static str, &'static str)>,
+    added: std::vec::IntoIter<(&'static str, Cow<'static, str>)>,
+}
+
+impl Iterator for IntoIter {
+    type Item = (&'static str, Cow<'static, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(location) = self.location.take() {
+            return Some(("location", Cow::Owned(location)));
+        }
+        match self.fixed.next() {
+            Some(&(name, value)) => Some((name, Cow::Borrowed(value))),
+            None => self.added.next(),
+        }
+    }
+}
+
 /// An HTTP response as plain data, for the host to write.
 ///
-/// Header names are lowercase. The body is always a static byte string: the pixel, a
-/// one-line error, an unsubscribe page, or nothing. No response sets a cookie.
+/// The body is always a static byte string: the pixel, a one-line error, an
+/// unsubscribe page, or nothing. No response sets a cookie.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Response {
     /// The status code.
     pub status: u16,
-    /// Header names (lowercase) and values, in order.
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// The headers, names in lowercase.
+    pub headers: Headers,
     /// The body; empty for `HEAD` and redirects.
     pub body: &'static [u8],
 }
@@ -101,38 +257,21 @@ pub struct Response {
 impl Response {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_ref())
+        self.headers.get(name)
     }
 
     /// A redirect to `location`.
     pub(crate) fn redirect(status: RedirectStatus, location: String) -> Self {
         Self {
             status: status.code(),
-            headers: vec![
-                ("location", Cow::Owned(location)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("referrer-policy", Cow::Borrowed(REFERRER_POLICY)),
-                ("content-length", Cow::Borrowed("0")),
-            ],
+            headers: Headers::new(Some(location), REDIRECT_HEADERS),
             body: b"",
         }
     }
 
     /// The pixel; headers only for `HEAD`.
     pub(crate) fn pixel(method: Method) -> Self {
-        Self::with_body(
-            200,
-            method,
-            vec![
-                ("content-type", Cow::Borrowed("image/gif")),
-                ("cache-control", Cow::Borrowed(NO_STORE_PIXEL)),
-                ("content-length", Cow::Borrowed(pixel::GIF_LEN_TEXT)),
-            ],
-            pixel::GIF,
-        )
+        Self::with_body(200, method, PIXEL_HEADERS, pixel::GIF)
     }
 
     /// 404 with a short body and no detail.
@@ -140,87 +279,46 @@ impl Response {
         Self::with_body(
             404,
             method.unwrap_or(Method::Get),
-            vec![
-                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("content-length", Cow::Borrowed(NOT_FOUND_LEN)),
-            ],
+            NOT_FOUND_HEADERS,
             NOT_FOUND_BODY,
         )
     }
 
-    /// 405 for a method the route does not answer; `allow` lists those it does.
-    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
+    /// 405 for a method the route does not answer: [`TRACKING_NOT_ALLOWED`] or
+    /// [`UNSUBSCRIBE_NOT_ALLOWED`], whose `Allow` lists the methods it does.
+    pub(crate) fn method_not_allowed(allow: Fixed) -> Self {
         Self {
             status: 405,
-            headers: vec![
-                ("allow", Cow::Borrowed(allow)),
-                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("content-length", Cow::Borrowed(NOT_ALLOWED_LEN)),
-            ],
+            headers: Headers::new(None, allow),
             body: NOT_ALLOWED_BODY,
         }
     }
 
     /// 400: a `POST` whose body is not the one-click form field.
     pub(crate) fn bad_request() -> Self {
-        Self::plain_error(400, BAD_REQUEST_BODY, BAD_REQUEST_LEN)
+        Self::with_body(400, Method::Post, BAD_REQUEST_HEADERS, BAD_REQUEST_BODY)
     }
 
     /// 413: a `POST` body longer than [`crate::endpoint::MAX_BODY_LEN`].
     pub(crate) fn payload_too_large() -> Self {
-        Self::plain_error(413, TOO_LARGE_BODY, TOO_LARGE_LEN)
-    }
-
-    fn plain_error(status: u16, body: &'static [u8], len: &'static str) -> Self {
-        Self {
-            status,
-            headers: vec![
-                ("content-type", Cow::Borrowed(TEXT_PLAIN)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                ("content-length", Cow::Borrowed(len)),
-            ],
-            body,
-        }
+        Self::with_body(413, Method::Post, TOO_LARGE_HEADERS, TOO_LARGE_BODY)
     }
 
     /// 200 with the page that asks to confirm an unsubscribe; headers only for `HEAD`.
     pub(crate) fn unsubscribe_page(method: Method) -> Self {
-        Self::page(method, CONFIRM_PAGE, CONFIRM_PAGE_LEN)
+        Self::with_body(200, method, CONFIRM_PAGE_HEADERS, CONFIRM_PAGE)
     }
 
     /// 200 with the page saying the unsubscribe was taken (never a redirect: RFC 8058
     /// clients do not follow one).
     pub(crate) fn unsubscribed() -> Self {
-        Self::page(Method::Post, DONE_PAGE, DONE_PAGE_LEN)
+        Self::with_body(200, Method::Post, DONE_PAGE_HEADERS, DONE_PAGE)
     }
 
-    fn page(method: Method, body: &'static [u8], len: &'static str) -> Self {
-        Self::with_body(
-            200,
-            method,
-            vec![
-                ("content-type", Cow::Borrowed(TEXT_HTML)),
-                ("cache-control", Cow::Borrowed(NO_STORE)),
-                // The URL carries the token: never hand it on.
-                ("referrer-policy", Cow::Borrowed(REFERRER_POLICY)),
-                ("content-security-policy", Cow::Borrowed(PAGE_POLICY)),
-                ("content-length", Cow::Borrowed(len)),
-            ],
-            body,
-        )
-    }
-
-    fn with_body(
-        status: u16,
-        method: Method,
-        headers: Vec<(&'static str, Cow<'static, str>)>,
-        body: &'static [u8],
-    ) -> Self {
+    fn with_body(status: u16, method: Method, fixed: Fixed, body: &'static [u8]) -> Self {
         Self {
             status,
-            headers,
+            headers: Headers::new(None, fixed),
             // HEAD: the same headers, Content-Length included, and no body (RFC 9110 §9.3.2).
             body: if method == Method::Head { b"" } else { body },
         }

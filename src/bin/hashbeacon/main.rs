@@ -4,7 +4,7 @@
 //! ```text
 //! hashbeacon keygen [--id ID]            print a new signing key (one line)
 //! hashbeacon keygen --pseudonym          print a new recipient pseudonym key
-//! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text] [FILE]
+//! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text | --message] [FILE]
 //!                                        track a body's links: body on stdout, report on stderr
 //! hashbeacon inspect --key FILE URL      verify a click, open or unsubscribe URL, print JSON
 //! hashbeacon unsubscribe --key FILE --base URL --campaign ID --recipient ADDRESS

@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use hashbeacon::message::{MessageOptions, rewrite_message};
 use hashbeacon::rewrite::{Charset, Message, Options, Recipient, Rewritten, rewrite_html, rewrite_text};
 use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey};
 use zeroize::Zeroizing;
@@ -14,9 +15,9 @@ use crate::{Fatal, keyfile, unix_now};
 /// `--pseudonym-key` is not given.
 const PSEUDONYM_KEY_ENV: &str = "HASHBEACON_PSEUDONYM_KEY";
 
-/// Rewrite an HTML (or, with --text, plain-text) body: its links become signed click
-/// URLs and an open pixel is added. The tracked body goes to stdout in the input's
-/// charset, a report of what was done to stderr.
+/// Rewrite an HTML (or, with --text, plain-text) body, or with --message a whole email:
+/// its links become signed click URLs and an open pixel is added. The tracked body or
+/// message goes to stdout in the input's charset, a report of what was done to stderr.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
@@ -33,13 +34,24 @@ pub(crate) struct Args {
     pseudonym_key: Option<PathBuf>,
 
     /// The body is plain text, not HTML: URLs in the text are tracked, no pixel.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "message")]
     text: bool,
+
+    /// The input is a whole RFC 5322 / MIME message (an .eml file): its HTML and text
+    /// parts are rewritten in their own charsets and transfer encodings, everything else
+    /// is written back byte for byte, and the report lists every part.
+    #[arg(long, conflicts_with = "charset")]
+    message: bool,
+
+    /// With --message: rewrite a message that carries a DKIM-Signature anyway (the
+    /// signature breaks; sign after rewriting).
+    #[arg(long, requires = "message")]
+    allow_dkim_signed: bool,
 
     /// The body's charset, kept in the output: utf-8, windows-1252, iso-8859-1, or any
     /// other ASCII-compatible charset label.
-    #[arg(long, value_name = "LABEL", default_value = "utf-8", value_parser = Charset::from_label)]
-    charset: Charset,
+    #[arg(long, value_name = "LABEL", value_parser = Charset::from_label)]
+    charset: Option<Charset>,
 
     /// Tokens stop being fresh this many seconds after now (clicks still redirect).
     #[arg(long, value_name = "SECONDS")]
@@ -75,11 +87,21 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         recipient = recipient.expiring_at(expires_at);
     }
     let message = Message::new(&args.signing.campaign, recipient);
-    let mut options = Options::default();
-    options.charset = args.charset;
-    let rewrite = if args.text { rewrite_text } else { rewrite_html };
-    let Rewritten { body, report, .. } = rewrite(&tracker, &message, &options, &input)
-        .map_err(|err| Fatal(format!("cannot rewrite the body: {err}")))?;
+    let (body, report) = if args.message {
+        let mut options = MessageOptions::default();
+        options.allow_dkim_signed = args.allow_dkim_signed;
+        let out = rewrite_message(&tracker, &message, &options, &input)
+            .map_err(|err| Fatal(format!("cannot rewrite the message: {err}")))?;
+        let report = out.to_string();
+        (out.message, report)
+    } else {
+        let mut options = Options::default();
+        options.charset = args.charset.unwrap_or_default();
+        let rewrite = if args.text { rewrite_text } else { rewrite_html };
+        let Rewritten { body, report, .. } = rewrite(&tracker, &message, &options, &input)
+            .map_err(|err| Fatal(format!("cannot rewrite the body: {err}")))?;
+        (body, report.to_string())
+    };
 
     let mut out = std::io::stdout().lock();
     out.write_all(&body)

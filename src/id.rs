@@ -1,0 +1,114 @@
+//! The two names every token carries ahead of its claims: its purpose ([`Kind`]) and
+//! the id of the key that signed it ([`KeyId`]).
+//!
+//! Plain data at the bottom of the crate, so the errors that mention them
+//! ([`crate::error`]) need nothing from the keys and tokens they describe.
+
+use std::fmt;
+
+/// Most characters in a key id.
+pub const MAX_KEY_ID_LEN: usize = 8;
+
+/// What a token is for. Part of the MAC's domain separation: a token of one kind is
+/// never accepted as a token of another (nor as a conversion reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A tracked link: verifying it yields a destination to redirect to.
+    Click,
+    /// An open pixel.
+    Open,
+    /// A one-click unsubscribe (RFC 8058): names a list or campaign and a recipient.
+    Unsubscribe,
+}
+
+impl Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 3] = [Kind::Click, Kind::Open, Kind::Unsubscribe];
+
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Kind::Click => b'c',
+            Kind::Open => b'o',
+            Kind::Unsubscribe => b'u',
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        match code {
+            b'c' => Some(Kind::Click),
+            b'o' => Some(Kind::Open),
+            b'u' => Some(Kind::Unsubscribe),
+            _ => None,
+        }
+    }
+
+    /// `"click"`, `"open"` or `"unsubscribe"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Click => "click",
+            Kind::Open => "open",
+            Kind::Unsubscribe => "unsubscribe",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A key id: 1 to 8 ASCII letters or digits, carried in every token.
+///
+/// It is `Copy` and stored inline, so verifying never allocates for it.
+///
+/// ```
+/// use hashbeacon::KeyId;
+/// let id: KeyId = "k2026a".parse()?;
+/// assert_eq!(id.as_str(), "k2026a");
+/// assert!("no.dots".parse::<KeyId>().is_err());
+/// # Ok::<(), hashbeacon::KeyError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId {
+    bytes: [u8; MAX_KEY_ID_LEN],
+    len: u8,
+}
+
+impl KeyId {
+    /// The id if it is 1 to 8 ASCII letters or digits; [`KeyId::new`] says why not.
+    pub(crate) fn checked(id: &str) -> Option<Self> {
+        let raw = id.as_bytes();
+        if raw.is_empty() || !raw.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        bytes.get_mut(..raw.len())?.copy_from_slice(raw);
+        Some(Self {
+            bytes,
+            len: u8::try_from(raw.len()).ok()?,
+        })
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII alphanumerics are ever stored.
+        std::str::from_utf8(self.used()).unwrap_or_default()
+    }
+
+    pub(crate) fn used(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

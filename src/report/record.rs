@@ -1,0 +1,77 @@
+//! What a report folds: one accepted event as a [`Record`].
+
+use crate::event::{Event, Link};
+use crate::token::{Kind, LinkId};
+
+/// What a [`Record`] counts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// A click on a tracked link.
+    Click,
+    /// A load of the open pixel.
+    Open,
+    /// An open recorded because the message was clicked (see the module docs).
+    ImpliedOpen,
+    /// A conversion attributed to a click ([`crate::conversion`]).
+    Conversion,
+    /// A one-click unsubscribe.
+    Unsubscribe,
+}
+
+/// One accepted event, as a report sees it: the few facts a host stores per event.
+///
+/// [`Report::add`](super::Report::add) builds it from an [`Event`]; a host folding rows from its own
+/// database builds it from those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Record<'a> {
+    /// What happened.
+    pub action: Action,
+    /// The campaign id.
+    pub campaign: &'a str,
+    /// The link, for clicks.
+    pub link: Option<LinkId<'a>>,
+    /// The recipient's pseudonym, if the token carried one.
+    pub recipient: Option<&'a str>,
+    /// When it happened, unix seconds (the event's received-at).
+    pub at: u64,
+    /// What timings are measured from, unix seconds (the token's issued-at; for a
+    /// conversion, the click time).
+    pub since: u64,
+    /// Whether a person did it ([`Verdict::is_person`](crate::Verdict::is_person)).
+    pub person: bool,
+    /// Why it was judged so: the verdict's `Display` form, e.g. `"human"` or
+    /// `"scanner: HEAD request"`.
+    pub reason: &'a str,
+}
+
+impl<'a> Record<'a> {
+    /// The record of an event with an authentic token; `None` for a rejected one.
+    pub(super) fn from_event(event: &'a Event, reason: &'a str) -> Option<Self> {
+        let token = event.token.as_ref().ok()?;
+        let action = match (event.kind, event.implied) {
+            (Kind::Click, _) => Action::Click,
+            (Kind::Open, false) => Action::Open,
+            (Kind::Open, true) => Action::ImpliedOpen,
+            (Kind::Unsubscribe, _) => Action::Unsubscribe,
+        };
+        Some(Self {
+            action,
+            campaign: &token.campaign,
+            link: token.link.as_ref().map(link_id),
+            recipient: token.recipient.as_deref(),
+            at: event.received_at,
+            since: token.issued_at,
+            person: event.verdict.is_person(),
+            reason,
+        })
+    }
+}
+
+/// Borrows an owned link as the token's link id.
+pub(super) fn link_id(link: &Link) -> LinkId<'_> {
+    match link {
+        Link::Index(index) => LinkId::Index(*index),
+        Link::Label(label) => LinkId::Label(label),
+    }
+}
