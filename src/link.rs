@@ -207,17 +207,48 @@ pub struct Tracker {
     prefix_at: usize,
 }
 
+/// Whether a parsed host is an IP address or a domain name of letters, digits, `-` and
+/// `_` between dots (a trailing dot allowed): nothing that needs escaping anywhere.
+fn is_plain_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(domain) => {
+            let domain = domain.strip_suffix('.').unwrap_or(domain);
+            domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            })
+        }
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    }
+}
+
 impl Tracker {
-    /// A tracker for a base URL: absolute `https` (or `http`), a host, an optional path
-    /// prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and no user info,
-    /// query or fragment.
+    /// A tracker for a base URL: absolute `https` (or `http`), a host (a domain name of
+    /// letters, digits, `-` and `_` between dots, after IDNA; or an IP address), an
+    /// optional path prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and
+    /// no user info, query or fragment.
+    ///
+    /// The WHATWG URL rules let a domain hold `"`, `'`, `` ` ``, `{`, `}` and more; such a
+    /// base is refused, since it would be written into every tracked body.
+    ///
+    /// ```
+    /// use hashbeacon::{Key, KeyId, Tracker};
+    /// let key = Key::new(KeyId::new("k1")?, &[7u8; 32])?;
+    /// assert!(Tracker::new(key.clone().into(), "https://t.example.com/hb").is_ok());
+    /// assert!(Tracker::new(key.into(), "https://t.example.com\"onload=\"x/hb").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
         let url = url::Url::parse(base_url).map_err(|_| ConfigError::BaseUrl("not an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConfigError::BaseUrl("the scheme must be https or http"));
         }
-        if url.host().is_none() {
-            return Err(ConfigError::BaseUrl("a host is required"));
+        if !url.host().is_some_and(is_plain_host) {
+            return Err(ConfigError::BaseUrl(
+                "the host must be a domain name (letters, digits, `-`, `_`, dots) or an IP address",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ConfigError::BaseUrl("user info is not allowed"));

@@ -146,6 +146,13 @@ pub enum IpPolicy {
     Keep,
     /// IPv4 to its /24 network, IPv6 to its /48 network (the default): enough to tell
     /// networks and rough location apart, not enough to single out a household.
+    ///
+    /// An IPv6 address that carries an IPv4 address keeps that address to its /24 and
+    /// nothing else of it: IPv4-mapped (`::ffff:a.b.c.d`, truncated as the IPv4 address
+    /// it is), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`), 6to4
+    /// (`2002:AABB:CCDD::/48`, subnet and interface dropped) and Teredo
+    /// (`2001:0::/32`: the obfuscated client address in the last 32 bits is kept to its
+    /// /24, still obfuscated; server, flags and port are dropped).
     #[default]
     Truncate,
     /// No address at all.
@@ -162,6 +169,9 @@ impl IpPolicy {
     /// assert_eq!(IpPolicy::Truncate.apply(ip), Some("203.0.113.0".parse()?));
     /// let ip6: IpAddr = "2001:db8:abcd:12::1".parse()?;
     /// assert_eq!(IpPolicy::Truncate.apply(ip6), Some("2001:db8:abcd::".parse()?));
+    /// // 6to4 for 203.0.113.7: the embedded address goes to its /24 too.
+    /// let six_to_four: IpAddr = "2002:cb00:7107::1234".parse()?;
+    /// assert_eq!(IpPolicy::Truncate.apply(six_to_four), Some("2002:cb00:7100::".parse()?));
     /// assert_eq!(IpPolicy::Drop.apply(ip), None);
     /// # Ok::<(), std::net::AddrParseError>(())
     /// ```
@@ -171,9 +181,137 @@ impl IpPolicy {
             IpPolicy::Drop => None,
             // An IPv4-mapped IPv6 address is truncated as the IPv4 address it is.
             IpPolicy::Truncate => Some(match ip.to_canonical() {
-                IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xFFFF_FF00).into()),
-                IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()),
+                IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & IPV4_NETWORK).into()),
+                IpAddr::V6(v6) => IpAddr::V6(truncate_v6(u128::from(v6)).into()),
             }),
+        }
+    }
+}
+
+/// The /24 network of an IPv4 address.
+const IPV4_NETWORK: u32 = 0xFFFF_FF00;
+
+/// The NAT64 well-known prefix `64:ff9b::/96` (RFC 6052), shifted down 32 bits.
+const NAT64_PREFIX: u128 = 0x0064_ff9b_0000_0000_0000_0000;
+/// The 6to4 prefix `2002::/16` (RFC 3056), shifted down 112 bits.
+const SIX_TO_FOUR_PREFIX: u128 = 0x2002;
+/// The Teredo prefix `2001:0::/32` (RFC 4380), shifted down 96 bits.
+const TEREDO_PREFIX: u128 = 0x2001_0000;
+
+/// Truncates an IPv6 address (not IPv4-mapped) to its /48, or to its prefix and the
+/// /24 of the IPv4 address it embeds.
+fn truncate_v6(bits: u128) -> u128 {
+    let low_network = u128::from(IPV4_NETWORK);
+    if bits >> 32 == 0 || bits >> 32 == NAT64_PREFIX {
+        // IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`: the IPv4 address is
+        // the last 32 bits.
+        bits & !0xFF
+    } else if bits >> 112 == SIX_TO_FOUR_PREFIX {
+        // `2002:AABB:CCDD:subnet:interface`: the prefix and the address's first 24 bits.
+        bits & !((1u128 << 88) - 1)
+    } else if bits >> 96 == TEREDO_PREFIX {
+        // `2001:0:server:flags:port:client`, the client address inverted: its /24 is
+        // the inverse with the low byte all ones.
+        (bits & (u128::from(u32::MAX) << 96)) | (bits & low_network) | 0xFF
+    } else {
+        bits & !((1u128 << 80) - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn truncated(ip: &str) -> String {
+        IpPolicy::Truncate.apply(ip.parse().unwrap()).unwrap().to_string()
+    }
+
+    #[test]
+    fn embedded_ipv4_addresses_keep_only_their_24() {
+        for (ip, expected) in [
+            ("203.0.113.77", "203.0.113.0"),
+            ("::ffff:203.0.113.77", "203.0.113.0"),
+            ("::203.0.113.77", "::cb00:7100"),
+            ("64:ff9b::203.0.113.77", "64:ff9b::cb00:7100"),
+            // 6to4 for 203.0.113.7, from the review.
+            ("2002:cb00:7107::1234", "2002:cb00:7100::"),
+            ("2002:cb00:7107:abcd:1:2:3:4", "2002:cb00:7100::"),
+            // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 port 40000.
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::3fff:fdff"),
+            ("2001:db8:abcd:12::1", "2001:db8:abcd::"),
+            ("2001:1::1", "2001:1::"),
+            ("::1", "::"),
+        ] {
+            assert_eq!(truncated(ip), expected, "{ip}");
+        }
+    }
+
+    fn low(bits: u128) -> u32 {
+        (bits & 0xFFFF_FFFF) as u32
+    }
+
+    fn six_to_four_v4(bits: u128) -> u32 {
+        low(bits >> 80)
+    }
+
+    fn teredo_client(bits: u128) -> u32 {
+        !low(bits)
+    }
+
+    /// Addresses embedding `v4` (IPv4-compatible, NAT64, 6to4, Teredo) with arbitrary
+    /// other bits from `rest`, each with how to read the IPv4 address back.
+    fn embeddings(v4: Ipv4Addr, rest: u128) -> [(u128, fn(u128) -> u32); 4] {
+        let v4 = u128::from(u32::from(v4));
+        [
+            (v4, low),
+            ((NAT64_PREFIX << 32) | v4, low),
+            (
+                (SIX_TO_FOUR_PREFIX << 112) | (v4 << 80) | (rest & ((1 << 80) - 1)),
+                six_to_four_v4,
+            ),
+            (
+                (TEREDO_PREFIX << 96) | (rest & (u128::from(u64::MAX) << 32)) | (!v4 & 0xFFFF_FFFF),
+                teredo_client,
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn truncation_keeps_the_24_of_any_embedded_ipv4(v4: Ipv4Addr, rest: u128) {
+            let network = u32::from(v4) & IPV4_NETWORK;
+            for (bits, embedded) in embeddings(v4, rest) {
+                let address = IpAddr::V6(Ipv6Addr::from(bits));
+                let Some(IpAddr::V6(out)) = IpPolicy::Truncate.apply(address) else {
+                    return Err(proptest::test_runner::TestCaseError::fail("not IPv6"));
+                };
+                let out = u128::from(out);
+                proptest::prop_assert_eq!(embedded(out), network, "{}", address);
+                // Nothing but the prefix and the embedded /24 is left: the same bits as
+                // the embedding of the bare /24 with nothing else set.
+                let bare = embeddings(Ipv4Addr::from(network), 0)
+                    .into_iter()
+                    .map(|(bare, _)| truncate_v6(bare))
+                    .find(|bare| bare >> 96 == out >> 96)
+                    .unwrap();
+                proptest::prop_assert_eq!(out, bare);
+                // Idempotent.
+                proptest::prop_assert_eq!(truncate_v6(out), out);
+            }
+        }
+
+        #[test]
+        fn any_ipv6_keeps_at_most_its_48_or_an_embedded_24(bits: u128) {
+            let out = truncate_v6(bits);
+            // Never a bit the input did not have, but for Teredo's inverted low byte.
+            let teredo = bits >> 96 == TEREDO_PREFIX;
+            if !teredo {
+                proptest::prop_assert_eq!(out & !bits, 0);
+            }
+            proptest::prop_assert_eq!(truncate_v6(out), out);
+            let low_byte = out & 0xFF;
+            proptest::prop_assert!(low_byte == 0 || (teredo && low_byte == 0xFF));
         }
     }
 }

@@ -449,8 +449,12 @@ impl Keyring {
     /// `token`.
     ///
     /// `destination` is the destination in its wire form (the raw query of a click URL;
-    /// empty for opens). Checks run cheapest first — length, syntax, purpose, key id —
-    /// and the MAC last, compared in constant time. Never allocates.
+    /// empty for opens). Authenticates first: after the length bounds it finds only what
+    /// the MAC needs (purpose, key id, the head/tail split and the tag), compares the tag
+    /// in constant time, and then reads the claims from the authenticated bytes, still
+    /// checking their canonical form. When that fails, the full syntax checks run to say
+    /// why: a malformed token is reported as [`VerifyError::Malformed`], a well-formed
+    /// one with a wrong tag as [`VerifyError::BadMac`]. Never allocates.
     ///
     /// An authentic token past its expiry is *not* an error here: the result says
     /// [`Verified::expired`]; call [`Verified::fresh`] to treat expiry as one.
@@ -473,6 +477,81 @@ impl Keyring {
                 max: MAX_DESTINATION_LEN,
             });
         }
+        let (claims, key_id) = match self.authenticate(kind, token, destination) {
+            Some(authentic) => authentic,
+            None => self.diagnose(kind, token, destination)?,
+        };
+        // Signers refuse such claims (`SignError::ExpiresBeforeIssued`); the MAC cannot.
+        if claims.expires_at.is_some_and(|exp| exp < claims.issued_at) {
+            return Err(VerifyError::Malformed("expires-at before issued-at"));
+        }
+        Ok(Verified {
+            claims,
+            key_id,
+            expired: claims.expires_at.is_some_and(|exp| now >= exp),
+        })
+    }
+
+    /// The success path: the claims of a token whose tag is right and whose text is
+    /// canonical, or `None` for [`Keyring::diagnose`] to say what is wrong.
+    fn authenticate<'a>(&self, kind: Kind, token: &'a str, destination: &str) -> Option<(Claims<'a>, KeyId)> {
+        if kind != Kind::Click && !destination.is_empty() {
+            return None;
+        }
+        let bytes = token.as_bytes();
+        // `1c.`, `1o.` or `1u.`: the purpose's MAC state is chosen by the route, not the text,
+        // so the text must say the same.
+        if bytes.get(..3)? != [VERSION, kind.code(), b'.'] {
+            return None;
+        }
+        let tag_dot = bytes.len().checked_sub(TAG_TEXT_LEN + 1)?;
+        let tag = decode_tag(token.get(tag_dot + 1..)?)?;
+        if bytes.get(tag_dot) != Some(&b'.') {
+            return None;
+        }
+        // The five dots between `1c.` and the tag's dot, and no sixth.
+        let fields = bytes.get(3..tag_dot)?;
+        let mut dots = memchr::memchr_iter(b'.', fields).map(|at| at + 3);
+        let (d1, d2, d3, d4, d5) = (
+            dots.next()?,
+            dots.next()?,
+            dots.next()?,
+            dots.next()?,
+            dots.next()?,
+        );
+        if dots.next().is_some() {
+            return None;
+        }
+        let key = self.get(token.get(3..d1)?)?;
+        let mut mac = key.mac_state(kind).clone();
+        absorb_head(&mut mac, token.get(..=d3)?.as_bytes(), destination.as_bytes());
+        mac.update(fields.get(d3 + 1 - 3..)?);
+        mac.verify_truncated_left(&tag).ok()?;
+        // Authentic: now read the claims, holding them to their canonical form.
+        let field = |from: usize, to: usize| token.get(from + 1..to);
+        let claims = read_claims(
+            kind,
+            [
+                field(d1, d2)?,
+                field(d2, d3)?,
+                field(d3, d4)?,
+                field(d4, d5)?,
+                field(d5, tag_dot)?,
+            ],
+        )
+        .ok()?;
+        Some((claims, key.id()))
+    }
+
+    /// The failure path: every check in a fixed order (length was done), so the error
+    /// names the first thing wrong — syntax of each field, purpose, key id, tag
+    /// encoding — and [`VerifyError::BadMac`] only for a well-formed token.
+    fn diagnose<'a>(
+        &self,
+        kind: Kind,
+        token: &'a str,
+        destination: &str,
+    ) -> Result<(Claims<'a>, KeyId), VerifyError> {
         let parsed = parse(token)?;
         if parsed.claims.kind != kind {
             return Err(VerifyError::WrongPurpose {
@@ -494,12 +573,7 @@ impl Keyring {
         absorb_head(&mut mac, parsed.head.as_bytes(), destination.as_bytes());
         mac.update(parsed.tail.as_bytes());
         mac.verify_truncated_left(&tag).map_err(|_| VerifyError::BadMac)?;
-        let expired = parsed.claims.expires_at.is_some_and(|exp| now >= exp);
-        Ok(Verified {
-            claims: parsed.claims,
-            key_id: key.id(),
-            expired,
-        })
+        Ok((parsed.claims, key.id()))
     }
 }
 
@@ -556,6 +630,25 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     {
         return Err(VerifyError::Malformed("key id"));
     }
+    let claims = read_claims(kind, [campaign, link, recipient, issued_at, expires_at])?;
+    if tag.len() != TAG_TEXT_LEN {
+        return Err(VerifyError::Malformed("tag has the wrong length"));
+    }
+    Ok(Parsed {
+        claims,
+        key_id,
+        head: field(0, d3 + 1)?,
+        tail: field(d3 + 1, d6)?,
+        tag,
+    })
+}
+
+/// Reads the claim fields (campaign, link, recipient, issued-at, expires-at) of a
+/// token of purpose `kind`, checking each in that order.
+fn read_claims<'a>(
+    kind: Kind,
+    [campaign, link, recipient, issued_at, expires_at]: [&'a str; 5],
+) -> Result<Claims<'a>, VerifyError> {
     if !is_campaign(campaign.as_bytes()) {
         return Err(VerifyError::Malformed("campaign id"));
     }
@@ -576,22 +669,13 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
         "" => None,
         exp => Some(parse_decimal(exp).ok_or(VerifyError::Malformed("expires-at"))?),
     };
-    if tag.len() != TAG_TEXT_LEN {
-        return Err(VerifyError::Malformed("tag has the wrong length"));
-    }
-    Ok(Parsed {
-        claims: Claims {
-            kind,
-            campaign,
-            link,
-            recipient,
-            issued_at,
-            expires_at,
-        },
-        key_id,
-        head: field(0, d3 + 1)?,
-        tail: field(d3 + 1, d6)?,
-        tag,
+    Ok(Claims {
+        kind,
+        campaign,
+        link,
+        recipient,
+        issued_at,
+        expires_at,
     })
 }
 

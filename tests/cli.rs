@@ -894,3 +894,107 @@ fn rewrite_message_refuses_a_dkim_signed_message_unless_allowed() {
     let conflicting = ["--base", BASE, "--campaign", "c", "--message", "--text"];
     assert_one_line_error(&rewrite(&keys.key, &conflicting, EML.as_bytes(), None), "--text");
 }
+
+#[path = "reference/mod.rs"]
+mod reference;
+
+/// Whether the endpoint accepts a request for `target` (path and query as sent): a
+/// redirect for a click, an event that is not rejected for an open.
+fn endpoint_accepts(ring: Keyring, target: &str) -> bool {
+    let tracker = Tracker::new(ring, "https://t.example.com/hb").unwrap();
+    let endpoint =
+        hashbeacon::Endpoint::new(tracker, hashbeacon::sink::MemorySink::new()).with_rejected_events(true);
+    let request = hashbeacon::Request::new("GET", target, "192.0.2.1".parse().unwrap());
+    let handled = endpoint.handle(&request, ISSUED + 10);
+    let status = handled.response.status;
+    assert!(matches!(status, 200 | 302 | 404), "{status} for {target}");
+    status == 302 || (status == 200 && !endpoint.sink().take()[0].is_rejected())
+}
+
+/// `inspect` and the endpoint give one verdict on every URL a browser can send: both
+/// verify the path and query bytes as sent, through the same library checks, so
+/// destinations a tracker never signs, non-canonical escapes, a raw `'`, an expiry
+/// before issue, a fragment and a query on an open URL are judged alike.
+#[test]
+fn inspect_and_the_endpoint_agree() {
+    let signing = key("k1", 1);
+    let path = key_file("agree.key", &[&signing]);
+    let ring = Keyring::new(signing.clone());
+    let base = "https://t.example.com/hb";
+    let tracker = Tracker::new(ring.clone(), base).unwrap();
+    let click =
+        |destination: &str| click_url(signing.clone(), base, "sale", Some(LinkId::Index(0)), destination);
+    // A click whose wire destination is signed as given, bypassing the URL builder's
+    // encoding and checks, as a signer of another make might.
+    let signed_wire = |wire: &str| {
+        let claims = Claims {
+            kind: Kind::Click,
+            campaign: "sale",
+            link: None,
+            recipient: None,
+            issued_at: ISSUED,
+            expires_at: None,
+        };
+        format!("{base}/c/{}?{wire}", signing.sign(&claims, wire).unwrap())
+    };
+    let open = tracker
+        .open_url(&Claims {
+            kind: Kind::Open,
+            campaign: "sale",
+            link: None,
+            recipient: None,
+            issued_at: ISSUED,
+            expires_at: None,
+        })
+        .unwrap();
+    let reference = reference::ReferenceKeyring::new(&[("k1", &[1; 32])]);
+    let head = "1c.k1.sale.0.";
+    let tail = ".1767225600.1767225599";
+    let tag = reference.tag("k1", Kind::Click, head, "https://a.example/", tail);
+    let expires_before_issue = format!(
+        "{base}/c/{head}{tail}.{}?https://a.example/",
+        reference::encode_tag(&tag)
+    );
+
+    let cases = [
+        (click("https://shop.example/a b?q='1'#top"), true),
+        (
+            format!("{}#added-by-the-client", click("https://shop.example/")),
+            true,
+        ),
+        (open.clone(), true),
+        (format!("{open}?cache-buster=123"), true),
+        (click("https://shop.example/").replace(".sale.", ".sail."), false),
+        (signed_wire("https://shop.example/it's"), false),
+        (signed_wire("javascript:alert(1)"), false),
+        (signed_wire("https:///no-authority"), false),
+        (signed_wire("https://shop.example/%0D%0ASet-Cookie:%20a=1"), false),
+        (signed_wire("https://shop.example/%zz"), false),
+        (signed_wire("https://shop.example/%"), false),
+        (signed_wire("https://shop.example/%2f"), false),
+        (signed_wire("https://shop.example/%FF"), false),
+        (expires_before_issue, false),
+    ];
+    for (url, valid) in cases {
+        let (code, json) = inspect(&path, &url, &["--now", &(ISSUED + 10).to_string()]);
+        assert_eq!(json["valid"], valid, "inspect on {url}: {json}");
+        assert_eq!(code, Some(if valid { 0 } else { 1 }));
+        // What a browser sends: the path and query, never the fragment.
+        let target = url.strip_prefix("https://t.example.com").unwrap();
+        let target = target.split_once('#').map_or(target, |(sent, _)| sent);
+        assert_eq!(
+            endpoint_accepts(ring.clone(), target),
+            valid,
+            "endpoint on {target}"
+        );
+    }
+    // A URL wrapped across lines when pasted checks as the URL a browser would send.
+    let url = click("https://shop.example/");
+    let (at, _) = url.char_indices().nth(40).unwrap();
+    let (code, json) = inspect(&path, &format!("  {}\n\t{} ", &url[..at], &url[at..]), &[]);
+    assert_eq!(
+        (code, json["valid"].clone()),
+        (Some(0), Value::Bool(true)),
+        "{json}"
+    );
+}

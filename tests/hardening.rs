@@ -525,6 +525,88 @@ fn a_large_text_part_with_many_urls() {
 }
 
 // ---------------------------------------------------------------------------------
+// Scans that must stay linear: a megabyte of one pattern each. Quadratic scans took
+// minutes on these (18.7 s for 200 KiB of `)`, 2.5 s for 199 KiB of `<!--[if`); linear
+// ones take milliseconds, so 30 s is two orders of magnitude from both.
+
+const LINEAR_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `f` and asserts it returned within [`LINEAR_BOUND`].
+fn within_bound<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    let took = started.elapsed();
+    assert!(took < LINEAR_BOUND, "{what} took {took:?}");
+    out
+}
+
+/// `prefix`, then `pattern` repeated to a megabyte, then `suffix`.
+fn megabyte_of(prefix: &str, pattern: &str, suffix: &str) -> Vec<u8> {
+    let mut body = prefix.as_bytes().to_vec();
+    body.extend(std::iter::repeat_n(pattern.as_bytes(), MB / pattern.len()).flatten());
+    body.extend_from_slice(suffix.as_bytes());
+    body
+}
+
+#[test]
+fn a_megabyte_of_closing_brackets_after_a_url_is_trimmed_in_linear_time() {
+    for closer in [")", "]", ").", "]?"] {
+        let input = megabyte_of("See https://x.example/a", closer, "\n");
+        let out = within_bound(closer, || text(&Options::default(), &input));
+        assert!(
+            destinations(&out) == ["https://x.example/a"],
+            "{closer}: the URL without them"
+        );
+        // Everything after the URL is the input's, byte for byte.
+        assert!(out.body.ends_with(&input[23..]), "{closer}");
+    }
+    // Brackets opened in the URL keep as many closers, however many trail it.
+    let url = format!("https://x.example/{}{}", "(".repeat(400), ")".repeat(400));
+    let input = megabyte_of(&url, ")", "");
+    let out = within_bound("balanced", || text(&Options::default(), &input));
+    assert!(
+        destinations(&out) == [url.as_str()],
+        "the balanced URL is tracked whole"
+    );
+}
+
+#[test]
+fn a_megabyte_of_unclosed_conditional_comments_is_scanned_in_linear_time() {
+    for (pattern, suffix, tracked) in [
+        ("<!--[if", "", 0),
+        ("<!--[if mso]>", "", 0),
+        // The one link at the end is inside the first (unclosed) conditional comment,
+        // which Outlook renders: tracked.
+        ("<!--[if mso]><v:rect ", "<a href=\"https://a.example/\">", 1),
+        // Closed comments, each holding an `href`, then a real link.
+        (
+            "<!--[if mso]><b href>x<![endif]-->",
+            "<a href=\"https://a.example/\">",
+            1,
+        ),
+    ] {
+        let input = megabyte_of("<html><body>", pattern, suffix);
+        let out = within_bound(pattern, || html(&Options::default(), &input));
+        assert_eq!(out.report.tracked.len(), tracked, "{pattern}");
+    }
+}
+
+/// A link's text, searched for unsubscribe wording, ends where the next link starts
+/// (a start tag of `<a>` closes an open one): unclosed links one after another are not
+/// each read on to the first `</a>`, and one link's wording is not another's.
+#[test]
+fn a_links_text_ends_where_the_next_link_starts() {
+    let body = b"<body><a href=https://a.example/1>Shop<a href=https://a.example/2>Unsubscribe</a>";
+    let out = html(&Options::default(), body);
+    assert_eq!(destinations(&out), ["https://a.example/1"]);
+    assert_eq!(out.report.skipped[0].reason, SkipReason::Unsubscribe);
+    // Inside a conditional comment too.
+    let body = b"<body><!--[if mso]><a href=https://a.example/1>Shop<a href=https://a.example/2>Unsubscribe</a><![endif]-->";
+    let out = html(&Options::default(), body);
+    assert_eq!(destinations(&out), ["https://a.example/1"]);
+}
+
+// ---------------------------------------------------------------------------------
 // Rewriting twice.
 
 /// An email with something of everything the rewriter touches.

@@ -88,6 +88,130 @@ fn keyring_rejects_duplicate_ids_and_parses_text() {
     assert_eq!(ring.get("k1").map(Key::id), Some(k1.id()));
 }
 
+/// A secret has one textual form: unpadded base64url (RFC 4648 §5) whose unused
+/// trailing bits are zero. Padding, the standard alphabet's `+` and `/`, whitespace
+/// inside, and a second spelling through the trailing bits are all refused.
+#[test]
+fn secrets_must_be_canonical_base64url() {
+    let canonical = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    assert!(Key::from_text(&format!("hbk1.k1.{canonical}")).is_ok());
+    // The last character carries two unused bits: `8` (…111100) is `_` in disguise.
+    let non_zero_bits = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9";
+    let standard_alphabet = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+/";
+    for secret in [
+        non_zero_bits,
+        standard_alphabet,
+        "AAECAwQFBgcICQoLDA0O DxAREhMUFRYXGBkaGxwdHh8",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ] {
+        let err = Key::from_text(&format!("hbk1.k1.{secret}")).unwrap_err();
+        assert_eq!(
+            err,
+            KeyError::Malformed("the secret is not canonical unpadded base64url"),
+            "{secret}"
+        );
+        assert!(
+            PseudonymKey::from_text(&format!("hbp1.{secret}")).is_err(),
+            "{secret}"
+        );
+    }
+}
+
+/// Pseudonym keys take 32 to 64 secret bytes, as signing keys do.
+#[test]
+fn pseudonym_key_sizes() {
+    assert!(matches!(
+        PseudonymKey::new(&[1; 31]),
+        Err(KeyError::SecretTooShort { len: 31 })
+    ));
+    assert!(PseudonymKey::new(&[1; 32]).is_ok());
+    assert!(PseudonymKey::new(&[1; 64]).is_ok());
+    assert!(matches!(
+        PseudonymKey::new(&[1; 65]),
+        Err(KeyError::SecretTooLong { len: 65 })
+    ));
+}
+
+/// The keyring file: one key per line or comma-separated, comments only on lines of
+/// their own, blank lines ignored, duplicate ids refused, the signing key first.
+#[test]
+fn keyring_file_format() {
+    let k1 = Key::new(KeyId::new("k1").unwrap(), &[1; 32]).unwrap();
+    let k2 = Key::new(KeyId::new("k2").unwrap(), &[2; 32]).unwrap();
+    let (t1, t2) = (k1.to_text(), k2.to_text());
+    let ring = Keyring::from_text(&format!(
+        "  # signing key, rotated 2026-11\n\n {}\r\n\t# old, keep\n{}\n",
+        t2.as_str(),
+        t1.as_str()
+    ))
+    .unwrap();
+    assert_eq!(ring.signing_key().id(), k2.id());
+    assert_eq!(ring.verify_only_keys()[0].id(), k1.id());
+    // A comment after a key on the same line is not a comment: the line is refused.
+    assert!(matches!(
+        Keyring::from_text(&format!("{} # current", t2.as_str())),
+        Err(KeyError::Malformed(_))
+    ));
+    // Commas separate keys, also with spaces and empty entries around them.
+    let ring = Keyring::from_text(&format!("{} , ,{}", t2.as_str(), t1.as_str())).unwrap();
+    assert_eq!(ring.verify_only_keys().len(), 1);
+    // The same id twice is refused, even with the same secret.
+    assert_eq!(
+        Keyring::from_text(&format!("{}\n{}", t1.as_str(), t1.as_str())).unwrap_err(),
+        KeyError::DuplicateId(k1.id())
+    );
+}
+
+/// Addresses are normalized by trimming Unicode `White_Space` at both ends and
+/// applying Unicode's full lowercase mapping; nothing else.
+#[test]
+fn pseudonym_normalization_is_exactly_trim_and_lowercase() {
+    let key = PseudonymKey::new(&[0x42; 32]).unwrap();
+    let ada = key.pseudonym("ada@example.com");
+    assert_eq!(
+        ada.as_str(),
+        "3FOq2KtOAntf0XxY",
+        "the golden vector of docs/TOKEN.md"
+    );
+    // Every White_Space character is trimmed: ASCII, NEL, no-break and ideographic space.
+    for space in [
+        "\t", "\n", "\u{b}", "\u{c}", "\r", " ", "\u{85}", "\u{a0}", "\u{1680}", "\u{2000}", "\u{200a}",
+        "\u{2028}", "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}",
+    ] {
+        assert_eq!(
+            key.pseudonym(&format!("{space}Ada@Example.COM{space}")),
+            ada,
+            "{space:?}"
+        );
+    }
+    // Not White_Space, so kept: zero-width space, byte-order mark, the separators
+    // U+001C–U+001F.
+    for kept in ["\u{200b}", "\u{feff}", "\u{1c}", "\u{1f}"] {
+        assert_ne!(key.pseudonym(&format!("{kept}ada@example.com")), ada, "{kept:?}");
+    }
+    // Inner whitespace, dots and +tags are kept.
+    assert_ne!(key.pseudonym("a da@example.com"), ada);
+    assert_ne!(key.pseudonym("a.da@example.com"), ada);
+    // Full Unicode lowercasing, locale-free: `İ` becomes `i̇` (two characters), a final
+    // `Σ` becomes `ς`, `ẞ` becomes `ß`.
+    assert_eq!(
+        key.pseudonym("İNFO@example.com"),
+        key.pseudonym("i\u{307}nfo@example.com")
+    );
+    assert_ne!(
+        key.pseudonym("İNFO@example.com"),
+        key.pseudonym("info@example.com")
+    );
+    assert_eq!(
+        key.pseudonym("ΟΔΟΣ@example.com"),
+        key.pseudonym("οδος@example.com")
+    );
+    assert_eq!(
+        key.pseudonym("STRAẞE@example.com"),
+        key.pseudonym("straße@example.com")
+    );
+}
+
 proptest! {
     #[test]
     fn key_text_round_trips(id in "[a-zA-Z0-9]{1,8}", secret in proptest::collection::vec(any::<u8>(), 32..=64)) {

@@ -521,3 +521,42 @@ fn plain_text_urls() {
     assert!(!body.contains(BASE));
     assert_eq!(reasons(&out)[0].1, SkipReason::Unsubscribe);
 }
+
+/// A tracking base whose host could end an HTML attribute is refused: the WHATWG URL
+/// rules let a domain hold `"`, `'`, `` ` ``, `{`, `}` and more, and the base is written
+/// into every tracked body's `href` and `src` attributes.
+#[test]
+fn tracker_accepts_only_plain_hosts() {
+    let key = || hashbeacon::Key::new(hashbeacon::KeyId::new("k1").unwrap(), &[7; 32]).unwrap();
+    for hostile in [
+        "https://t.example.com\"onload=\"alert(1)/hb",
+        "https://t.example.com'x/hb",
+        "https://t.example.com`x/hb",
+        "https://{{host}}/hb",
+        "https://t.example.com}/hb",
+        "https://t.exa%22mple.com/hb",
+        "https://t.exa%27mple.com/",
+        "https://t.example.com!$&()*+,;=/",
+        "https://t.example.com<x>/hb",
+        "https://t.exa mple.com/hb",
+        "https://t..example.com/hb",
+    ] {
+        assert!(
+            hashbeacon::Tracker::new(key().into(), hostile).is_err(),
+            "{hostile}"
+        );
+    }
+    for (plain, base) in [
+        ("https://T.Example.com/hb/", "https://t.example.com/hb"),
+        ("https://bücher.example/", "https://xn--bcher-kva.example"),
+        ("http://203.0.113.7:8080/t", "http://203.0.113.7:8080/t"),
+        ("https://[2001:db8::1]/", "https://[2001:db8::1]"),
+        (
+            "https://click_host.example.com./",
+            "https://click_host.example.com.",
+        ),
+    ] {
+        let tracker = hashbeacon::Tracker::new(key().into(), plain).unwrap();
+        assert_eq!(tracker.base_url(), base);
+    }
+}

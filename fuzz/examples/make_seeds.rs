@@ -222,6 +222,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             b"",
         ],
     ));
+    // Forwarding: a client-sent `Forwarded` beside the proxy's `X-Forwarded-For`
+    // under each declared header (0: X-Forwarded-For, 1: Forwarded, 2: both must
+    // agree), and spoofed trusted hops in both headers.
+    for declared in [b"\x00", b"\x01", b"\x02"] {
+        requests.push(endpoint_input(
+            SIGNED_CLICK_MODE | TRUSTED_PEER,
+            &[
+                b"GET",
+                b"https://shop.example/",
+                chrome,
+                b"for=6.6.6.6",
+                b"198.51.100.7",
+                b"",
+                declared,
+            ],
+        ));
+    }
+    requests.push(endpoint_input(
+        SIGNED_OPEN_MODE | TRUSTED_PEER,
+        &[
+            b"GET",
+            b"",
+            chrome,
+            b"for=10.0.0.7, for=203.0.113.4, for=10.0.0.3",
+            b"6.6.6.6, 10.0.0.9, 198.51.100.7, 10.0.0.2",
+            b"",
+            b"\x01",
+        ],
+    ));
     // One-click unsubscribes: as Gmail posts them, as multipart, GET, HEAD, bad bodies.
     let form = b"application/x-www-form-urlencoded".as_slice();
     let multipart = b"multipart/form-data; boundary=XyZ".as_slice();
@@ -238,7 +267,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         requests.push(endpoint_input(
             SIGNED_OPEN_MODE,
-            &[method, UNSUBSCRIBE_TARGET, b"", b"", b"", tail, content_type, body],
+            &[method, UNSUBSCRIBE_TARGET, b"", b"", b"", tail, b"", content_type, body],
         ));
     }
     write_all(&seeds.join("endpoint_handle"), requests)?;
@@ -266,6 +295,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         eprintln!("no corpus at {}: corpus seeds left as they are", corpus.display());
     }
+    html.extend(HOSTILE_HTML.iter().map(|seed| with_selector(0, &seed.body())));
     write_all(&seeds.join("rewrite_html"), html)?;
     let golden_text = GOLDEN_URLS.join(" and ");
     let text = TEXT_SEEDS.iter().enumerate().map(|(i, seed)| {
@@ -274,10 +304,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seed.replace("{golden}", &golden_text).as_bytes(),
         )
     });
+    let text = text.chain(HOSTILE_TEXT.iter().map(|seed| with_selector(0, &seed.body())));
     write_all(&seeds.join("rewrite_text"), text)?;
     println!("seeds written under {} for {BASE}", seeds.display());
     Ok(())
 }
+
+/// A body repeating one pattern: the shapes that once made a scan quadratic, small
+/// enough for libFuzzer's input limit.
+struct Hostile {
+    prefix: &'static str,
+    pattern: &'static str,
+    repeats: usize,
+    suffix: &'static str,
+}
+
+impl Hostile {
+    fn body(&self) -> Vec<u8> {
+        [self.prefix, &self.pattern.repeat(self.repeats), self.suffix]
+            .concat()
+            .into_bytes()
+    }
+}
+
+const HOSTILE_HTML: &[Hostile] = &[
+    Hostile {
+        prefix: "<body>",
+        pattern: "<!--[if",
+        repeats: 500,
+        suffix: "",
+    },
+    Hostile {
+        prefix: "<body>",
+        pattern: "<!--[if mso]><v:rect ",
+        repeats: 150,
+        suffix: "<a href=\"https://a.example/\">",
+    },
+    Hostile {
+        prefix: "<body>",
+        pattern: "<a href=https://a.example/>",
+        repeats: 120,
+        suffix: "",
+    },
+];
+
+const HOSTILE_TEXT: &[Hostile] = &[
+    Hostile {
+        prefix: "See https://x.example/a",
+        pattern: ")",
+        repeats: 3000,
+        suffix: "",
+    },
+    Hostile {
+        prefix: "See https://x.example/a",
+        pattern: "].",
+        repeats: 1500,
+        suffix: "\n",
+    },
+    Hostile {
+        prefix: "",
+        pattern: "https://a.example/ ",
+        repeats: 200,
+        suffix: "",
+    },
+];
 
 fn with_selector(selector: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![selector];

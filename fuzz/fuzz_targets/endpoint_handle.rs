@@ -1,11 +1,12 @@
 //! `Endpoint::handle` on arbitrary requests — method, target, user agent, forwarding
-//! headers, content type and body — both as given and built around genuinely signed
-//! click, open and unsubscribe URLs, through the plain request view and through
-//! `Request::from_http_with_body`: never panics, redirects only to a signed destination
-//! with a header-safe `Location`, always serves the pixel on the open route, records an
-//! unsubscribe only for a `POST` answered 200 on a genuine unsubscribe URL (and always
-//! for the one-click body there), never sets a cookie, and always sends a
-//! `Content-Length` that matches the body.
+//! `Endpoint::handle` on arbitrary requests — method, target, user agent, forwarding
+//! headers, the declared forwarding header, content type and body — both as given and
+//! built around genuinely signed click, open and unsubscribe URLs, through the plain
+//! request view and through `Request::from_http_with_body`: never panics, redirects only
+//! to a signed destination with a header-safe `Location`, always serves the pixel on the
+//! open route, records an unsubscribe only for a `POST` answered 200 on a genuine
+//! unsubscribe URL (and always for the one-click body there), never sets a cookie, and
+//! always sends a `Content-Length` that matches the body.
 #![no_main]
 
 use std::net::IpAddr;
@@ -16,10 +17,13 @@ use hashbeacon::link::{decode_destination, location};
 use hashbeacon::sink::{FnSink, from_fn};
 use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::unsubscribe::ONE_CLICK;
-use hashbeacon::{Claims, Endpoint, Event, Kind, LinkId, RedirectStatus, Request, SinkError, Tracker};
+use hashbeacon::{
+    Claims, Endpoint, Event, ForwardedHeader, Kind, LinkId, RedirectStatus, Request, SinkError, Tracker,
+};
 use hashbeacon_fuzz::{
     CLICK_IMPLIES_OPEN, EXPIRED, ISSUED_AT, MODE_MASK, NOW, RAW_MODE, RECORD_REJECTED, REDIRECT_SHIFT,
     SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE, TRUSTED_PEER, UNSUBSCRIBE_TARGET,
+    forwarded_header,
     split_endpoint_input, tracker,
 };
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +42,7 @@ fn discard(event: Event) -> Result<(), SinkError> {
     Ok(())
 }
 
-fn endpoint(flags: u8) -> Endpoint<Discard> {
+fn endpoint(flags: u8, header: ForwardedHeader) -> Endpoint<Discard> {
     let redirect = match (flags >> REDIRECT_SHIFT) & 0b11 {
         0 => RedirectStatus::Found,
         1 => RedirectStatus::MovedPermanently,
@@ -49,6 +53,7 @@ fn endpoint(flags: u8) -> Endpoint<Discard> {
     Endpoint::new(TRACKER.clone(), sink)
         .with_redirect_status(redirect)
         .with_trusted_proxy("10.0.0.0/8".parse().expect("a network"))
+        .with_forwarded_header(header)
         .with_rejected_events(flags & RECORD_REJECTED != 0)
         .with_click_implies_open(flags & CLICK_IMPLIES_OPEN != 0)
 }
@@ -69,7 +74,17 @@ fuzz_target!(|data: &[u8]| {
     let Some(input) = split_endpoint_input(data) else {
         return;
     };
-    let [method, target, user_agent, forwarded, x_forwarded_for, tail, content_type, body] = input.fields;
+    let [
+        method,
+        target,
+        user_agent,
+        forwarded,
+        x_forwarded_for,
+        tail,
+        header,
+        content_type,
+        body,
+    ] = input.fields;
     let flags = input.flags;
     let (target, expect): (Vec<u8>, Expect) = match flags & MODE_MASK {
         RAW_MODE => (target.to_vec(), Expect::Unknown),
@@ -138,7 +153,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         [203, 0, 113, 9].into()
     };
-    let endpoint = endpoint(flags);
+    let endpoint = endpoint(flags, forwarded_header(header));
 
     // The plain request view, when the fields are text.
     if let (Ok(method), Ok(target)) = (std::str::from_utf8(method), std::str::from_utf8(&target)) {

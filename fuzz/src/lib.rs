@@ -3,6 +3,15 @@
 
 use hashbeacon::{Key, KeyId, Keyring, Kind, Tracker};
 
+/// The verifier as it was before it authenticated first, shared with the proptests.
+#[path = "../../tests/reference/mod.rs"]
+pub mod reference;
+
+/// Secret of the signing key `k1`.
+const SIGNING_SECRET: [u8; 32] = [7; 32];
+/// Secret of the verify-only key `k0`.
+const OLD_SECRET: [u8; 32] = [3; 32];
+
 /// The tracking base of [`tracker`]; link seeds are request targets under it.
 pub const BASE: &str = "https://t.example.com/hb";
 
@@ -14,14 +23,19 @@ pub const ISSUED_AT: u64 = 1_767_225_600;
 
 /// The fixture's keyring: signing key `k1`, verify-only key `k0`, fixed secrets.
 pub fn keyring() -> Keyring {
-    let key = |id: &str, byte: u8| KeyId::new(id).and_then(|id| Key::new(id, &[byte; 32]));
-    match (key("k1", 7), key("k0", 3)) {
+    let key = |id: &str, secret: &[u8]| KeyId::new(id).and_then(|id| Key::new(id, secret));
+    match (key("k1", &SIGNING_SECRET), key("k0", &OLD_SECRET)) {
         (Ok(signing), Ok(old)) => match Keyring::new(signing).with_verify_only(old) {
             Ok(ring) => ring,
             Err(err) => panic!("fixture keyring: {err}"),
         },
         _ => panic!("fixture keys are valid"),
     }
+}
+
+/// [`keyring`]'s keys for the reference verifier.
+pub fn reference_keyring() -> reference::ReferenceKeyring {
+    reference::ReferenceKeyring::new(&[("k1", &SIGNING_SECRET), ("k0", &OLD_SECRET)])
 }
 
 /// A tracker over [`keyring`] at [`BASE`].
@@ -73,18 +87,33 @@ pub fn split_request_target(target: &str) -> (&str, Option<&str>) {
 /// field can hold any text, CR, LF and NUL included.
 pub const FIELD_SEPARATOR: u8 = 0xFF;
 
-/// `endpoint_handle` input: a flags byte, then up to eight fields separated by
+/// `endpoint_handle` input: a flags byte, then up to nine fields separated by
 /// [`FIELD_SEPARATOR`]: method, target, user agent, `Forwarded`, `X-Forwarded-For`,
-/// tail, `Content-Type`, body. Fields are raw bytes: the `http` path carries them as
-/// they are, the direct path only when they are UTF-8 (the body always as it is).
+/// tail, the forwarding header the proxy is declared to write (see
+/// [`forwarded_header`]), `Content-Type` and body. Fields are raw bytes: the `http`
+/// path carries them as they are, the direct path only when they are UTF-8 (the body
+/// always as it is).
 pub struct EndpointInput<'a> {
     /// How the request is made; see the `*_MODE` and flag constants.
     pub flags: u8,
     /// The method, the request target (or, in the signed modes, the destination to
     /// sign, or [`UNSUBSCRIBE_TARGET`]), the `User-Agent`, `Forwarded` and
-    /// `X-Forwarded-For` values, the tail spliced into a signed target, the
-    /// `Content-Type` and the body.
-    pub fields: [&'a [u8]; 8],
+    /// `X-Forwarded-For` values, the tail spliced into a signed target, the declared
+    /// forwarding header, the `Content-Type` and the body.
+    pub fields: [&'a [u8]; 9],
+}
+
+/// The forwarding header an `endpoint_handle` input declares: none (an empty field)
+/// keeps the default; otherwise the field's first byte modulo 3 chooses
+/// `X-Forwarded-For`, `Forwarded` or both-must-agree.
+pub fn forwarded_header(field: &[u8]) -> hashbeacon::ForwardedHeader {
+    use hashbeacon::ForwardedHeader;
+    match field.first().map(|byte| byte % 3) {
+        None => ForwardedHeader::default(),
+        Some(0) => ForwardedHeader::XForwardedFor,
+        Some(1) => ForwardedHeader::Forwarded,
+        Some(_) => ForwardedHeader::BothMustAgree,
+    }
 }
 
 /// In [`SIGNED_OPEN_MODE`], this target field makes the request a genuine one-click
@@ -117,7 +146,7 @@ pub const EXPIRED: u8 = 1 << 7;
 /// Splits an `endpoint_handle` input.
 pub fn split_endpoint_input(data: &[u8]) -> Option<EndpointInput<'_>> {
     let (&flags, rest) = data.split_first()?;
-    let mut fields: [&[u8]; 8] = [b""; 8];
+    let mut fields: [&[u8]; 9] = [b""; 9];
     for (slot, field) in fields.iter_mut().zip(rest.split(|&b| b == FIELD_SEPARATOR)) {
         *slot = field;
     }

@@ -128,15 +128,34 @@ fn numeric_reference(text: &str) -> Result<(Option<char>, usize), Unsupported> {
     }
 }
 
-/// Escapes text for a double-quoted attribute value whose content is a tracked URL:
-/// only `&` can occur there (see [`crate::link::encode_destination`]).
-pub(crate) fn push_escaped_url(out: &mut String, url: &str) {
-    let mut parts = url.split('&');
-    out.push_str(parts.next().unwrap_or_default());
-    for part in parts {
-        out.push_str("&amp;");
-        out.push_str(part);
+/// Escapes text for an attribute value: `&`, both quotes, `<`, `>` and the backtick
+/// (which old Internet Explorer took for a quote) become character references, which
+/// every HTML parser decodes back to the same text. What this crate writes into
+/// attributes (tracked URLs, the tracking base) should hold none of them but `&`; this
+/// keeps the attribute closed even if one slips through.
+pub(crate) fn push_attribute_escaped(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(at) = rest.find(['&', '"', '\'', '<', '>', '`']) {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        out.push_str(match rest.as_bytes().get(at) {
+            Some(b'&') => "&amp;",
+            Some(b'"') => "&quot;",
+            Some(b'\'') => "&#39;",
+            Some(b'<') => "&lt;",
+            Some(b'>') => "&gt;",
+            _ => "&#96;",
+        });
+        // Each of them is one ASCII byte.
+        rest = rest.get(at + 1..).unwrap_or_default();
     }
+    out.push_str(rest);
+}
+
+/// [`push_attribute_escaped`] into a new string.
+pub(crate) fn attribute_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_attribute_escaped(&mut out, text);
+    out
 }
 
 #[cfg(test)]
@@ -191,9 +210,24 @@ mod tests {
     }
 
     #[test]
-    fn escapes_ampersands_only() {
+    fn escapes_what_could_end_an_attribute() {
         let mut out = String::new();
-        push_escaped_url(&mut out, "https://t.example/c/x?https://a.example/?q=1&r=2&");
+        push_attribute_escaped(&mut out, "https://t.example/c/x?https://a.example/?q=1&r=2&");
         assert_eq!(out, "https://t.example/c/x?https://a.example/?q=1&amp;r=2&amp;");
+        let hostile = r#"a"b'c<d>e`f&g"#;
+        let escaped = attribute_escaped(hostile);
+        assert_eq!(escaped, "a&quot;b&#39;c&lt;d&gt;e&#96;f&amp;g");
+        // The references decode back to the text.
+        assert_eq!(decode(&escaped).unwrap(), hostile);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_text_decodes_to_itself_and_closes_no_attribute(text in ".{0,64}") {
+            let escaped = attribute_escaped(&text);
+            proptest::prop_assert!(!escaped.contains(['"', '\'', '<', '>', '`']));
+            // Only the references this module writes: `&` starts nothing else.
+            proptest::prop_assert_eq!(decode(&escaped).unwrap(), text);
+        }
     }
 }

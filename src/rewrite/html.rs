@@ -92,17 +92,25 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
             }
         },
     };
+    let found = found.into_inner();
+    let text_ends = link_text_ends(&found, source.len());
     let mut pixel_pending = true;
-    for item in found.into_inner() {
+    for (item, text_end) in found.into_iter().zip(text_ends) {
         if pixel_pending && item.start() >= pixel_at.start {
             b.insert_pixel(pixel_at.clone())?;
             pixel_pending = false;
         }
         match item {
-            Found::Tag(tag) => link(&mut b, &tag),
+            Found::Tag(tag) => link(&mut b, &tag, text_end),
             Found::Comment(range) if links && source.get(range.clone()).is_some_and(mso::is_conditional) => {
-                for tag in mso::link_tags(source, range) {
-                    link(&mut b, &tag);
+                let tags = mso::link_tags(source, range.clone());
+                let ends = tags
+                    .iter()
+                    .skip(1)
+                    .map(|next| next.name.start.saturating_sub(1))
+                    .chain([range.end]);
+                for (tag, text_end) in tags.iter().zip(ends) {
+                    link(&mut b, tag, text_end);
                 }
             }
             Found::Comment(_) => {}
@@ -112,6 +120,26 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
         b.insert_pixel(pixel_at)?;
     }
     b.finish()
+}
+
+/// Where each found link's text can end at the latest: where the next link starts (a
+/// start tag of `<a>` closes an open one), or the end of the body. Bounding each link's
+/// text by the next one keeps the texts apart, so reading them all reads the body once.
+fn link_text_ends(found: &[Found], body_len: usize) -> Vec<usize> {
+    let mut next_link = body_len;
+    let mut ends: Vec<usize> = found
+        .iter()
+        .rev()
+        .map(|item| {
+            let end = next_link;
+            if let Found::Tag(_) = item {
+                next_link = item.start();
+            }
+            end
+        })
+        .collect();
+    ends.reverse();
+    ends
 }
 
 /// Runs lol_html over the body, collecting link tags (when `links`), comments (when
@@ -233,8 +261,9 @@ fn is_pixel_placeholder(source: &[u8], comment: &Range<usize>) -> bool {
         .is_some_and(|text| inner(text) == inner(PIXEL_PLACEHOLDER.as_bytes()))
 }
 
-/// Handles one link tag: strips our attributes, and tracks or skips its href.
-fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
+/// Handles one link tag: strips our attributes, and tracks or skips its href. Its text
+/// (searched for unsubscribe wording) ends by `text_end`.
+fn link(b: &mut Builder<'_, '_>, tag: &TagSpans, text_end: usize) {
     let source = b.source;
     let charset = b.options.charset;
     let name_is = |attr: &AttrSpan, name: &str| {
@@ -277,7 +306,7 @@ fn link(b: &mut Builder<'_, '_>, tag: &TagSpans) {
         if name.eq_ignore_ascii_case(b"area") {
             return attr("alt").map(raw).unwrap_or_default();
         }
-        let content = source.get(tag.end..).unwrap_or_default();
+        let content = source.get(tag.end..text_end).unwrap_or_default();
         let content = content.get(..LINK_TEXT_WINDOW).unwrap_or(content);
         let close = memchr::memchr_iter(b'<', content)
             .find(|&at| {

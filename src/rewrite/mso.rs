@@ -41,13 +41,57 @@ pub(crate) fn is_conditional(comment: &[u8]) -> bool {
 /// A cheap necessary condition for the body holding a link in a conditional comment:
 /// some `<!--[if` is followed by `href` before the next `-->`. Only when it holds is the
 /// (slower) comment pass of the HTML parser switched on.
+///
+/// One pass: the next `-->` and the next `href` are found once and reused by every
+/// `<!--[` before them, so a body of many unclosed `<!--[if` is not searched to its end
+/// once per start.
 pub(crate) fn may_hold_links(body: &[u8]) -> bool {
+    let mut close = NextMatch::new(|from| memmem::find(body.get(from..)?, b"-->").map(|at| from + at));
+    let mut href = NextMatch::new(|from| find_href(body, from));
     memmem::find_iter(body, b"<!--[").any(|start| {
-        let rest = body.get(start..).unwrap_or_default();
-        let end = memmem::find(rest, b"-->").unwrap_or(rest.len());
-        let comment = rest.get(..end).unwrap_or_default();
-        is_conditional(comment) && comment.windows(4).any(|w| w.eq_ignore_ascii_case(b"href"))
+        body.get(start..).is_some_and(is_conditional) && {
+            let end = close.at_or_after(start).unwrap_or(body.len());
+            href.at_or_after(start).is_some_and(|at| at + 4 <= end)
+        }
     })
+}
+
+/// The first `href` (any case) at or after `from`.
+fn find_href(body: &[u8], from: usize) -> Option<usize> {
+    let rest = body.get(from..)?;
+    memchr::memchr2_iter(b'h', b'H', rest)
+        .find(|&at| {
+            rest.get(at..at + 4)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"href"))
+        })
+        .map(|at| from + at)
+}
+
+/// The next match of a search at or after a position that only moves forward: a
+/// match still ahead is reused, so the searches together read the body once.
+struct NextMatch<F> {
+    search: F,
+    /// The last search: where it started and what it found.
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl<F: FnMut(usize) -> Option<usize>> NextMatch<F> {
+    fn new(search: F) -> Self {
+        Self { search, last: None }
+    }
+
+    fn at_or_after(&mut self, from: usize) -> Option<usize> {
+        match self.last {
+            // Nothing from an earlier start means nothing from a later one.
+            Some((searched, None)) if searched <= from => None,
+            Some((_, Some(found))) if found >= from => Some(found),
+            _ => {
+                let found = (self.search)(from);
+                self.last = Some((from, found));
+                found
+            }
+        }
+    }
 }
 
 /// Whether an element inside a conditional comment is a link Outlook follows: `a`,
@@ -190,6 +234,32 @@ mod tests {
             b"<!--[if mso]><style>td{}</style><![endif]--><a href=x>"
         ));
         assert!(!may_hold_links(b"<!-- href --><p>"));
+    }
+
+    /// The definition, searched afresh from every start (quadratic, as it once was).
+    fn may_hold_links_by_definition(body: &[u8]) -> bool {
+        memmem::find_iter(body, b"<!--[").any(|start| {
+            let rest = &body[start..];
+            let end = memmem::find(rest, b"-->").unwrap_or(rest.len());
+            let comment = &rest[..end];
+            is_conditional(comment) && comment.windows(4).any(|w| w.eq_ignore_ascii_case(b"href"))
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_scan_agrees_with_the_definition(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["<!--[if", "<!--[", "-->", "href", "HrEf", "hre", "f", "x", "<!--", "-", ">"]),
+                0..40,
+            )
+        ) {
+            let body = parts.concat();
+            proptest::prop_assert_eq!(
+                may_hold_links(body.as_bytes()),
+                may_hold_links_by_definition(body.as_bytes())
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
 use super::already::{Earlier, OwnUrls};
 use super::destination::tag_utm;
-use super::entities::push_escaped_url;
+use super::entities::{attribute_escaped, push_attribute_escaped};
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
 use super::skip::{Unsubscribe, has_placeholder};
 use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten, UNSUBSCRIBE_PLACEHOLDER};
@@ -35,8 +35,9 @@ enum Piece {
     Source(Range<usize>),
     /// Fixed text (ASCII, so valid in every supported charset).
     Literal(String),
-    /// The click URL's text before the token (shared by every link).
-    ClickPrefix,
+    /// The click URL's text before the token (shared by every link), as written in
+    /// text or, escaped, in an attribute.
+    ClickPrefix { attribute: bool },
     /// A token finished per recipient.
     Token(PreparedToken),
     /// The recipient's unsubscribe URL, in place of an [`UNSUBSCRIBE_PLACEHOLDER`].
@@ -92,6 +93,8 @@ impl UnsubscribeUrl {
 pub struct Template<'a> {
     source: Cow<'a, [u8]>,
     click_prefix: Box<str>,
+    /// `click_prefix` escaped for an attribute value.
+    click_prefix_in_attribute: Box<str>,
     pieces: Vec<Piece>,
     report: Report,
     /// Output bytes for any recipient, at most.
@@ -137,6 +140,7 @@ impl<'a> Template<'a> {
         Template {
             source: Cow::Owned(self.source.into_owned()),
             click_prefix: self.click_prefix,
+            click_prefix_in_attribute: self.click_prefix_in_attribute,
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
@@ -208,7 +212,12 @@ impl<'a> Template<'a> {
                     out.extend_from_slice(self.source.get(range.clone()).unwrap_or_default())
                 }
                 Piece::Literal(text) => out.extend_from_slice(text.as_bytes()),
-                Piece::ClickPrefix => out.extend_from_slice(self.click_prefix.as_bytes()),
+                Piece::ClickPrefix { attribute: false } => {
+                    out.extend_from_slice(self.click_prefix.as_bytes())
+                }
+                Piece::ClickPrefix { attribute: true } => {
+                    out.extend_from_slice(self.click_prefix_in_attribute.as_bytes())
+                }
                 Piece::Token(prepared) => prepared.finish_bytes(&tail, out),
                 Piece::Unsubscribe => {
                     if let Some(unsubscribe) = &unsubscribe {
@@ -277,6 +286,8 @@ pub(crate) struct Builder<'t, 'a> {
     report: Report,
     /// This tracker's URL prefixes: links under them are already tracked.
     own: OwnUrls,
+    /// The click prefix escaped for an attribute value.
+    click_in_attribute: String,
     /// What an earlier rewrite by this tracker left in the body, not inserted again.
     earlier: Earlier,
     capacity: usize,
@@ -318,6 +329,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                 html,
                 ..Report::default()
             },
+            click_in_attribute: attribute_escaped(&own.click),
             own,
             earlier,
             capacity: source.len(),
@@ -357,9 +369,14 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.pieces.push(Piece::Literal(text));
     }
 
-    fn click_prefix(&mut self) {
-        self.capacity += self.own.click.len();
-        self.pieces.push(Piece::ClickPrefix);
+    fn click_prefix(&mut self, context: Context) {
+        let attribute = context != Context::Text;
+        self.capacity += if attribute {
+            self.click_in_attribute.len()
+        } else {
+            self.own.click.len()
+        };
+        self.pieces.push(Piece::ClickPrefix { attribute });
     }
 
     fn token(&mut self, prepared: PreparedToken) {
@@ -407,12 +424,12 @@ impl<'t, 'a> Builder<'t, 'a> {
                 if unquoted {
                     self.literal("\"");
                 }
-                self.click_prefix();
+                self.click_prefix(context);
                 self.token(prepared);
                 let mut after = String::with_capacity(wire.len() + 16);
                 after.push('?');
                 match context {
-                    Context::Attribute { .. } => push_escaped_url(&mut after, &wire),
+                    Context::Attribute { .. } => push_attribute_escaped(&mut after, &wire),
                     Context::Text => after.push_str(&wire),
                 }
                 if unquoted {
@@ -508,7 +525,8 @@ impl<'t, 'a> Builder<'t, 'a> {
                     .keyring()
                     .signing_key()
                     .prepare(Kind::Open, self.campaign, None, "")?;
-            self.literal(format!("<img src=\"{}", self.tracker.token_prefix(Kind::Open)));
+            let open_prefix = attribute_escaped(&self.tracker.token_prefix(Kind::Open));
+            self.literal(format!("<img src=\"{open_prefix}"));
             self.token(prepared);
             self.literal(format!(
                 "{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;width:1px;height:1px;border:0\">",
@@ -526,10 +544,10 @@ impl<'t, 'a> Builder<'t, 'a> {
                 &wire,
             )?;
             self.literal("<a href=\"");
-            self.click_prefix();
+            self.click_prefix(Context::Attribute { quoted: true });
             self.token(prepared);
             let mut after = String::from("?");
-            push_escaped_url(&mut after, &wire);
+            push_attribute_escaped(&mut after, &wire);
             after.push_str(
                 "\" style=\"display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;mso-hide:all\" \
                  aria-hidden=\"true\" tabindex=\"-1\"></a>",
@@ -556,6 +574,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         Ok(Template {
             source: Cow::Borrowed(self.source),
             click_prefix: self.own.click.into(),
+            click_prefix_in_attribute: self.click_in_attribute.into(),
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,

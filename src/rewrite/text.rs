@@ -74,20 +74,7 @@ pub(crate) fn urls(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
                     !(b.is_ascii_whitespace() || b.is_ascii_control() || matches!(b, b'<' | b'>' | b'"'))
                 })
                 .count();
-            let mut url = rest.get(..run).unwrap_or_default();
-            while url.len() > scheme {
-                let count = |c: u8| url.iter().filter(|&&b| b == c).count();
-                let trim = match url.last() {
-                    Some(b'.' | b',' | b'!' | b'?' | b'\'' | b'"' | b';' | b':') => true,
-                    Some(b')') => count(b'(') < count(b')'),
-                    Some(b']') => count(b'[') < count(b']'),
-                    _ => false,
-                };
-                if !trim {
-                    break;
-                }
-                url = url.get(..url.len() - 1).unwrap_or_default();
-            }
+            let url = trim_punctuation(rest.get(..run).unwrap_or_default(), scheme);
             if url.len() == scheme {
                 continue;
             }
@@ -95,6 +82,33 @@ pub(crate) fn urls(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
             return Some(start..at);
         }
     })
+}
+
+/// A URL run without its trailing sentence punctuation, never shorter than the scheme.
+///
+/// The bracket balances are counted once and updated per trimmed byte, so trimming is
+/// linear in the run however many brackets trail it.
+fn trim_punctuation(mut url: &[u8], scheme: usize) -> &[u8] {
+    let opened_minus_closed = |open: u8, close: u8| {
+        url.iter().fold(0isize, |balance, &b| {
+            balance + isize::from(b == open) - isize::from(b == close)
+        })
+    };
+    let (mut parens, mut brackets) = (opened_minus_closed(b'(', b')'), opened_minus_closed(b'[', b']'));
+    while url.len() > scheme {
+        let balance = match url.last() {
+            Some(b'.' | b',' | b'!' | b'?' | b'\'' | b'"' | b';' | b':') => None,
+            Some(b')') if parens < 0 => Some(&mut parens),
+            Some(b']') if brackets < 0 => Some(&mut brackets),
+            _ => break,
+        };
+        // Without its trailing closer, that bracket kind is one closer less unbalanced.
+        if let Some(balance) = balance {
+            *balance += 1;
+        }
+        url = url.get(..url.len() - 1).unwrap_or_default();
+    }
+    url
 }
 
 #[cfg(test)]
@@ -126,6 +140,36 @@ mod tests {
             found("\"https://e.example/a/\"\nhttps://f.example"),
             ["https://e.example/a/", "https://f.example"]
         );
+    }
+
+    /// The definition, recounting the brackets per trimmed byte (quadratic, as it once
+    /// was).
+    fn trim_by_definition(mut url: &[u8], scheme: usize) -> &[u8] {
+        while url.len() > scheme {
+            let count = |c: u8| url.iter().filter(|&&b| b == c).count();
+            let trim = match url.last() {
+                Some(b'.' | b',' | b'!' | b'?' | b'\'' | b'"' | b';' | b':') => true,
+                Some(b')') => count(b'(') < count(b')'),
+                Some(b']') => count(b'[') < count(b']'),
+                _ => false,
+            };
+            if !trim {
+                break;
+            }
+            url = &url[..url.len() - 1];
+        }
+        url
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trimming_agrees_with_the_definition(tail in "[()\\[\\]a.,!?;:'\"/]{0,40}") {
+            let url = format!("https://{tail}");
+            proptest::prop_assert_eq!(
+                trim_punctuation(url.as_bytes(), 8),
+                trim_by_definition(url.as_bytes(), 8)
+            );
+        }
     }
 
     #[test]

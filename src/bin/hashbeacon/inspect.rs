@@ -42,11 +42,20 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
 }
 
 /// Verifies `url` and describes it, or says why it is not a valid tracking URL.
+///
+/// What is verified is what the endpoint receives when a browser follows the URL: its
+/// path and query bytes exactly as written, through the same library calls the
+/// endpoint makes. Only what every browser does before sending is applied first
+/// (surrounding spaces and controls stripped, tabs and newlines removed: a URL wrapped
+/// across lines still checks), and the fragment, which is never sent, is dropped.
 fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
-    // Parsing applies what a browser does to the URL before sending it, and drops the
-    // fragment it never sends: what is verified is what the endpoint would receive.
-    let parsed = url::Url::parse(url).map_err(|err| format!("not an absolute URL: {err}"))?;
-    let path = parsed.path();
+    let url: String = url
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let parsed = url::Url::parse(&url).map_err(|err| format!("not an absolute URL: {err}"))?;
+    let (path, query) = path_and_query(&url);
     let prefix = route_prefix(path).ok_or("not a tracking URL: no /c/, /o/ or /u/ route segment")?;
     let base = format!("{}{prefix}", parsed.origin().ascii_serialization());
     let tracker = Tracker::new(keyring, &base).map_err(|err| err.to_string())?;
@@ -54,7 +63,7 @@ fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
     let text = |err: VerifyError| err.to_string();
     match kind {
         Kind::Click => {
-            let click = tracker.verify_click(path, parsed.query(), now).map_err(text)?;
+            let click = tracker.verify_click(path, query, now).map_err(text)?;
             let destination = click.destination().map_err(text)?;
             Ok(describe(&click.verified, Some(&destination)))
         }
@@ -64,6 +73,22 @@ fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
             None,
         )),
     }
+}
+
+/// The raw path and query of an absolute URL, as a browser puts them in the request
+/// line: after the authority, up to the fragment.
+fn path_and_query(url: &str) -> (&str, Option<&str>) {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let target = after_scheme
+        .find(['/', '?', '#'])
+        .and_then(|at| after_scheme.get(at..))
+        .unwrap_or_default();
+    let target = target.split_once('#').map_or(target, |(before, _)| before);
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    (if path.is_empty() { "/" } else { path }, query)
 }
 
 /// The path prefix in front of a `/c/<token>`, `/o/<token>` or `/u/<token>` route.
