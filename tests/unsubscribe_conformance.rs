@@ -1,0 +1,125 @@
+//! One-click unsubscribe as a mailbox provider sees it: the headers of a message are
+//! parsed by independent parsers (`mailparse` for the message, the `list-unsubscribe`
+//! crate for RFC 2369 / RFC 8058), and the URL they yield is POSTed exactly as Gmail
+//! documents it, over real HTTP, to an axum host that reads the body bounded and hands
+//! it to the endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::response::IntoResponse;
+use hashbeacon::endpoint::MAX_BODY_LEN;
+use hashbeacon::sink::MemorySink;
+use hashbeacon::unsubscribe::Mailto;
+use hashbeacon::{Endpoint, Key, KeyId, Kind, PseudonymKey, Request, Tracker};
+use list_unsubscribe::UnsubscribeMethod;
+
+const SENT: u64 = 1_767_225_600;
+
+/// The host: every request goes to the endpoint, the body read at most one byte past
+/// the bound so a longer one is told apart.
+async fn host(
+    State(endpoint): State<Arc<Endpoint<MemorySink>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_LEN + 1).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let request = axum::http::Request::from_parts(parts, body);
+    let handled = endpoint.handle(&Request::from_http_with_body(&request, peer.ip()), SENT + 600);
+    assert!(handled.sink_error.is_none());
+    handled.response.into_http().map(axum::body::Body::from)
+}
+
+#[tokio::test]
+async fn a_provider_parses_the_headers_and_posts_as_gmail_does() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}/hb");
+    let key = Key::new(KeyId::new("k1").unwrap(), &[7; 32]).unwrap();
+    let tracker = Tracker::new(key.into(), &base).unwrap();
+    let pseudonym = PseudonymKey::new(&[0x42; 32])
+        .unwrap()
+        .pseudonym("ada@example.com");
+    let mailto = Mailto::new("unsubscribe@example.com").unwrap();
+    let headers = tracker
+        .unsubscribe_headers("weekly", &pseudonym, SENT, Some(&mailto))
+        .unwrap();
+
+    // The message as it would be DKIM-signed and sent: our two lines among the rest.
+    let message = format!(
+        "From: news@example.com\r\nTo: ada@example.com\r\nSubject: Weekly\r\n{}\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n",
+        headers.to_lines()
+    );
+    let parsed = mailparse::parse_mail(message.as_bytes()).unwrap();
+    use mailparse::MailHeaderMap;
+    let list_unsubscribe = parsed.headers.get_first_value("List-Unsubscribe").unwrap();
+    let post = parsed.headers.get_first_value("List-Unsubscribe-Post");
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
+
+    let url = match list_unsubscribe::parse_with_post(&list_unsubscribe, post.as_deref()) {
+        UnsubscribeMethod::OneClick { url } => url,
+        other => panic!("not a one-click unsubscribe: {other:?}"),
+    };
+    assert_eq!(url.as_str(), headers.url());
+    // Without the Post header a client would fall back to the mailto URL.
+    match list_unsubscribe::parse(&list_unsubscribe) {
+        UnsubscribeMethod::Mailto { address, .. } => assert_eq!(address, "unsubscribe@example.com"),
+        other => panic!("the mailto URL is lost: {other:?}"),
+    }
+
+    let endpoint = Arc::new(Endpoint::new(tracker, MemorySink::new()));
+    let app = axum::Router::new()
+        .fallback(host)
+        .with_state(Arc::clone(&endpoint));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // A link scanner's GET: a page, no unsubscribe.
+    let scanned = client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(scanned.status(), 200);
+    assert!(endpoint.sink().is_empty());
+
+    // Gmail: `POST`, `Content-Type: application/x-www-form-urlencoded`, body
+    // `List-Unsubscribe=One-Click`, no cookies.
+    let response = client
+        .post(url.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("set-cookie").is_none());
+    let events = endpoint.sink().take();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, Kind::Unsubscribe);
+    let token = events[0].token.as_ref().unwrap();
+    assert_eq!(token.recipient.as_deref(), Some(pseudonym.as_str()));
+    assert_eq!(&*token.campaign, "weekly");
+
+    // A body past the bound is refused unread.
+    let huge = client
+        .post(url.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "List-Unsubscribe=One-Click&pad={}",
+            "x".repeat(MAX_BODY_LEN)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert!(endpoint.sink().is_empty());
+    server.abort();
+}
