@@ -640,3 +640,36 @@ mod rewriting {
         assert_eq!(String::from_utf8(out.body).unwrap(), text);
     }
 }
+
+#[test]
+fn the_http_conversion_reads_the_content_type_and_a_bounded_body() {
+    let url = tracker().unsubscribe_url(&claims(ADA)).unwrap();
+    let peer = "192.0.2.7".parse().unwrap();
+    let post = |body: Vec<u8>| {
+        http::Request::post(url.as_str())
+            .header("content-type", FORM)
+            .body(body)
+            .unwrap()
+    };
+    let small = post(ONE_CLICK.as_bytes().to_vec());
+    let view = Request::from_http_with_body(&small, peer);
+    assert_eq!(view.content_type, Some(FORM));
+    assert_eq!(view.body, ONE_CLICK.as_bytes());
+    assert_eq!(endpoint().handle(&view, LATER).response.status, 200);
+
+    let max = hashbeacon::endpoint::MAX_BODY_LEN;
+    let huge = post(vec![b'a'; 10 * max]);
+    let view = Request::from_http_with_body(&huge, peer);
+    assert_eq!(
+        view.body.len(),
+        max + 1,
+        "one byte past the bound is enough to refuse"
+    );
+    assert_eq!(endpoint().handle(&view, LATER).response.status, 413);
+
+    // Only a POST carries a body into the endpoint.
+    let get = http::Request::get(url.as_str())
+        .body(ONE_CLICK.as_bytes().to_vec())
+        .unwrap();
+    assert!(Request::from_http_with_body(&get, peer).body.is_empty());
+}
