@@ -42,6 +42,18 @@ impl Kind {
         }
     }
 
+    /// The kind named by [`Kind::as_str`]'s text, e.g. as a store wrote it.
+    ///
+    /// ```
+    /// use hashbeacon::Kind;
+    /// assert_eq!(Kind::from_name("unsubscribe"), Some(Kind::Unsubscribe));
+    /// assert!(Kind::ALL.iter().all(|&kind| Kind::from_name(kind.as_str()) == Some(kind)));
+    /// assert_eq!(Kind::from_name("Click"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// `"click"`, `"open"` or `"unsubscribe"`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,9 +1,12 @@
 //! One-click unsubscribe as a mailbox provider sees it: the headers of a message are
 //! parsed by independent parsers (`mailparse` for the message, the `list-unsubscribe`
 //! crate for RFC 2369 / RFC 8058), and the URL they yield is POSTed exactly as Gmail
-//! documents it, over real HTTP, to an axum host that reads the body bounded and hands
-//! it to the endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+//! documents it, over real HTTP: to a minimal axum host that reads the body bounded,
+//! and to the reference server (`examples/server/app.rs`), which stores it in SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+#[path = "../examples/server/app.rs"]
+mod app;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,131 @@ async fn host(
     handled.response.into_http().map(axum::body::Body::from)
 }
 
+/// What a mailbox provider does with a message's headers: parse them independently
+/// and find the one-click URL (checking the mailto fallback on the way).
+fn one_click_url(message: &str, expected: &str) -> String {
+    let parsed = mailparse::parse_mail(message.as_bytes()).unwrap();
+    use mailparse::MailHeaderMap;
+    let list_unsubscribe = parsed.headers.get_first_value("List-Unsubscribe").unwrap();
+    let post = parsed.headers.get_first_value("List-Unsubscribe-Post");
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
+    let url = match list_unsubscribe::parse_with_post(&list_unsubscribe, post.as_deref()) {
+        UnsubscribeMethod::OneClick { url } => url,
+        other => panic!("not a one-click unsubscribe: {other:?}"),
+    };
+    assert_eq!(url.as_str(), expected);
+    // Without the Post header a client would fall back to the mailto URL.
+    match list_unsubscribe::parse(&list_unsubscribe) {
+        UnsubscribeMethod::Mailto { address, .. } => assert_eq!(address, "unsubscribe@example.com"),
+        other => panic!("the mailto URL is lost: {other:?}"),
+    }
+    url.to_string()
+}
+
+/// A message as it would be DKIM-signed and sent: the two header lines among the rest.
+fn message(headers: &hashbeacon::UnsubscribeHeaders) -> String {
+    format!(
+        "From: news@example.com\r\nTo: ada@example.com\r\nSubject: Weekly\r\n{}\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n",
+        headers.to_lines()
+    )
+}
+
+/// Gmail's one-click request: `POST`, `Content-Type: application/x-www-form-urlencoded`,
+/// body `List-Unsubscribe=One-Click`, no cookies.
+async fn post_as_gmail(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_reference_server_stores_a_one_click_unsubscribe() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let key = Key::new(KeyId::new("k1").unwrap(), &[7; 32]).unwrap();
+    let mut config = app::Config::new(([127, 0, 0, 1], 0).into(), key.into(), db.clone());
+    config.base_path = "/hb".to_owned();
+    let server = app::start(config).await.unwrap();
+    let pseudonym = PseudonymKey::new(&[0x42; 32])
+        .unwrap()
+        .pseudonym("ada@example.com");
+    let mailto = Mailto::new("unsubscribe@example.com").unwrap();
+    let headers = server
+        .tracker()
+        .unsubscribe_headers("weekly", &pseudonym, SENT, Some(&mailto))
+        .unwrap();
+    let url = one_click_url(&message(&headers), headers.url());
+    let client = client();
+
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        200,
+        "a scanner's GET"
+    );
+    assert_eq!(post_as_gmail(&client, &url).await.status(), 200);
+    assert_eq!(post_as_gmail(&client, &url).await.status(), 200, "a second press");
+    let bad_body = client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("yes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_body.status(), 400);
+
+    // /stats counts the one recipient once; reading it waits for nothing but the
+    // writer, so poll briefly.
+    let stats_url = format!("http://{}/stats?campaign=weekly&delivered=4", server.addr());
+    let mut stats = serde_json::Value::Null;
+    for _ in 0..100 {
+        let body = client
+            .get(&stats_url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        stats = serde_json::from_slice(&body).unwrap();
+        if stats["report"]["unsubscribes"]["total"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats["report"]["unsubscribes"]["total"], 2);
+    assert_eq!(stats["report"]["unsubscribes"]["unique"], 1);
+    assert_eq!(stats["report"]["unsubscribe_rate"], 0.25);
+    assert_eq!(stats["report"]["opens"]["total"], 0, "an unsubscribe is no open");
+
+    server.shutdown().await.unwrap();
+    let stored: Vec<_> = app::store::Store::open(&db)
+        .unwrap()
+        .events()
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.kind == "unsubscribe")
+        .collect();
+    assert_eq!(stored.len(), 2, "the GET and the bad body stored nothing");
+    for event in &stored {
+        assert_eq!(event.method, "POST");
+        assert_eq!(event.campaign.as_deref(), Some("weekly"));
+        assert_eq!(event.recipient.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(event.rejected, None);
+    }
+}
+
 #[tokio::test]
 async fn a_provider_parses_the_headers_and_posts_as_gmail_does() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,28 +178,7 @@ async fn a_provider_parses_the_headers_and_posts_as_gmail_does() {
         .unsubscribe_headers("weekly", &pseudonym, SENT, Some(&mailto))
         .unwrap();
 
-    // The message as it would be DKIM-signed and sent: our two lines among the rest.
-    let message = format!(
-        "From: news@example.com\r\nTo: ada@example.com\r\nSubject: Weekly\r\n{}\
-         Content-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n",
-        headers.to_lines()
-    );
-    let parsed = mailparse::parse_mail(message.as_bytes()).unwrap();
-    use mailparse::MailHeaderMap;
-    let list_unsubscribe = parsed.headers.get_first_value("List-Unsubscribe").unwrap();
-    let post = parsed.headers.get_first_value("List-Unsubscribe-Post");
-    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
-
-    let url = match list_unsubscribe::parse_with_post(&list_unsubscribe, post.as_deref()) {
-        UnsubscribeMethod::OneClick { url } => url,
-        other => panic!("not a one-click unsubscribe: {other:?}"),
-    };
-    assert_eq!(url.as_str(), headers.url());
-    // Without the Post header a client would fall back to the mailto URL.
-    match list_unsubscribe::parse(&list_unsubscribe) {
-        UnsubscribeMethod::Mailto { address, .. } => assert_eq!(address, "unsubscribe@example.com"),
-        other => panic!("the mailto URL is lost: {other:?}"),
-    }
+    let url = one_click_url(&message(&headers), headers.url());
 
     let endpoint = Arc::new(Endpoint::new(tracker, MemorySink::new()));
     let app = axum::Router::new()
@@ -80,25 +187,14 @@ async fn a_provider_parses_the_headers_and_posts_as_gmail_does() {
     let server = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
     });
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = client();
 
     // A link scanner's GET: a page, no unsubscribe.
-    let scanned = client.get(url.as_str()).send().await.unwrap();
+    let scanned = client.get(&url).send().await.unwrap();
     assert_eq!(scanned.status(), 200);
     assert!(endpoint.sink().is_empty());
 
-    // Gmail: `POST`, `Content-Type: application/x-www-form-urlencoded`, body
-    // `List-Unsubscribe=One-Click`, no cookies.
-    let response = client
-        .post(url.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let response = post_as_gmail(&client, &url).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("set-cookie").is_none());
     let events = endpoint.sink().take();
@@ -110,7 +206,7 @@ async fn a_provider_parses_the_headers_and_posts_as_gmail_does() {
 
     // A body past the bound is refused unread.
     let huge = client
-        .post(url.as_str())
+        .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "List-Unsubscribe=One-Click&pad={}",

@@ -33,6 +33,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::report::{Granularity, Report};
 use hashbeacon::sink::ChannelSink;
 use hashbeacon::{ConfigError, Endpoint, Event, IpNet, Keyring, ReferenceParameter, Request, Tracker};
@@ -236,15 +237,26 @@ struct AppState {
 }
 
 /// Every tracking request. The library stays clock-free; the host supplies `now`.
+///
+/// Only a one-click unsubscribe `POST` has a body the endpoint reads: at most one byte
+/// past [`MAX_BODY_LEN`] is read, so a longer one is answered 413 unread.
 async fn track(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let body = match parts.method {
+        axum::http::Method::POST => match axum::body::to_bytes(body, MAX_BODY_LEN + 1).await {
+            Ok(body) => body,
+            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        },
+        _ => axum::body::Bytes::new(),
+    };
+    let request = axum::http::Request::from_parts(parts, body);
     let handled = state
         .endpoint
-        .handle(&Request::from_http_parts(&parts, peer.ip()), unix_now());
+        .handle(&Request::from_http_with_body(&request, peer.ip()), unix_now());
     if let Some(error) = handled.sink_error {
         // The reader gets their redirect or pixel regardless; the events are reported.
         let reason = error.to_string();

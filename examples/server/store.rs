@@ -15,7 +15,7 @@ use serde::Serialize;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id          INTEGER PRIMARY KEY,
-    kind        TEXT    NOT NULL,           -- 'click' or 'open'
+    kind        TEXT    NOT NULL,           -- 'click', 'open' or 'unsubscribe'
     implied     INTEGER NOT NULL,           -- an open implied by a click
     campaign    TEXT,                       -- NULL when the token was rejected
     link        TEXT,
@@ -181,8 +181,9 @@ impl Store {
                 None => verdict,
             };
             report.add_record(&Record {
-                action: match (kind.as_str(), implied) {
-                    ("click", _) => Action::Click,
+                action: match (Kind::from_name(&kind), implied) {
+                    (Some(Kind::Click), _) => Action::Click,
+                    (Some(Kind::Unsubscribe), _) => Action::Unsubscribe,
                     (_, false) => Action::Open,
                     (_, true) => Action::ImpliedOpen,
                 },
@@ -218,7 +219,10 @@ impl Store {
         let mut rows = rejected.query([])?;
         while let Some(row) = rows.next()? {
             let (kind, reason, count): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let kind = if kind == "click" { Kind::Click } else { Kind::Open };
+            // This server writes no other kind.
+            let Some(kind) = Kind::from_name(&kind) else {
+                continue;
+            };
             for _ in 0..count {
                 report.add_rejected(kind, &reason);
             }
@@ -327,7 +331,7 @@ pub(crate) struct OpenStats {
 )]
 #[derive(Debug)]
 pub(crate) struct StoredEvent {
-    /// `click` or `open`.
+    /// `click`, `open` or `unsubscribe`.
     pub(crate) kind: String,
     /// The campaign, unless the token was rejected.
     pub(crate) campaign: Option<String>,
@@ -335,7 +339,7 @@ pub(crate) struct StoredEvent {
     pub(crate) link: Option<String>,
     /// The recipient pseudonym.
     pub(crate) recipient: Option<String>,
-    /// `GET` or `HEAD`.
+    /// `GET`, `HEAD` or (an unsubscribe) `POST`.
     pub(crate) method: String,
     /// human, proxied, prefetch or scanner.
     pub(crate) verdict: String,
