@@ -3,7 +3,12 @@
 //! crate for RFC 2369 / RFC 8058), and the URL they yield is POSTed exactly as Gmail
 //! documents it, over real HTTP: to a minimal axum host that reads the body bounded,
 //! and to the reference server (`examples/server/app.rs`), which stores it in SQLite.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 #[path = "../examples/server/app.rs"]
 mod app;
@@ -145,6 +150,34 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
     assert_eq!(stats["report"]["unsubscribes"]["unique"], 1);
     assert_eq!(stats["report"]["unsubscribe_rate"], 0.25);
     assert_eq!(stats["report"]["opens"]["total"], 0, "an unsubscribe is no open");
+
+    // The list manager polls what it has not seen yet, by cursor.
+    let list_url = |since: &serde_json::Value| format!("http://{}/unsubscribes?since={since}", server.addr());
+    let body = client
+        .get(list_url(&0.into()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let rows = listed["unsubscribes"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["recipient"], pseudonym.as_str());
+    assert_eq!(rows[0]["campaign"], "weekly");
+    assert_eq!(listed["next"], rows[1]["id"]);
+    let body = client
+        .get(list_url(&listed["next"]))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let after: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(after["unsubscribes"], serde_json::json!([]));
+    assert_eq!(after["next"], listed["next"]);
 
     server.shutdown().await.unwrap();
     let stored: Vec<_> = app::store::Store::open(&db)

@@ -168,6 +168,7 @@ pub(crate) async fn start(config: Config) -> Result<Server, StartError> {
         .route("/stats", get(stats))
         .route("/dashboard", get(dashboard))
         .route("/conversion", post(conversion))
+        .route("/unsubscribes", get(unsubscribes))
         .fallback(track)
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -306,6 +307,34 @@ async fn stats(
     .await?;
     let report = figures::figures(&report, &query.campaign, delivered, granularity);
     Ok(Json(Stats { counts, report }))
+}
+
+/// `/unsubscribes?since=ID&limit=N`: the stored one-click unsubscribes after row `since`
+/// (0, the default, for all), oldest first, at most `limit` (default and most 1000).
+#[derive(Deserialize)]
+struct UnsubscribesQuery {
+    since: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// What `/unsubscribes` returns: the rows, and the cursor to ask for the next ones.
+#[derive(Serialize)]
+struct Unsubscribes {
+    unsubscribes: Vec<store::Unsubscribe>,
+    /// The `since` of the next request: the last id returned, or the one asked for.
+    next: i64,
+}
+
+/// Lists stored unsubscribes for the host's list manager to act on.
+async fn unsubscribes(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<UnsubscribesQuery>,
+) -> Result<Json<Unsubscribes>, Response> {
+    let since = query.since.unwrap_or(0).max(0);
+    let limit = query.limit.unwrap_or(1000).clamp(1, 1000);
+    let unsubscribes = on_db(&state, move |reader| reader.unsubscribes(since, limit)).await?;
+    let next = unsubscribes.last().map_or(since, |last| last.id);
+    Ok(Json(Unsubscribes { unsubscribes, next }))
 }
 
 /// Runs a query on the reader connection off the async threads; a failure is a 500.

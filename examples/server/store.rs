@@ -230,6 +230,28 @@ impl Store {
         Ok(report)
     }
 
+    /// The accepted unsubscribes stored after the one with id `since`, oldest first, at
+    /// most `limit`: what a list manager polls to act on them. Its cursor is the last
+    /// id it saw; the same recipient may appear twice (two POSTs), and removing them
+    /// from a list twice is harmless.
+    pub(crate) fn unsubscribes(&self, since: i64, limit: i64) -> rusqlite::Result<Vec<Unsubscribe>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, campaign, recipient, received_at, expired FROM events
+                 WHERE kind = 'unsubscribe' AND rejected IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map([since, limit], |row| {
+                Ok(Unsubscribe {
+                    id: row.get(0)?,
+                    campaign: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    recipient: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    received_at: unix(row.get(3)?),
+                    expired: row.get(4)?,
+                })
+            })?
+            .collect()
+    }
+
     /// Every stored event, oldest first, in a few columns for display.
     #[allow(
         dead_code,
@@ -256,6 +278,21 @@ impl Store {
             })?
             .collect()
     }
+}
+
+/// One stored one-click unsubscribe, for the host's list manager.
+#[derive(Debug, Serialize)]
+pub(crate) struct Unsubscribe {
+    /// The row id: the cursor to ask for the ones after it.
+    pub(crate) id: i64,
+    /// The list or campaign left.
+    pub(crate) campaign: String,
+    /// Who left: the pseudonym (the host maps it back to its subscriber).
+    pub(crate) recipient: String,
+    /// When the POST arrived, unix seconds.
+    pub(crate) received_at: u64,
+    /// The token had passed its (optional) expiry; the wish is authentic either way.
+    pub(crate) expired: bool,
 }
 
 /// Why a database could not be opened.
