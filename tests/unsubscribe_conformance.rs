@@ -85,6 +85,11 @@ async fn post_as_gmail(client: &reqwest::Client, url: &str) -> reqwest::Response
         .unwrap()
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -132,15 +137,7 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
     let stats_url = format!("http://{}/stats?campaign=weekly&delivered=4", server.addr());
     let mut stats = serde_json::Value::Null;
     for _ in 0..100 {
-        let body = client
-            .get(&stats_url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        stats = serde_json::from_slice(&body).unwrap();
+        stats = get_json(&client, &stats_url).await;
         if stats["report"]["unsubscribes"]["total"] == 2 {
             break;
         }
@@ -153,29 +150,13 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
 
     // The list manager polls what it has not seen yet, by cursor.
     let list_url = |since: &serde_json::Value| format!("http://{}/unsubscribes?since={since}", server.addr());
-    let body = client
-        .get(list_url(&0.into()))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let listed = get_json(&client, &list_url(&0.into())).await;
     let rows = listed["unsubscribes"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["recipient"], pseudonym.as_str());
     assert_eq!(rows[0]["campaign"], "weekly");
     assert_eq!(listed["next"], rows[1]["id"]);
-    let body = client
-        .get(list_url(&listed["next"]))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let after: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let after = get_json(&client, &list_url(&listed["next"])).await;
     assert_eq!(after["unsubscribes"], serde_json::json!([]));
     assert_eq!(after["next"], listed["next"]);
 
