@@ -7,13 +7,19 @@
 //! - `render/copy_plus_macs`: copying as many bytes as the rendered body has, plus one
 //!   HMAC-SHA256 per token (per link and the pixel) over the per-recipient tail from a
 //!   precomputed state — what any per-recipient renderer must at least do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! - `message/rewrite_html_plus_text`: `rewrite_html` and `rewrite_text` on the decoded
+//!   bodies of the message that `message/rewrite_message` rewrites whole (a
+//!   multipart/alternative of the newsletter as quoted-printable HTML, a plain-text
+//!   version and a base64 attachment) — the body rewriting any message rewriter does,
+//!   without the MIME work.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hashbeacon::rewrite::{Message, Options, Recipient, Template, rewrite_html};
+use hashbeacon::message::{MessageOptions, rewrite_message};
+use hashbeacon::rewrite::{Message, Options, Recipient, Template, rewrite_html, rewrite_text};
 use hashbeacon::{Key, KeyId, PseudonymKey, Tracker};
 use hmac::{KeyInit, Mac};
 
@@ -201,5 +207,119 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rewrite, render);
+/// The plain-text version of the newsletter: its stories and links as text.
+fn newsletter_text() -> String {
+    let mut text =
+        String::from("Winter is here\n\nView in browser: https://shop.example.com/view-online?id=48\n\n");
+    for article in 0..14 {
+        let _ = write!(
+            text,
+            "Story {article}: what the ridge taught us\n\n{PARAGRAPH}\n\nRead more: https://shop.example.com/stories/winter-story-{article}?ref=nl&pos={article}\n\n"
+        );
+    }
+    text.push_str("Unsubscribe: https://shop.example.com/unsubscribe?u=8d2f&list=weekly\n");
+    text
+}
+
+/// Quoted-printable as mail programs write it: CRLF line breaks, soft breaks at 76.
+fn quoted_printable(body: &[u8]) -> String {
+    let mut out = String::with_capacity(body.len() * 11 / 10);
+    let mut width = 0;
+    for (i, &b) in body.iter().enumerate() {
+        if b == b'\n' {
+            out.push_str("\r\n");
+            width = 0;
+            continue;
+        }
+        let last_on_line = body.get(i + 1).is_none_or(|&next| next == b'\n');
+        let literal = (b.is_ascii_graphic() && b != b'=') || (b == b' ' && !last_on_line);
+        let len = if literal { 1 } else { 3 };
+        if width + len > 75 {
+            out.push_str("=\r\n");
+            width = 0;
+        }
+        if literal {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "={b:02X}");
+        }
+        width += len;
+    }
+    out
+}
+
+/// A multipart/alternative message of the newsletter (quoted-printable HTML), its
+/// plain-text version and one base64 attachment, with CRLF line breaks.
+fn newsletter_message(html: &[u8], text: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let attachment: Vec<u8> = (0..6_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let attachment = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let attachment: Vec<&str> = attachment
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    format!(
+        "From: Shop <news@shop.example.com>\r\nTo: Ada <ada@example.com>\r\nSubject: Winter is here\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n--mixed\r\n\
+Content-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n--alt\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{}\r\n--alt\r\n\
+Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{}\r\n--alt--\r\n\r\n--mixed\r\n\
+Content-Type: application/pdf; name=\"winter.pdf\"\r\nContent-Disposition: attachment; filename=\"winter.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--mixed--\r\n",
+        quoted_printable(text),
+        quoted_printable(html),
+        attachment.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn message(c: &mut Criterion) {
+    let f = fixture();
+    let recipient = Recipient::new(NOW).with_pseudonym(&f.pseudonym);
+    let message = Message::new(CAMPAIGN, recipient);
+    // The decoded bodies, as the message holds them (CRLF line breaks).
+    let html = String::from_utf8(f.body.clone())
+        .unwrap()
+        .replace('\n', "\r\n")
+        .into_bytes();
+    let text = newsletter_text().replace('\n', "\r\n").into_bytes();
+    let raw = newsletter_message(&f.body, newsletter_text().as_bytes());
+    let options = MessageOptions::default();
+    let once = rewrite_message(&f.tracker, &message, &options, &raw).unwrap();
+    eprintln!(
+        "message: {} bytes in, {} out\n{once}",
+        raw.len(),
+        once.message.len()
+    );
+
+    let bodies = || {
+        let html_out = rewrite_html(&f.tracker, &message, &f.options, black_box(&html)).unwrap();
+        let mut text_options = f.options.clone();
+        text_options
+            .leave_alone
+            .extend(html_out.report.left_alone_by_author().map(str::to_owned));
+        let text_out = rewrite_text(&f.tracker, &message, &text_options, black_box(&text)).unwrap();
+        (html_out, text_out)
+    };
+    let (html_out, text_out) = bodies();
+    assert_eq!(
+        (html_out.report.tracked.len(), text_out.report.tracked.len()),
+        (
+            once.parts[1].outcome.report().unwrap().tracked.len(),
+            once.parts[0].outcome.report().unwrap().tracked.len()
+        ),
+        "both sides track the same links"
+    );
+
+    let mut group = c.benchmark_group("message");
+    group.throughput(Throughput::Bytes(raw.len() as u64));
+    group.bench_function("rewrite_message", |b| {
+        b.iter(|| rewrite_message(&f.tracker, &message, &options, black_box(&raw)).unwrap())
+    });
+    group.bench_function("rewrite_html_plus_text", |b| b.iter(bodies));
+    group.finish();
+}
+
+criterion_group!(benches, rewrite, render, message);
 criterion_main!(benches);

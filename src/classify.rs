@@ -291,10 +291,10 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
     };
     // Browsers, mail clients and most proxies start with `Mozilla/`; libraries never do.
-    if !starts_with("mozilla/") {
-        if let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix)) {
-            return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
-        }
+    if !starts_with("mozilla/")
+        && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix))
+    {
+        return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
     }
     if let Some(signal) = find_token(bytes, kind) {
         return Some(match signal {

@@ -27,6 +27,15 @@ pub enum KeyError {
     /// The textual form of a key or keyring is not well formed.
     #[error("malformed key: {0}")]
     Malformed(&'static str),
+    /// The text is a key of the other kind: a recipient pseudonym key (`hbp1.…`) where
+    /// a signing key (`hbk1.…`) was expected, or the reverse.
+    #[error("this is a {found}, not a {expected}")]
+    OtherKey {
+        /// The key that was expected, e.g. ``"signing key (`hbk1.…`)"``.
+        expected: &'static str,
+        /// The key that was found.
+        found: &'static str,
+    },
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator is unavailable")]
     Randomness,

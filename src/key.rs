@@ -41,7 +41,12 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_SECRET_LEN: usize = 64;
 
 /// Prefix of the textual key form, `hbk1.<id>.<secret as base64url>`.
-const KEY_TEXT_PREFIX: &str = "hbk1.";
+pub(crate) const KEY_TEXT_PREFIX: &str = "hbk1.";
+/// Prefix of the textual pseudonym key form, `hbp1.<secret as base64url>`.
+pub(crate) const PSEUDONYM_KEY_PREFIX: &str = "hbp1.";
+/// How errors name each kind of key, so a mix-up of the two is named as one.
+pub(crate) const SIGNING_KEY_NAME: &str = "signing key (`hbk1.…`)";
+pub(crate) const PSEUDONYM_KEY_NAME: &str = "pseudonym key (`hbp1.…`)";
 
 /// Domain-separation labels absorbed into each key's precomputed MAC states, one per
 /// purpose, so a tag of one purpose is never valid for another.
@@ -181,6 +186,12 @@ impl Key {
     /// trailing newline in a key file) is ignored.
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
         let text = text.trim();
+        if text.starts_with(PSEUDONYM_KEY_PREFIX) {
+            return Err(KeyError::OtherKey {
+                expected: SIGNING_KEY_NAME,
+                found: PSEUDONYM_KEY_NAME,
+            });
+        }
         let rest = text
             .strip_prefix(KEY_TEXT_PREFIX)
             .ok_or(KeyError::Malformed("expected a key starting with `hbk1.`"))?;

@@ -1,3 +1,21 @@
+//! Email click and open tracking with signed, stateless tracking URLs, as a sans-I/O
+//! library: it never sends mail, serves HTTP or stores anything itself.
+//!
+//! **Where to start:** [A short tour](#a-short-tour), below, rewrites a message and
+//! handles its click in one page of code. Then, by what you are building:
+//!
+//! - **Sending mail:** [`rewrite_html`] and [`rewrite_text`] for one recipient, a
+//!   [`Template`] compiled once per campaign for bulk sends (module [`rewrite`]).
+//! - **The tracking endpoint:** an [`Endpoint`] turns a [`Request`] into a [`Response`]
+//!   and hands an [`Event`] to your [`EventSink`] (feature `http`: conversions from and
+//!   to the `http` crate's types; [Serving with axum](#serving-with-axum)).
+//! - **Keys:** [`Key`] and [`Keyring`], with rotation in module [`key`]; recipient
+//!   pseudonyms in [`privacy`].
+//! - **Figures:** a [`Report`] folds events into campaign figures (module [`report`]).
+//!
+//! The rest of this page is the project's README. Its first two commands run in a
+//! checkout of the [repository](https://github.com/hashbeacon/hashbeacon).
+//!
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -22,11 +22,13 @@ use zeroize::Zeroizing;
 use crate::error::{KeyError, SignError};
 #[cfg(feature = "keygen")]
 use crate::key::random_secret;
-use crate::key::{B64, HmacSha256, decode_secret, keyed_state};
+use crate::key::{
+    B64, HmacSha256, KEY_TEXT_PREFIX, PSEUDONYM_KEY_NAME, PSEUDONYM_KEY_PREFIX, SIGNING_KEY_NAME,
+    decode_secret, keyed_state,
+};
 use crate::token::{PSEUDONYM_LEN, is_pseudonym};
 
 const PSEUDONYM_LABEL: &[u8] = b"hashbeacon/v1/recipient\0";
-const PSEUDONYM_KEY_PREFIX: &str = "hbp1.";
 
 /// The key recipient pseudonyms are computed with. Keep it stable: a new key gives every
 /// recipient a new pseudonym.
@@ -73,8 +75,14 @@ impl PseudonymKey {
 
     /// Parses the form written by [`PseudonymKey::to_text`], ignoring surrounding whitespace.
     pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        if text.starts_with(KEY_TEXT_PREFIX) {
+            return Err(KeyError::OtherKey {
+                expected: PSEUDONYM_KEY_NAME,
+                found: SIGNING_KEY_NAME,
+            });
+        }
         let encoded = text
-            .trim()
             .strip_prefix(PSEUDONYM_KEY_PREFIX)
             .ok_or(KeyError::Malformed(
                 "expected a pseudonym key starting with `hbp1.`",

@@ -19,16 +19,25 @@ fn hashbeacon(args: &[&str]) -> Output {
 /// Runs the binary with `stdin` as its input and `HASHBEACON_PSEUDONYM_KEY` set to
 /// `pseudonym_key_env` (and unset otherwise, whatever the caller's environment holds).
 fn hashbeacon_with(args: &[&str], stdin: &[u8], pseudonym_key_env: Option<&str>) -> Output {
+    let env: Vec<(&str, &str)> = pseudonym_key_env
+        .map(|value| ("HASHBEACON_PSEUDONYM_KEY", value))
+        .into_iter()
+        .collect();
+    hashbeacon_env(args, stdin, &env)
+}
+
+/// Runs the binary with `stdin` as its input and exactly the `HASHBEACON_*` key
+/// variables in `env` set.
+fn hashbeacon_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hashbeacon"));
     command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match pseudonym_key_env {
-        Some(value) => command.env("HASHBEACON_PSEUDONYM_KEY", value),
-        None => command.env_remove("HASHBEACON_PSEUDONYM_KEY"),
-    };
+        .stderr(Stdio::piped())
+        .env_remove("HASHBEACON_KEY")
+        .env_remove("HASHBEACON_PSEUDONYM_KEY")
+        .envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     // A command that fails early may never read its input: a closed pipe is fine here.
     let _ = child.stdin.take().unwrap().write_all(stdin);
@@ -605,6 +614,96 @@ fn rewrite_keeps_a_legacy_charset_and_sets_the_expiry() {
     assert_eq!(json["expires_at"], issued_at + 3600);
 }
 
+/// A Windows-1252 body (the real corpus email that declares ISO-8859-1 in a
+/// `<meta http-equiv>`), with one more link holding "é" so the charset matters.
+fn latin_email() -> Vec<u8> {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/emails/MimeKit__tnef_panic_message.html");
+    let mut body = std::fs::read(&corpus).unwrap_or_else(|_| {
+        b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\">\
+          </head><body>"
+            .to_vec()
+    });
+    body.extend_from_slice(b"<a href=\"https://caf\xe9.example/men\xfc\">Men\xfc</a></body></html>");
+    body
+}
+
+#[test]
+fn rewrite_reads_the_charset_a_meta_declares() {
+    let keys = keys("rewrite-meta-charset");
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        !err.contains("--charset"),
+        "no charset hint when every link is tracked: {err}"
+    );
+    assert!(!err.contains("not valid"), "{err}");
+    let body = String::from_utf8_lossy(&output.stdout);
+    let urls = tracking_urls_in_html(&body);
+    let last = urls.iter().rfind(|url| url.contains("/c/")).unwrap();
+    let (code, json) = inspect(&keys.key, last, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        url::Url::parse(json["destination"].as_str().unwrap()).unwrap(),
+        url::Url::parse("https://café.example/menü").unwrap()
+    );
+}
+
+#[test]
+fn rewrite_names_charset_when_links_are_not_valid_in_it() {
+    let keys = keys("rewrite-charset-hint");
+    // No declaration: the body is read as UTF-8, where 0xE9 is not valid.
+    let body =
+        b"<p><a href=\"https://caf\xe9.example/\">Caf\xe9</a> <a href=\"https://ok.example/\">ok</a></p>";
+    let output = rewrite(&keys.key, &["--base", BASE, "--campaign", "c"], body, None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let hint: Vec<&str> = err.lines().filter(|line| line.contains("--charset")).collect();
+    assert_eq!(hint.len(), 1, "one line names --charset: {err}");
+    assert!(
+        hint[0].starts_with("hashbeacon: 1 link(s) left alone as not valid in UTF-8"),
+        "{err}"
+    );
+    assert!(
+        hint[0].contains("no byte order mark or <meta> charset found"),
+        "{err}"
+    );
+
+    // A wrong --charset is named as given.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "utf-8"],
+        &latin_email(),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("given by --charset"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Told the right charset, it tracks the link and says nothing more.
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--charset", "windows-1252"],
+        body,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!stderr(&output).contains("--charset"), "{}", stderr(&output));
+    assert_eq!(
+        tracking_urls_in_html(&String::from_utf8_lossy(&output.stdout)).len(),
+        3
+    );
+}
+
 #[test]
 fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
     let ring = &key_file("rewrite-recipient.key", &[&key("k1", 1)]);
@@ -648,7 +747,11 @@ fn rewrite_with_a_recipient_but_no_pseudonym_key_fails_in_one_line() {
         None,
     );
     assert_one_line_error(&output, "not-a-pseudonym.key");
-    assert_one_line_error(&output, "expected a pseudonym key");
+    assert_one_line_error(
+        &output,
+        "this is a signing key (`hbk1.…`), not a pseudonym key (`hbp1.…`); it belongs in --key or \
+         HASHBEACON_KEY",
+    );
 }
 
 #[test]
@@ -997,4 +1100,184 @@ fn inspect_and_the_endpoint_agree() {
         (Some(0), Value::Bool(true)),
         "{json}"
     );
+}
+
+#[test]
+fn rewrite_refuses_an_empty_input() {
+    let ring = &key_file("rewrite-empty.key", &[&key("k1", 1)]);
+    let output = rewrite(ring, &["--base", BASE, "--campaign", "c"], b"", None);
+    assert_one_line_error(&output, "standard input is empty: nothing to rewrite");
+    assert_one_line_error(&output, "write to another file");
+
+    let empty = scratch_file("empty.html", "");
+    let output = rewrite(
+        ring,
+        &[
+            "--base",
+            BASE,
+            "--campaign",
+            "c",
+            "--text",
+            empty.to_str().unwrap(),
+        ],
+        b"",
+        None,
+    );
+    assert_one_line_error(&output, "empty.html` is empty");
+}
+
+#[test]
+fn inspect_says_a_url_copied_from_html_looks_escaped() {
+    let signing = key("k1", 1);
+    let path = key_file("escaped.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Index(0)),
+        "https://shop.example/?a=1&b=2&c=3",
+    );
+    assert!(url.contains('&'), "{url}");
+    let escaped = url.replace('&', "&amp;");
+
+    let (code, json) = inspect(&path, &escaped, &[]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["valid"], false);
+    let error = json["error"].as_str().unwrap();
+    assert!(error.starts_with("the URL looks HTML-escaped"), "{error}");
+    assert!(
+        error.contains("with each `&amp;` read as `&` it is valid"),
+        "{error}"
+    );
+
+    // Escaped and forged: still said to look escaped, and that it does not verify.
+    let forged = escaped.replace("c=3", "c=4");
+    let (code, json) = inspect(&path, &forged, &[]);
+    assert_eq!(code, Some(1));
+    let error = json["error"].as_str().unwrap();
+    assert!(
+        error.contains("it does not verify with `&amp;` read as `&` either"),
+        "{error}"
+    );
+
+    // The unescaped URL is simply valid.
+    assert_eq!(inspect(&path, &url, &[]).0, Some(0));
+}
+
+#[test]
+fn key_files_with_a_byte_order_mark_are_read_and_utf_16_is_named() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let text = format!("{}\r\n", signing.to_text().as_str());
+
+    let bom = scratch_file("bom.key", &format!("\u{FEFF}{text}"));
+    assert_eq!(inspect(&bom, &url, &[]).0, Some(0));
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let with_bom: Vec<u8> = format!("\u{FEFF}{text}")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let without_bom: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for (name, bytes) in [("utf16le.key", with_bom), ("utf16be.key", without_bom)] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+        assert_one_line_error(&output, &format!("{name}` is UTF-16 text; save it as UTF-8"));
+    }
+}
+
+#[test]
+fn a_pseudonym_key_passed_as_key_is_named_as_a_mix_up() {
+    let pseudonym_key = scratch_file("mixed-up.pkey", &stdout(&hashbeacon(&["keygen", "--pseudonym"])));
+    let url = click_url(key("k1", 1), BASE, "c", None, "https://ex.example/");
+    let output = hashbeacon(&["inspect", "--key", pseudonym_key.to_str().unwrap(), &url]);
+    assert_one_line_error(
+        &output,
+        "mixed-up.pkey`: this is a pseudonym key (`hbp1.…`), not a signing key (`hbk1.…`); it \
+         belongs in --pseudonym-key or HASHBEACON_PSEUDONYM_KEY",
+    );
+    let output = rewrite(
+        &pseudonym_key,
+        &["--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        None,
+    );
+    assert_one_line_error(&output, "this is a pseudonym key");
+}
+
+#[test]
+fn key_falls_back_to_the_environment() {
+    let signing = key("k1", 1);
+    let url = click_url(signing.clone(), BASE, "c", None, "https://ex.example/");
+    let ring = signing.to_text();
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", ring.as_str())]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["valid"], true);
+
+    let output = hashbeacon_env(
+        &["rewrite", "--base", BASE, "--campaign", "c"],
+        EMAIL.as_bytes(),
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let urls = tracking_urls_in_html(&stdout(&output));
+    assert_eq!(urls.len(), 3, "two links and the pixel");
+
+    // A --key file wins over the environment.
+    let other = key_file("env-loses.key", &[&key("k2", 2)]);
+    let output = hashbeacon_env(
+        &["inspect", "--key", other.to_str().unwrap(), &url],
+        b"",
+        &[("HASHBEACON_KEY", ring.as_str())],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "verified with the file's key: {}",
+        stdout(&output)
+    );
+
+    assert_one_line_error(
+        &hashbeacon(&["inspect", &url]),
+        "no key: pass --key FILE or set HASHBEACON_KEY",
+    );
+    let output = hashbeacon_env(&["inspect", &url], b"", &[("HASHBEACON_KEY", "hbk1.nope")]);
+    assert_one_line_error(&output, "HASHBEACON_KEY: malformed key");
+}
+
+/// The keys of a one-line JSON object in the order they are written (values here hold
+/// no `"` of their own).
+fn keys_in_order(json: &str) -> Vec<String> {
+    json.split(['{', ','])
+        .filter_map(|part| {
+            part.strip_prefix('"')?
+                .split_once("\":")
+                .map(|(key, _)| key.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_inspect_output_as_it_is_printed() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|line| line.starts_with("{\"campaign\""))
+        .expect("the README shows an inspect output line");
+    let signing = key("k1", 1);
+    let path = key_file("readme.key", &[&signing]);
+    let url = click_url(
+        signing,
+        BASE,
+        "c",
+        Some(LinkId::Label("cta")),
+        "https://ex.example/",
+    );
+    let output = hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+    assert_eq!(output.status.code(), Some(0));
+    let printed = stdout(&output);
+    assert_eq!(keys_in_order(example), keys_in_order(printed.trim()));
+    assert_eq!(keys_in_order(example).len(), 10, "{example}");
 }

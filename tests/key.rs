@@ -66,6 +66,31 @@ fn malformed_key_text_is_a_clear_error() {
 }
 
 #[test]
+fn a_key_of_the_other_kind_is_named_as_a_mix_up() {
+    let signing = Key::new(KeyId::new("k1").unwrap(), &[1; 32]).unwrap();
+    let pseudonym = PseudonymKey::new(&[2; 32]).unwrap();
+    let as_signing = Key::from_text(&pseudonym.to_text()).unwrap_err();
+    assert!(matches!(as_signing, KeyError::OtherKey { .. }), "{as_signing:?}");
+    assert_eq!(
+        as_signing.to_string(),
+        "this is a pseudonym key (`hbp1.…`), not a signing key (`hbk1.…`)"
+    );
+    // In a keyring, whatever line it is on.
+    let ring = format!(
+        "{}\n{}\n",
+        signing.to_text().as_str(),
+        pseudonym.to_text().as_str()
+    );
+    assert_eq!(Keyring::from_text(&ring).unwrap_err(), as_signing);
+
+    let as_pseudonym = PseudonymKey::from_text(&format!("  {}\n", signing.to_text().as_str())).unwrap_err();
+    assert_eq!(
+        as_pseudonym.to_string(),
+        "this is a signing key (`hbk1.…`), not a pseudonym key (`hbp1.…`)"
+    );
+}
+
+#[test]
 fn keyring_rejects_duplicate_ids_and_parses_text() {
     let k1 = Key::new(KeyId::new("k1").unwrap(), &[1; 32]).unwrap();
     let k1b = Key::new(KeyId::new("k1").unwrap(), &[2; 32]).unwrap();

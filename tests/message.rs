@@ -1,7 +1,7 @@
 //! `rewrite_message`: which parts are rewritten and how, what is kept byte for byte,
 //! the DKIM guard, added headers, and malformed input.
 #![cfg(feature = "message")]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 #[path = "common/mime.rs"]

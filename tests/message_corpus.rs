@@ -5,47 +5,21 @@
 //!
 //! Without the folder the test is skipped locally and fails under `CI=true`.
 #![cfg(feature = "message")]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 #[path = "common/mime.rs"]
 mod mime;
 
-use std::path::PathBuf;
-
-use common::{NOW, tracker};
+use common::{NOW, corpus_files, tracker};
 use hashbeacon::message::{LeftAlone, MessageOptions, rewrite_message};
 use hashbeacon::rewrite::{Message, Recipient};
 
-fn corpus() -> Option<Vec<PathBuf>> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // Beside the checkout (CI), or beside the folder holding it (a worktree).
-    let candidates = [
-        manifest.join("../shared/corpus/messages"),
-        manifest.join("../../shared/corpus/messages"),
-    ];
-    let Some(dir) = candidates.iter().find(|dir| dir.is_dir()) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the message corpus is missing at {}",
-            candidates[0].display()
-        );
-        eprintln!("skipping: no message corpus at {}", candidates[0].display());
-        return None;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .eml files in {}", dir.display());
-    Some(files)
-}
-
 #[test]
 fn every_corpus_message_rewrites_exactly() {
-    let Some(files) = corpus() else { return };
+    let Some(files) = corpus_files("messages", "eml") else {
+        return;
+    };
     let tracker = tracker();
     let message = Message::new("corpus", Recipient::new(NOW));
     let options = MessageOptions::default();

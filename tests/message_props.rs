@@ -3,7 +3,7 @@
 //! message parses, with an independent parser, to the same tree with every HTML and
 //! text body equal to what the body rewriters make of it.
 #![cfg(feature = "message")]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 #[path = "common/mime.rs"]

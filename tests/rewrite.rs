@@ -5,8 +5,8 @@ mod common;
 
 use common::{BASE, NOW, click_urls, destinations, pixels, tracker, verify};
 use hashbeacon::rewrite::{
-    Charset, GMAIL_CLIP_BYTES, HONEYPOT_LABEL, Message, Options, PixelPlacement, Recipient, SkipReason,
-    TrackLinks, Utm, Warning, rewrite_html, rewrite_text,
+    Charset, CharsetSource, GMAIL_CLIP_BYTES, HONEYPOT_LABEL, Message, Options, PRESCAN_BYTES,
+    PixelPlacement, Recipient, SkipReason, TrackLinks, Utm, Warning, rewrite_html, rewrite_text,
 };
 use hashbeacon::{Pseudonym, PseudonymKey, RewriteError, Rewritten, Tracker};
 
@@ -412,7 +412,7 @@ fn keeps_a_legacy_charset() {
             .to_vec();
     input.extend_from_slice(b"</body>");
     let mut options = Options::default();
-    options.charset = Charset::from_label("iso-8859-1").unwrap();
+    options.charset = Some(Charset::from_label("iso-8859-1").unwrap());
     let out = rewrite_html(
         &tracker(),
         &Message::new("spring", Recipient::new(NOW)),
@@ -427,16 +427,129 @@ fn keeps_a_legacy_charset() {
     // Tracked URLs are ASCII; the rest stays Windows-1252.
     let body = String::from_utf8_lossy(&out.body);
     assert_eq!(destinations(&tracker(), &body), ["https://s.example/café?a=1&b"]);
-    // The same bytes are not valid UTF-8: that href is left alone, never mangled.
+    // The same bytes are not valid UTF-8: read as UTF-8, that href is left alone,
+    // never mangled.
+    options.charset = Some(Charset::utf_8());
     let out = rewrite_html(
         &tracker(),
         &Message::new("spring", Recipient::new(NOW)),
-        &Options::default(),
+        &options,
         &input,
     )
     .unwrap();
     assert_eq!(reasons(&out)[0].1, SkipReason::Encoding);
+    assert_eq!(out.report.charset_source, CharsetSource::Given);
     assert!(out.body.starts_with(&input[..input.len() - 7]));
+}
+
+/// A Windows-1252 body whose one link holds "café", behind a charset declaration.
+fn latin_body(declaration: &str) -> Vec<u8> {
+    let mut input = format!("<html><head>{declaration}</head><body><p>caf").into_bytes();
+    input.extend_from_slice(b"\xE9</p><a href=\"https://s.example/caf\xE9\">x</a></body></html>");
+    input
+}
+
+fn rewrite_bytes(options: &Options, input: &[u8]) -> Rewritten {
+    rewrite_html(
+        &tracker(),
+        &Message::new("spring", Recipient::new(NOW)),
+        options,
+        input,
+    )
+    .unwrap()
+}
+
+#[test]
+fn finds_the_charset_a_meta_declares_when_none_is_given() {
+    for declaration in [
+        "<meta charset=\"windows-1252\">",
+        "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=ISO-8859-1\">",
+        "<META CONTENT='text/html;charset=latin1' HTTP-EQUIV='content-type'>",
+    ] {
+        let out = rewrite_bytes(&Options::default(), &latin_body(declaration));
+        assert_eq!(out.report.charset, Charset::windows_1252(), "{declaration}");
+        assert_eq!(out.report.charset_source, CharsetSource::Meta);
+        let body = String::from_utf8_lossy(&out.body);
+        assert_eq!(
+            destinations(&tracker(), &body),
+            ["https://s.example/café"],
+            "{declaration}"
+        );
+        // Every byte but the tracked URL and the pixel is the input's, in its charset.
+        assert!(out.body.windows(5).any(|w| w == b"caf\xE9<"));
+    }
+}
+
+#[test]
+fn a_content_charset_without_the_pragma_is_not_a_declaration() {
+    let out = rewrite_bytes(
+        &Options::default(),
+        &latin_body("<meta name=\"x\" content=\"charset=iso-8859-1\">"),
+    );
+    assert_eq!(
+        (out.report.charset, out.report.charset_source),
+        (Charset::utf_8(), CharsetSource::Default)
+    );
+    assert_eq!(reasons(&out)[0].1, SkipReason::Encoding);
+}
+
+#[test]
+fn a_meta_past_the_first_1024_bytes_is_not_read() {
+    let padding = format!("<!-- {} -->", "x".repeat(PRESCAN_BYTES));
+    let out = rewrite_bytes(
+        &Options::default(),
+        &latin_body(&format!("{padding}<meta charset=\"windows-1252\">")),
+    );
+    assert_eq!(out.report.charset_source, CharsetSource::Default);
+    assert_eq!(reasons(&out)[0].1, SkipReason::Encoding);
+}
+
+#[test]
+fn a_given_charset_wins_and_a_byte_order_mark_wins_over_a_meta() {
+    let mut options = Options::default();
+    options.charset = Some(Charset::windows_1252());
+    let input = latin_body("<meta charset=\"utf-8\">");
+    let out = rewrite_bytes(&options, &input);
+    assert_eq!(out.report.charset_source, CharsetSource::Given);
+    assert_eq!(
+        destinations(&tracker(), &String::from_utf8_lossy(&out.body)),
+        ["https://s.example/café"]
+    );
+
+    let utf8 = "\u{FEFF}<meta charset=\"windows-1252\"><a href=\"https://s.example/café\">x</a>";
+    let out = rewrite_bytes(&Options::default(), utf8.as_bytes());
+    assert_eq!(
+        (out.report.charset, out.report.charset_source),
+        (Charset::utf_8(), CharsetSource::ByteOrderMark)
+    );
+    assert_eq!(
+        destinations(&tracker(), &String::from_utf8(out.body).unwrap()),
+        ["https://s.example/café"]
+    );
+}
+
+#[test]
+fn a_utf_16_body_is_an_error_not_a_silent_pass() {
+    let utf16: Vec<u8> = "\u{FEFF}<a href=\"https://s.example/\">x</a>"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let message = Message::new("spring", Recipient::new(NOW));
+    let err = rewrite_html(&tracker(), &message, &Options::default(), &utf16).unwrap_err();
+    assert_eq!(err, RewriteError::Charset("UTF-16LE".to_owned()));
+    assert!(
+        err.to_string().contains("unsupported charset `UTF-16LE`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plain_text_reads_no_meta() {
+    let input = b"<meta charset=\"windows-1252\"> https://s.example/caf\xE9\n";
+    let message = Message::new("spring", Recipient::new(NOW));
+    let out = rewrite_text(&tracker(), &message, &Options::default(), input).unwrap();
+    assert_eq!(out.report.charset_source, CharsetSource::Default);
+    assert_eq!(reasons(&out)[0].1, SkipReason::Encoding);
 }
 
 #[test]
@@ -444,7 +557,7 @@ fn reports_sizes_and_gmail_clipping() {
     let big = format!("<body>{}</body>", "x".repeat(GMAIL_CLIP_BYTES));
     let (_, out) = html(&Options::default(), &big);
     assert_eq!(out.report.bytes_before, big.len());
-    assert!(out.report.bytes_after > big.len());
+    assert!(out.report.bytes_after.unwrap() > big.len());
     assert!(matches!(
         out.report.warnings()[..],
         [Warning::GmailClipping { .. }]
@@ -559,4 +672,35 @@ fn tracker_accepts_only_plain_hosts() {
         let tracker = hashbeacon::Tracker::new(key().into(), plain).unwrap();
         assert_eq!(tracker.base_url(), base);
     }
+}
+
+#[test]
+fn a_templates_own_report_claims_nothing_it_has_not_rendered() {
+    let mut options = Options::default();
+    options.honeypot = true;
+    let input = br#"<p><a href="https://shop.example/">Shop</a></p>"#;
+    let template = hashbeacon::Template::html(&tracker(), "spring", &options, input).unwrap();
+    let report = template.report();
+    assert_eq!(report.bytes_after, None);
+    assert!(report.warnings().is_empty());
+    assert_eq!(
+        report.to_string(),
+        format!(
+            "tracked 1 link(s), left 0 alone; {} bytes, not rendered yet; open pixel to insert on \
+             render; honeypot link to insert on render",
+            input.len()
+        )
+    );
+
+    let out = template.render(&Recipient::new(NOW)).unwrap();
+    assert_eq!(out.report.bytes_after, Some(out.body.len()));
+    assert_eq!(
+        out.report.to_string(),
+        format!(
+            "tracked 1 link(s), left 0 alone; {} -> {} bytes; open pixel inserted; honeypot link \
+             inserted",
+            input.len(),
+            out.body.len()
+        )
+    );
 }

@@ -1,7 +1,8 @@
 //! Writes the seed corpora under `fuzz/seeds/<target>/` from the fixture key: valid click
 //! and open tokens and URLs of every claim shape, key texts, endpoint requests, and HTML
 //! and text bodies (the golden vectors' URLs, hand-written edge cases, and a few emails
-//! of the shared corpus whose licences allow redistribution; see `seeds/SOURCES.md`).
+//! of the shared corpus whose licences allow redistribution; see `seeds/SOURCES.md`),
+//! and the shared corpus's MIME messages.
 //!
 //! `cargo run --example make_seeds [CORPUS_DIR]` (from `fuzz/`; the corpus defaults to
 //! `../../shared/corpus/emails`, beside the checkout; without it the corpus seeds
@@ -306,6 +307,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let text = text.chain(HOSTILE_TEXT.iter().map(|seed| with_selector(0, &seed.body())));
     write_all(&seeds.join("rewrite_text"), text)?;
+
+    // rewrite_message: a selector byte (0), then each message of the shared corpus.
+    let messages = corpus.join("../messages");
+    if messages.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&messages)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()?;
+        files.retain(|path| path.extension().is_some_and(|ext| ext == "eml"));
+        files.sort();
+        let seeds_of = files
+            .iter()
+            .map(|path| std::fs::read(path).map(|raw| with_selector(0, &raw)))
+            .collect::<Result<Vec<_>, _>>()?;
+        write_all(&seeds.join("rewrite_message"), seeds_of)?;
+    } else {
+        eprintln!("no corpus at {}: message seeds left as they are", messages.display());
+    }
     println!("seeds written under {} for {BASE}", seeds.display());
     Ok(())
 }

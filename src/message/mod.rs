@@ -257,7 +257,7 @@ pub fn rewrite_message(
             html_options.honeypot = false;
         }
         let outcome = rewrite_part(raw, leaf, &mut edits, |body, charset| {
-            html_options.charset = charset;
+            html_options.charset = Some(charset);
             rewrite_html(tracker, message, &html_options, body)
         });
         if let Some(report) = outcome.report() {
@@ -274,7 +274,7 @@ pub fn rewrite_message(
             _ if leaf.attachment => PartOutcome::LeftAlone(LeftAlone::Attachment),
             Kind::Text => rewrite_part(raw, leaf, &mut edits, |body, charset| {
                 let mut options = text_options.clone();
-                options.charset = charset;
+                options.charset = Some(charset);
                 rewrite_text(tracker, message, &options, body)
             }),
             Kind::Html | Kind::Other => PartOutcome::LeftAlone(LeftAlone::NotText),

@@ -162,8 +162,8 @@ fn decode_quoted_printable(body: &[u8]) -> Option<Vec<u8>> {
     loop {
         let (line, ending, next) = match memchr::memchr(b'\n', rest) {
             Some(at) => {
-                let line = rest.get(..at).unwrap_or_default();
-                let next = rest.get(at + 1..).unwrap_or_default();
+                let (line, next) = rest.split_at(at);
+                let next = next.get(1..).unwrap_or_default();
                 match line.strip_suffix(b"\r") {
                     Some(line) => (line, b"\r\n".as_slice(), Some(next)),
                     None => (line, b"\n".as_slice(), Some(next)),
@@ -172,20 +172,21 @@ fn decode_quoted_printable(body: &[u8]) -> Option<Vec<u8>> {
             None => (rest, b"".as_slice(), None),
         };
         let line = line.trim_ascii_end();
-        let (content, soft) = match line.strip_suffix(b"=") {
+        let (mut content, soft) = match line.strip_suffix(b"=") {
             Some(content) => (content, true),
             None => (line, false),
         };
-        let mut bytes = content.iter();
-        while let Some(&b) = bytes.next() {
-            if b == b'=' {
-                let high = bytes.next().and_then(|&h| hex(h))?;
-                let low = bytes.next().and_then(|&l| hex(l))?;
-                out.push(high << 4 | low);
-            } else {
-                out.push(b);
-            }
+        while let Some(at) = memchr::memchr(b'=', content) {
+            let (literal, escape) = content.split_at(at);
+            out.extend_from_slice(literal);
+            let (high, low) = match escape {
+                [_, high, low, ..] => (hex(*high)?, hex(*low)?),
+                _ => return None,
+            };
+            out.push(high << 4 | low);
+            content = escape.get(3..).unwrap_or_default();
         }
+        out.extend_from_slice(content);
         if !soft {
             out.extend_from_slice(ending);
         }
@@ -206,49 +207,80 @@ fn hex(digit: u8) -> Option<u8> {
 /// `eol`) stay literal line breaks, every other CR or LF is escaped, and so are `=`,
 /// bytes outside printable ASCII and white space before a line break.
 fn encode_quoted_printable(body: &[u8], eol: LineEnding) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 8);
-    let break_len = |at: usize| -> usize {
-        match (eol, body.get(at), body.get(at + 1)) {
-            (LineEnding::CrLf, Some(b'\r'), Some(b'\n')) => 2,
-            (LineEnding::Lf, Some(b'\n'), _) => 1,
-            _ => 0,
+    let mut rest = body;
+    loop {
+        let (line, next) = split_hard_line(rest, eol);
+        encode_quoted_printable_line(line, eol, &mut out);
+        match next {
+            Some(next) => {
+                out.extend_from_slice(eol.as_bytes());
+                rest = next;
+            }
+            None => return out,
         }
-    };
+    }
+}
+
+/// The text before the first line break written as `eol`, and what follows that break
+/// (`None` when there is none).
+fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
+    let mut from = 0;
+    while let Some(at) = text.get(from..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+        let at = from + at;
+        let line_end = match eol {
+            LineEnding::Lf => Some(at),
+            LineEnding::CrLf => at.checked_sub(1).filter(|&cr| text.get(cr) == Some(&b'\r')),
+        };
+        if let Some(line_end) = line_end {
+            return (text.get(..line_end).unwrap_or_default(), text.get(at + 1..));
+        }
+        from = at + 1;
+    }
+    (text, None)
+}
+
+/// One line without its line break, with soft breaks keeping every encoded line within
+/// 76 characters (the 76th being the soft break's `=`).
+fn encode_quoted_printable_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const ROOM: usize = ENCODED_LINE - 1;
+    let literal = |b: u8| (b.is_ascii_graphic() && b != b'=') || b == b' ' || b == b'\t';
     let mut width = 0;
-    let mut at = 0;
-    while let Some(&b) = body.get(at) {
-        let hard = break_len(at);
-        if hard > 0 {
-            out.extend_from_slice(eol.as_bytes());
-            width = 0;
-            at += hard;
+    let mut rest = line;
+    while let Some(&first) = rest.first() {
+        let mut run = rest.iter().position(|&b| !literal(b)).unwrap_or(rest.len());
+        // White space that ends the line would be taken for transport padding.
+        if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
+            run -= 1;
+        }
+        if run == 0 {
+            if width + 3 > ROOM {
+                out.push(b'=');
+                out.extend_from_slice(eol.as_bytes());
+                width = 0;
+            }
+            out.push(b'=');
+            out.push(HEX.get(usize::from(first >> 4)).copied().unwrap_or(b'0'));
+            out.push(HEX.get(usize::from(first & 0xF)).copied().unwrap_or(b'0'));
+            width += 3;
+            rest = rest.get(1..).unwrap_or_default();
             continue;
         }
-        let at_line_end = at + 1 == body.len() || break_len(at + 1) > 0;
-        let literal = match b {
-            b' ' | b'\t' => !at_line_end,
-            b'=' => false,
-            b => b.is_ascii_graphic(),
-        };
-        let len = if literal { 1 } else { 3 };
-        // Leave room for the `=` of a soft line break.
-        if width + len > ENCODED_LINE - 1 {
-            out.push(b'=');
-            out.extend_from_slice(eol.as_bytes());
-            width = 0;
+        let (mut chunk, after) = rest.split_at(run);
+        while !chunk.is_empty() {
+            if width == ROOM {
+                out.push(b'=');
+                out.extend_from_slice(eol.as_bytes());
+                width = 0;
+            }
+            let (now, later) = chunk.split_at((ROOM - width).min(chunk.len()));
+            out.extend_from_slice(now);
+            width += now.len();
+            chunk = later;
         }
-        if literal {
-            out.push(b);
-        } else {
-            out.push(b'=');
-            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-            out.push(HEX.get(usize::from(b & 0xF)).copied().unwrap_or(b'0'));
-        }
-        width += len;
-        at += 1;
+        rest = after;
     }
-    out
 }
 
 /// Base64 in lines of 76 characters, then `tail` (the original body's trailing line

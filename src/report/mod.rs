@@ -16,7 +16,7 @@
 //!
 //! # How events count
 //!
-//! - **Human or machine.** A request whose verdict [`is_person`](Verdict::is_person)
+//! - **Human or machine.** A request whose verdict [`is_person`](crate::Verdict::is_person)
 //!   (no machine signal, or an open through Gmail's or Yahoo's image proxy) is
 //!   *human*; a scanner, a link checker, a `HEAD` request or Apple Mail Privacy
 //!   Protection's prefetch is *machine*. Both are counted and listed by reason; only

@@ -65,7 +65,7 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
     let comments = (links && mso::may_hold_links(source)) || options.pixel == PixelPlacement::Placeholder;
     let found = RefCell::new(Vec::new());
     let body = BodyBounds::default();
-    parse(source, options.charset.lol_html(), links, comments, &found, &body)?;
+    parse(source, b.charset.lol_html(), links, comments, &found, &body)?;
 
     // At the end, unless the body ends inside a tag, comment or raw text: then at the
     // very start, the one place always open to markup.
@@ -265,7 +265,7 @@ fn is_pixel_placeholder(source: &[u8], comment: &Range<usize>) -> bool {
 /// (searched for unsubscribe wording) ends by `text_end`.
 fn link(b: &mut Builder<'_, '_>, tag: &TagSpans, text_end: usize) {
     let source = b.source;
-    let charset = b.options.charset;
+    let charset = b.charset;
     let name_is = |attr: &AttrSpan, name: &str| {
         source
             .get(attr.name.clone())

@@ -75,6 +75,7 @@
 //! [`rewrite_html`] would.
 
 mod already;
+mod charset;
 mod destination;
 mod entities;
 mod html;
@@ -84,9 +85,9 @@ mod skip;
 mod template;
 mod text;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
+pub use charset::{Charset, CharsetSource, PRESCAN_BYTES};
 pub use report::{GMAIL_CLIP_BYTES, Report, SkipReason, SkippedLink, TrackedLink, Warning};
 pub use skip::{LINK_LABEL_ATTRIBUTE, NO_TRACK_ATTRIBUTE, opt_out_attributes};
 pub use template::Template;
@@ -182,65 +183,6 @@ impl Utm {
     }
 }
 
-/// A character set a body may be written in: UTF-8 or an ASCII-compatible legacy
-/// charset such as ISO-8859-1 / Windows-1252. The output stays in the same charset.
-///
-/// ```
-/// use hashbeacon::rewrite::Charset;
-/// assert_eq!(Charset::from_label("ISO-8859-1")?, Charset::windows_1252());
-/// assert!(Charset::from_label("utf-16le").is_err());
-/// # Ok::<(), hashbeacon::rewrite::RewriteError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Charset(&'static encoding_rs::Encoding);
-
-impl Charset {
-    /// UTF-8, the default.
-    pub fn utf_8() -> Self {
-        Self(encoding_rs::UTF_8)
-    }
-
-    /// Windows-1252, which is also what `ISO-8859-1` means in email and on the web.
-    pub fn windows_1252() -> Self {
-        Self(encoding_rs::WINDOWS_1252)
-    }
-
-    /// The charset for a label as found in a `Content-Type` header (`iso-8859-1`,
-    /// `windows-1252`, `utf-8`, …). Charsets that are not ASCII-compatible (UTF-16,
-    /// ISO-2022-JP) are not supported.
-    pub fn from_label(label: &str) -> Result<Self, RewriteError> {
-        encoding_rs::Encoding::for_label_no_replacement(label.trim().as_bytes())
-            .filter(|encoding| encoding.is_ascii_compatible())
-            .map(Self)
-            .ok_or_else(|| RewriteError::Charset(label.to_owned()))
-    }
-
-    /// The charset's canonical name, e.g. `windows-1252`.
-    pub fn name(self) -> &'static str {
-        self.0.name()
-    }
-
-    /// Decodes bytes of this charset, `None` if they are not valid in it.
-    fn decode(self, bytes: &[u8]) -> Option<Cow<'_, str>> {
-        if self.0 == encoding_rs::UTF_8 {
-            std::str::from_utf8(bytes).ok().map(Cow::Borrowed)
-        } else {
-            self.0.decode_without_bom_handling_and_without_replacement(bytes)
-        }
-    }
-
-    fn lol_html(self) -> lol_html::AsciiCompatibleEncoding {
-        lol_html::AsciiCompatibleEncoding::new(self.0)
-            .unwrap_or_else(lol_html::AsciiCompatibleEncoding::utf_8)
-    }
-}
-
-impl Default for Charset {
-    fn default() -> Self {
-        Self::utf_8()
-    }
-}
-
 /// How a message is rewritten: the per-message switches and settings.
 ///
 /// ```
@@ -268,8 +210,13 @@ pub struct Options {
     /// left alone and reported. The bound assumes the longest recipient and times, so
     /// the decision is the same for every recipient.
     pub max_url_len: usize,
-    /// The body's charset, kept in the output.
-    pub charset: Charset,
+    /// The body's charset, kept in the output. `None` (the default): found as a
+    /// browser finds it, from a byte order mark or, in HTML, a `<meta charset>` or
+    /// `<meta http-equiv="Content-Type">` within the first [`PRESCAN_BYTES`] bytes, else
+    /// UTF-8. A given charset is used as given, whatever the body declares (a MIME
+    /// part's `Content-Type` charset, or the correction of a wrong declaration).
+    /// [`Report::charset`] says which charset was used.
+    pub charset: Option<Charset>,
     /// Whether unsubscribe links are recognized and left alone.
     pub detect_unsubscribe: bool,
     /// Destinations (as written, entity-decoded) left untracked wherever they appear:
@@ -287,7 +234,7 @@ impl Default for Options {
             utm: None,
             honeypot: false,
             max_url_len: DEFAULT_MAX_URL_LEN,
-            charset: Charset::default(),
+            charset: None,
             detect_unsubscribe: true,
             leave_alone: HashSet::new(),
         }
@@ -389,7 +336,7 @@ impl Rewritten {
         };
         Self {
             report: Report {
-                bytes_after: body.len(),
+                bytes_after: Some(body.len()),
                 ..report
             },
             body,
@@ -404,7 +351,8 @@ pub enum RewriteError {
     /// The campaign id or the recipient's times cannot be signed.
     #[error(transparent)]
     Sign(#[from] SignError),
-    /// The charset label is unknown or not ASCII-compatible.
+    /// The charset label is unknown or not ASCII-compatible (given, or declared by the
+    /// body's byte order mark or `<meta>`).
     #[error("unsupported charset `{0}`: expected UTF-8 or an ASCII-compatible charset such as ISO-8859-1")]
     Charset(String),
     /// The HTML parser gave up (it reports why).

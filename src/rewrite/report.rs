@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::{Charset, CharsetSource};
 use crate::error::LinkError;
 
 /// Gmail clips a message whose HTML is larger than this (102 KB) behind a "View entire
@@ -40,7 +41,7 @@ pub enum SkipReason {
     /// The href holds an HTML character reference this crate does not decode, so its
     /// exact destination is uncertain.
     CharacterReference,
-    /// The href is not valid in the charset it was declared in.
+    /// The href is not valid in the charset the body was read in ([`Report::charset`]).
     Encoding,
     /// The destination cannot be signed (control characters, too long, …).
     Invalid(LinkError),
@@ -134,9 +135,11 @@ pub struct Report {
     pub tracked: Vec<TrackedLink>,
     /// Links left alone, in document order, each with the reason.
     pub skipped: Vec<SkippedLink>,
-    /// Whether an open pixel was inserted.
+    /// Whether an open pixel was inserted (in a [`super::Template`]'s own report:
+    /// whether each render inserts one).
     pub pixel: bool,
-    /// Whether a honeypot link was inserted.
+    /// Whether a honeypot link was inserted (in a [`super::Template`]'s own report:
+    /// whether each render inserts one).
     pub honeypot: bool,
     /// How many [`super::UNSUBSCRIBE_PLACEHOLDER`]s get the recipient's unsubscribe URL.
     pub unsubscribe_links: usize,
@@ -144,23 +147,29 @@ pub struct Report {
     pub recipient_opted_out: bool,
     /// Size of the body before rewriting, in bytes.
     pub bytes_before: usize,
-    /// Size of the body after rewriting, in bytes. In a [`super::Template`]'s own
-    /// report, which no render has touched, it is the input's size.
-    pub bytes_after: usize,
+    /// Size of the body after rewriting, in bytes; `None` in a [`super::Template`]'s
+    /// own report, before anything is rendered (each recipient's size differs).
+    pub bytes_after: Option<usize>,
     /// Whether the body is HTML (the Gmail clipping check applies only to HTML).
     pub html: bool,
+    /// The charset the body was read (and written) in.
+    pub charset: Charset,
+    /// Where that charset came from: given, a byte order mark, a `<meta>`, or the
+    /// UTF-8 default.
+    pub charset_source: CharsetSource,
     /// Warnings found while compiling; see [`Report::warnings`] for all of them.
     pub notes: Vec<Warning>,
 }
 
 impl Report {
-    /// Every warning, including Gmail clipping of the rewritten size.
+    /// Every warning, including Gmail clipping of the rewritten size (once rendered).
     pub fn warnings(&self) -> Vec<Warning> {
         let mut warnings = self.notes.clone();
-        if self.html && self.bytes_after > GMAIL_CLIP_BYTES {
-            warnings.push(Warning::GmailClipping {
-                bytes: self.bytes_after,
-            });
+        if let Some(bytes) = self
+            .bytes_after
+            .filter(|&bytes| self.html && bytes > GMAIL_CLIP_BYTES)
+        {
+            warnings.push(Warning::GmailClipping { bytes });
         }
         warnings
     }
@@ -187,17 +196,26 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "tracked {} link(s), left {} alone; {} -> {} bytes",
+            "tracked {} link(s), left {} alone; ",
             self.tracked.len(),
-            self.skipped.len(),
-            self.bytes_before,
-            self.bytes_after
+            self.skipped.len()
         )?;
+        // A template's own report describes what each render will do.
+        let done = match self.bytes_after {
+            Some(after) => {
+                write!(f, "{} -> {after} bytes", self.bytes_before)?;
+                "inserted"
+            }
+            None => {
+                write!(f, "{} bytes, not rendered yet", self.bytes_before)?;
+                "to insert on render"
+            }
+        };
         if self.pixel {
-            f.write_str("; open pixel inserted")?;
+            write!(f, "; open pixel {done}")?;
         }
         if self.honeypot {
-            f.write_str("; honeypot link inserted")?;
+            write!(f, "; honeypot link {done}")?;
         }
         for link in &self.skipped {
             write!(f, "\n  left alone: {} ({})", link.href, link.reason)?;

@@ -21,6 +21,7 @@ use crate::link::{Tracker, check_destination, encode_destination};
 use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
 use super::already::{Earlier, OwnUrls};
+use super::charset::{self, Charset};
 use super::destination::tag_utm;
 use super::entities::{attribute_escaped, push_attribute_escaped};
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
@@ -105,7 +106,8 @@ pub struct Template<'a> {
 }
 
 impl<'a> Template<'a> {
-    /// Compiles an HTML body (in [`Options::charset`]) for a campaign.
+    /// Compiles an HTML body (in [`Options::charset`], or the charset it declares) for a
+    /// campaign.
     pub fn html(
         tracker: &Tracker,
         campaign: &str,
@@ -115,7 +117,8 @@ impl<'a> Template<'a> {
         super::html::compile(Builder::new(tracker, campaign, options, input, true)?)
     }
 
-    /// Compiles a plain-text body (in [`Options::charset`]) for a campaign.
+    /// Compiles a plain-text body (in [`Options::charset`], or UTF-8 unless it starts
+    /// with a byte order mark saying otherwise) for a campaign.
     pub fn text(
         tracker: &Tracker,
         campaign: &str,
@@ -281,6 +284,8 @@ pub(crate) struct Builder<'t, 'a> {
     campaign: &'t str,
     pub(crate) options: &'t Options,
     pub(crate) source: &'a [u8],
+    /// The charset the body is read in: given, or found in the body.
+    pub(crate) charset: Charset,
     pieces: Vec<Piece>,
     cursor: usize,
     report: Report,
@@ -308,6 +313,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         if !is_campaign(campaign.as_bytes()) {
             return Err(SignError::InvalidCampaign.into());
         }
+        let (charset, charset_source) = charset::resolve(options.charset, source, html)?;
         let own = OwnUrls::new(tracker);
         let earlier = if html {
             own.earlier(source)
@@ -321,12 +327,14 @@ impl<'t, 'a> Builder<'t, 'a> {
             options,
             source,
             placeholders,
+            charset,
             pieces: Vec::new(),
             cursor: 0,
             report: Report {
                 bytes_before: source.len(),
-                bytes_after: source.len(),
                 html,
+                charset,
+                charset_source,
                 ..Report::default()
             },
             click_in_attribute: attribute_escaped(&own.click),

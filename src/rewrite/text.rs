@@ -24,7 +24,7 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
     let source = b.source;
     for span in urls(source) {
         let bytes = source.get(span.clone()).unwrap_or_default();
-        let Some(url) = b.options.charset.decode(bytes) else {
+        let Some(url) = b.charset.decode(bytes) else {
             b.skip(String::from_utf8_lossy(bytes), SkipReason::Encoding);
             continue;
         };

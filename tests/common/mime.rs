@@ -212,7 +212,7 @@ pub(crate) fn check(
                 continue;
             };
             let mut body_options = options.body.clone();
-            body_options.charset = charset;
+            body_options.charset = Some(charset);
             let Some(body) = decoded(node.part) else { continue };
             let rewritten = if html_pass {
                 if Some(i) != shown_html {
@@ -348,7 +348,7 @@ pub(crate) fn check(
     }
     for part in &out.parts {
         if part.outcome.report().is_some_and(|report| {
-            report.bytes_before != report.bytes_after || report.pixel || !report.tracked.is_empty()
+            Some(report.bytes_before) != report.bytes_after || report.pixel || !report.tracked.is_empty()
         }) {
             assert!(
                 verified.contains(&part.number),

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
+use std::path::PathBuf;
+
 use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Tracker, VerifiedClick};
 
 pub(crate) const BASE: &str = "https://t.example.com/hb";
@@ -75,4 +77,32 @@ pub(crate) fn destinations(tracker: &Tracker, body: &str) -> Vec<String> {
 /// How many open pixels a body has.
 pub(crate) fn pixels(body: &str) -> usize {
     body.matches(&format!("<img src=\"{BASE}/o/")).count()
+}
+
+/// The files of one folder of the shared corpus (`../shared/corpus/FOLDER`, beside the
+/// checkout, or beside the folder holding it for a worktree) with this extension,
+/// sorted. Without the folder: `None` locally, a failure under `CI=true`.
+pub(crate) fn corpus_files(folder: &str, extension: &str) -> Option<Vec<PathBuf>> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        manifest.join("../shared/corpus").join(folder),
+        manifest.join("../../shared/corpus").join(folder),
+    ];
+    let Some(dir) = candidates.iter().find(|dir| dir.is_dir()) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the corpus is missing at {}",
+            candidates[0].display()
+        );
+        eprintln!("skipping: no corpus at {}", candidates[0].display());
+        return None;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .{extension} files in {}", dir.display());
+    Some(files)
 }

@@ -15,9 +15,10 @@ use crate::{Fatal, keyfile, print_line, unix_now};
 /// tracking host's URLs can be checked with its key file.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Keyring file: one `hbk1.` key per line, the signing key first.
+    /// Keyring file: one `hbk1.` key per line, the signing key first. By default the
+    /// keyring is read from the HASHBEACON_KEY environment variable.
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    key: Option<PathBuf>,
 
     /// Judge expiry as of this unix time instead of the system clock.
     #[arg(long, value_name = "UNIX_SECONDS")]
@@ -28,14 +29,20 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
-    let keyring = keyfile::read_keyring(&args.key)?;
+    let keyring = keyfile::read_keyring(args.key.as_deref())?;
     let now = match args.now {
         Some(now) => now,
         None => unix_now()?,
     };
-    let (report, code) = match inspect(keyring, &args.url, now) {
+    let (report, code) = match inspect(keyring.clone(), &args.url, now) {
         Ok(report) => (report, ExitCode::SUCCESS),
-        Err(reason) => (json!({ "valid": false, "error": reason }), ExitCode::FAILURE),
+        Err(reason) => {
+            let reason = match html_escaped(&args.url) {
+                Some(unescaped) => escaped_reason(&reason, inspect(keyring, &unescaped, now).is_ok()),
+                None => reason,
+            };
+            (json!({ "valid": false, "error": reason }), ExitCode::FAILURE)
+        }
     };
     print_line(&report.to_string())?;
     Ok(code)
@@ -89,6 +96,26 @@ fn path_and_query(url: &str) -> (&str, Option<&str>) {
         None => (target, None),
     };
     (if path.is_empty() { "/" } else { path }, query)
+}
+
+/// The URL as a browser reads it from an HTML attribute, when it still holds the
+/// `&amp;` of HTML source (copied from a message's markup rather than a browser).
+fn html_escaped(url: &str) -> Option<String> {
+    url.contains("&amp;").then(|| url.replace("&amp;", "&"))
+}
+
+/// Why an HTML-escaped URL did not verify: the escaping, not forgery, and whether the
+/// unescaped URL does.
+fn escaped_reason(reason: &str, valid_unescaped: bool) -> String {
+    let outcome = if valid_unescaped {
+        "with each `&amp;` read as `&` it is valid"
+    } else {
+        "it does not verify with `&amp;` read as `&` either"
+    };
+    format!(
+        "the URL looks HTML-escaped: it contains `&amp;`, which a browser sends as `&`; {outcome} \
+         (as given: {reason})"
+    )
 }
 
 /// The path prefix in front of a `/c/<token>`, `/o/<token>` or `/u/<token>` route.

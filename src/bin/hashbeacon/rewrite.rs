@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use hashbeacon::message::{MessageOptions, rewrite_message};
-use hashbeacon::rewrite::{Charset, Message, Options, Recipient, Rewritten, rewrite_html, rewrite_text};
+use hashbeacon::rewrite::{
+    Charset, CharsetSource, Message, Options, Recipient, Report, Rewritten, SkipReason, rewrite_html,
+    rewrite_text,
+};
 use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey};
-use zeroize::Zeroizing;
 
 use crate::{Fatal, keyfile, unix_now};
 
@@ -49,7 +51,9 @@ pub(crate) struct Args {
     allow_dkim_signed: bool,
 
     /// The body's charset, kept in the output: utf-8, windows-1252, iso-8859-1, or any
-    /// other ASCII-compatible charset label.
+    /// other ASCII-compatible charset label. By default it is found as a browser finds
+    /// it: a byte order mark, or a <meta> charset in the first 1024 bytes of HTML, else
+    /// utf-8.
     #[arg(long, value_name = "LABEL", value_parser = Charset::from_label)]
     charset: Option<Charset>,
 
@@ -87,20 +91,20 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         recipient = recipient.expiring_at(expires_at);
     }
     let message = Message::new(&args.signing.campaign, recipient);
-    let (body, report) = if args.message {
+    let (body, report, hint) = if args.message {
         let mut options = MessageOptions::default();
         options.allow_dkim_signed = args.allow_dkim_signed;
         let out = rewrite_message(&tracker, &message, &options, &input)
             .map_err(|err| Fatal(format!("cannot rewrite the message: {err}")))?;
         let report = out.to_string();
-        (out.message, report)
+        (out.message, report, None)
     } else {
         let mut options = Options::default();
-        options.charset = args.charset.unwrap_or_default();
+        options.charset = args.charset;
         let rewrite = if args.text { rewrite_text } else { rewrite_html };
         let Rewritten { body, report, .. } = rewrite(&tracker, &message, &options, &input)
             .map_err(|err| Fatal(format!("cannot rewrite the body: {err}")))?;
-        (body, report.to_string())
+        (body, report.to_string(), charset_hint(&report))
     };
 
     let mut out = std::io::stdout().lock();
@@ -108,8 +112,35 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         .and_then(|()| out.flush())
         .map_err(|err| Fatal(format!("cannot write to stdout: {err}")))?;
     // The body is out; if stderr is gone the report has nowhere to go.
-    let _ = writeln!(std::io::stderr().lock(), "hashbeacon: {report}");
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "hashbeacon: {report}");
+    if let Some(hint) = hint {
+        let _ = writeln!(err, "hashbeacon: {hint}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// When links were left alone because their bytes are not valid in the charset the
+/// body was read in, says which charset that was and how to name the right one.
+fn charset_hint(report: &Report) -> Option<String> {
+    let invalid = report
+        .skipped
+        .iter()
+        .filter(|link| link.reason == SkipReason::Encoding)
+        .count();
+    let how = match report.charset_source {
+        CharsetSource::Given => "given by --charset",
+        CharsetSource::ByteOrderMark => "from its byte order mark",
+        CharsetSource::Meta => "declared by its <meta>",
+        _ => "the default: no byte order mark or <meta> charset found",
+    };
+    (invalid > 0).then(|| {
+        format!(
+            "{invalid} link(s) left alone as not valid in {}, the charset the body was read in \
+             ({how}); name its real charset with --charset, e.g. --charset windows-1252",
+            report.charset.name()
+        )
+    })
 }
 
 /// Rejects a bad campaign id (and an impossible expiry) before any file is read, with the
@@ -142,20 +173,15 @@ pub(crate) fn pseudonym(address: &str, key_file: Option<&Path>) -> Result<Pseudo
 }
 
 fn pseudonym_key_from_env() -> Result<PseudonymKey, Fatal> {
-    let missing = || {
+    let text = keyfile::secret_from_env(PSEUDONYM_KEY_ENV)?.ok_or_else(|| {
         Fatal(format!(
             "--recipient needs a pseudonym key: pass --pseudonym-key FILE or set {PSEUDONYM_KEY_ENV}"
         ))
-    };
-    let value = std::env::var_os(PSEUDONYM_KEY_ENV)
-        .filter(|value| !value.is_empty())
-        .ok_or_else(missing)?;
-    let text = Zeroizing::new(
-        value
-            .into_string()
-            .map_err(|_| Fatal(format!("{PSEUDONYM_KEY_ENV} is not valid UTF-8")))?,
-    );
-    PseudonymKey::from_text(&text).map_err(|err| Fatal(format!("{PSEUDONYM_KEY_ENV}: {err}")))
+    })?;
+    PseudonymKey::from_text(&text).map_err(|err| {
+        let hint = keyfile::mix_up_hint(&err, "--key or HASHBEACON_KEY");
+        Fatal(format!("{PSEUDONYM_KEY_ENV}: {err}{hint}"))
+    })
 }
 
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fatal> {
@@ -169,5 +195,17 @@ fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Fatal> {
             .read_to_end(&mut input)
             .map_err(|err| Fatal(format!("cannot read standard input: {err}")))?,
     };
+    if input.is_empty() {
+        let source = match file {
+            Some(path) => format!("input file `{}`", path.display()),
+            None => "standard input".to_owned(),
+        };
+        // `rewrite … < f.html > f.html` empties f.html before it is read: a body holding
+        // only the pixel would be a silent loss.
+        return Err(Fatal(format!(
+            "{source} is empty: nothing to rewrite (redirecting the output onto the input file \
+             empties it before it is read; write to another file)"
+        )));
+    }
     Ok(input)
 }
