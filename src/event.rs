@@ -26,7 +26,7 @@ pub const MAX_USER_AGENT_LEN: usize = 512;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Event {
-    /// Click or open.
+    /// Click, open or unsubscribe.
     pub kind: Kind,
     /// An open recorded because its message was clicked (the endpoint's
     /// click-implies-open option), not because the pixel was loaded.
@@ -36,7 +36,7 @@ pub struct Event {
     pub token: Result<TokenFacts, VerifyError>,
     /// When the request arrived, unix seconds.
     pub received_at: u64,
-    /// `GET` or `HEAD`.
+    /// `GET` or `HEAD`; `POST` for a one-click unsubscribe.
     pub method: Method,
     /// The `User-Agent` header, if any, cut to at most [`MAX_USER_AGENT_LEN`] bytes at
     /// a character boundary (see [`stored_user_agent`]).
