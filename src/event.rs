@@ -22,7 +22,7 @@ use crate::token::{Kind, LinkId, Verified};
 /// stored event or log line as large as the header limit of the server in front.
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
-/// One tracked request: a click or an open, verified or rejected.
+/// One tracked request: a click, an open or an unsubscribe, verified or rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Event {
