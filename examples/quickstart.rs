@@ -141,6 +141,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         health.events_stored, health.events_not_stored
     );
     for event in app::store::Store::open(&db)?.events()? {
+        // A forged request is nobody's action: its verdict says so.
+        if event.rejected.is_some() && event.verdict != "rejected" {
+            return Err(format!("a rejected request stored as {}", event.verdict).into());
+        }
         let what = match event.rejected {
             Some(reason) => format!("rejected ({reason})"),
             None => format!(

@@ -22,6 +22,9 @@
 //! | click within [`Classifier::min_click_delay`] seconds of issue | clicks | scanner | inbound gateways (Safe Links detonation, Mimecast, Proofpoint) follow every link seconds after delivery, often with an ordinary browser user agent |
 //! | none of the above | both | human | |
 //!
+//! A request whose token was rejected is not classified: its verdict is
+//! [`Verdict::Rejected`], which no figure counts as a person.
+//!
 //! Product tokens in a user agent (the rows that say "in the user agent") match as words, in any ASCII
 //! case: at the start of the user agent or after a space, `(` or `;`.
 //!
@@ -30,6 +33,7 @@
 //! issued-at, so it is only as sharp as the gap between signing and delivery: senders
 //! that sign long before sending should lower it (0 turns it off).
 
+use crate::StaticStr;
 use crate::method::Method;
 use crate::token::{Kind, LinkId};
 
@@ -59,6 +63,8 @@ pub struct Facts<'a> {
 
 /// Who made a tracked request, with the signal that decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Verdict {
     /// No machine signal matched: most likely a person.
@@ -70,30 +76,39 @@ pub enum Verdict {
     Prefetch(Signal),
     /// A scanner, security gateway, link checker or script.
     Scanner(Signal),
+    /// The token was rejected (forged, tampered, unknown key, …): whoever sent it, the
+    /// request is no reader's action on a message. Never counted as a person.
+    Rejected,
 }
 
 impl Verdict {
-    /// `"human"`, `"proxied"`, `"prefetch"` or `"scanner"`.
+    /// `"human"`, `"proxied"`, `"prefetch"`, `"scanner"` or `"rejected"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Human => "human",
             Verdict::Proxied(_) => "proxied",
             Verdict::Prefetch(_) => "prefetch",
             Verdict::Scanner(_) => "scanner",
+            Verdict::Rejected => "rejected",
         }
     }
 
-    /// The signal that decided the verdict; `None` for [`Verdict::Human`].
+    /// The signal that decided the verdict; `None` for [`Verdict::Human`] and
+    /// [`Verdict::Rejected`].
     pub fn signal(self) -> Option<Signal> {
         match self {
-            Verdict::Human => None,
+            Verdict::Human | Verdict::Rejected => None,
             Verdict::Proxied(signal) | Verdict::Prefetch(signal) | Verdict::Scanner(signal) => Some(signal),
         }
     }
 
-    /// Why, in words: the signal's description, or `"no machine signal"`.
+    /// Why, in words: the signal's description, `"no machine signal"` or `"token
+    /// rejected"`.
     pub fn reason(self) -> &'static str {
-        self.signal().map_or("no machine signal", Signal::description)
+        match self {
+            Verdict::Rejected => "token rejected",
+            _ => self.signal().map_or("no machine signal", Signal::description),
+        }
     }
 
     /// Whether the verdict counts as a person's action (a human, or a real open
@@ -114,6 +129,8 @@ impl std::fmt::Display for Verdict {
 
 /// A classification signal (see the table in the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Signal {
     /// The request used `HEAD`.
@@ -123,9 +140,21 @@ pub enum Signal {
     /// No `User-Agent` header.
     NoUserAgent,
     /// An HTTP library's default user agent; names the library.
-    HttpLibrary(&'static str),
+    HttpLibrary(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::signal_name")
+        )]
+        StaticStr,
+    ),
     /// A security product's user agent; names the product.
-    SecurityScanner(&'static str),
+    SecurityScanner(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::signal_name")
+        )]
+        StaticStr,
+    ),
     /// A click sooner after issue than [`Classifier::min_click_delay`].
     ClickTooSoon,
     /// Gmail's image proxy.
@@ -229,6 +258,17 @@ const UA_TOKENS: &[(&str, Signal, Applies)] = &[
     ),
 ];
 
+/// Every name a [`Signal::HttpLibrary`] or [`Signal::SecurityScanner`] can carry.
+#[cfg(feature = "serde")]
+pub(crate) fn signal_names() -> impl Iterator<Item = &'static str> {
+    let libraries = HTTP_LIBRARIES.iter().map(|&(_, name)| name);
+    let scanners = UA_TOKENS.iter().filter_map(|(_, signal, _)| match signal {
+        Signal::HttpLibrary(name) | Signal::SecurityScanner(name) => Some(*name),
+        _ => None,
+    });
+    libraries.chain(scanners)
+}
+
 /// Apple Mail Privacy Protection's whole user agent.
 const APPLE_MPP_UA: &str = "Mozilla/5.0";
 
@@ -312,32 +352,27 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
 /// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
 /// which is where product names and comment entries stand (RFC 9110 §10.1.5). Only
 /// word starts with a needle's initial are compared: in a browser's user agent, one or
-/// two. Finding them costs two table lookups per byte and a branch that is almost
-/// never taken, so the scan stays cheap on the redirect path.
+/// two. Finding them costs one table lookup per byte, carried over to the next byte,
+/// and a branch that is almost never taken, so the scan stays cheap on the redirect
+/// path.
 fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
-    let first = user_agent.first().map(|&b| (0, b));
-    let after_separator = user_agent
-        .windows(2)
-        .enumerate()
-        .filter(|(_, pair)| match pair {
-            [before, byte] => byte_class(*before) & (byte_class(*byte) >> 1) & SEPARATOR != 0,
-            _ => false,
-        })
-        .map(|(at, pair)| (at + 1, pair.get(1).copied().unwrap_or_default()));
-    for (at, initial) in first.into_iter().chain(after_separator) {
-        if byte_class(initial) & INITIAL == 0 {
-            continue;
+    // The start of the user agent counts as following a separator.
+    let mut before = SEPARATOR;
+    for (at, &byte) in user_agent.iter().enumerate() {
+        let class = byte_class(byte);
+        if before & (class >> 1) & SEPARATOR != 0 {
+            let word = user_agent.get(at..).unwrap_or_default();
+            let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
+                applies.to(kind)
+                    && word
+                        .get(..needle.len())
+                        .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+            });
+            if let Some(&(_, signal, _)) = found {
+                return Some(signal);
+            }
         }
-        let word = user_agent.get(at..).unwrap_or_default();
-        let found = UA_TOKENS.iter().find(|(needle, _, applies)| {
-            applies.to(kind)
-                && word
-                    .get(..needle.len())
-                    .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
-        });
-        if let Some(&(_, signal, _)) = found {
-            return Some(signal);
-        }
+        before = class;
     }
     None
 }

@@ -1,5 +1,6 @@
 //! Typed errors, one enum per operation, each saying what was wrong.
 
+use crate::StaticStr;
 use crate::id::{KeyId, Kind};
 
 /// A key, key id or keyring could not be built or parsed.
@@ -84,6 +85,8 @@ pub enum SignError {
 /// Each variant names the check that failed. Never show these to the client: the
 /// endpoint answers a bare 404 and hands the reason to the host.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum VerifyError {
     /// The token is longer than any valid token; rejected before any other work.
@@ -104,7 +107,13 @@ pub enum VerifyError {
     },
     /// The token is not in the token syntax; names the field.
     #[error("malformed token: {0}")]
-    Malformed(&'static str),
+    Malformed(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::verify_detail")
+        )]
+        StaticStr,
+    ),
     /// The token uses a format version this build does not know.
     #[error("unsupported token version")]
     UnsupportedVersion,
@@ -131,7 +140,13 @@ pub enum VerifyError {
     },
     /// The URL is not a tracking URL of this tracker (wrong prefix or route).
     #[error("not a tracking URL: {0}")]
-    NotTracking(&'static str),
+    NotTracking(
+        #[cfg_attr(
+            feature = "serde",
+            serde(deserialize_with = "crate::serde_static::verify_detail")
+        )]
+        StaticStr,
+    ),
 }
 
 /// A tracker could not be configured.

@@ -5,6 +5,38 @@
 //! [`EventSink::record`], so a sink hands the event off (see [`crate::sink`]) and
 //! returns; when it cannot, it returns the event inside a [`SinkError`] and the
 //! endpoint passes that to the host.
+//!
+//! # Serialization
+//!
+//! With the `serde` feature, [`Event`] and everything in it is `Serialize` and
+//! `Deserialize`, so a sink writes an event as JSON (or any serde format) in one line.
+//! These names are stable: a field or variant is renamed only with a major version.
+//!
+//! - [`Event`]: `kind`, `implied`, `token`, `received_at`, `method`, `user_agent`,
+//!   `client_ip` (text), `verdict`.
+//! - `token`: `{"accepted": TokenFacts}` or `{"rejected": VerifyError}`.
+//! - [`TokenFacts`]: `campaign`, `link` (a number for a position, text for a label),
+//!   `recipient`, `issued_at`, `expires_at`, `expired`, `key_id` (text).
+//! - Enums are written in `snake_case`, as serde writes them: [`Kind`] `"click"` or
+//!   `"open"`; [`Method`] `"GET"` or `"HEAD"`; [`Verdict`] `"human"` or
+//!   `{"scanner": Signal}` (also `proxied`, `prefetch`); [`Signal`](crate::Signal) `"head_request"` or
+//!   `{"http_library": "curl"}`; [`VerifyError`] `"bad_mac"`, `{"malformed": "key id"}`,
+//!   `{"too_long": {"len": 300, "max": 200}}`, ….
+//!
+//! A detail that is one of this crate's own strings (a rejection's detail, a scanner's
+//! name) is read back only if this build knows it; an unknown one is an error, never a
+//! guess.
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use hashbeacon::{Kind, Verdict, VerifyError};
+//! assert_eq!(serde_json::to_string(&Kind::Click)?, r#""click""#);
+//! assert_eq!(serde_json::to_string(&VerifyError::BadMac)?, r#""bad_mac""#);
+//! let verdict: Verdict = serde_json::from_str(r#"{"scanner":"head_request"}"#)?;
+//! assert!(!verdict.is_person());
+//! # }
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use std::error::Error;
 use std::net::IpAddr;
@@ -24,6 +56,7 @@ pub const MAX_USER_AGENT_LEN: usize = 512;
 
 /// One tracked request: a click, an open or an unsubscribe, verified or rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Event {
     /// Click, open or unsubscribe.
@@ -33,6 +66,7 @@ pub struct Event {
     pub implied: bool,
     /// The authenticated token's facts, or why the token was rejected. Rejected
     /// requests produce events only when the endpoint is told to record them.
+    #[cfg_attr(feature = "serde", serde(with = "token_outcome"))]
     pub token: Result<TokenFacts, VerifyError>,
     /// When the request arrived, unix seconds.
     pub received_at: u64,
@@ -46,6 +80,50 @@ pub struct Event {
     pub client_ip: Option<IpAddr>,
     /// Who made the request.
     pub verdict: Verdict,
+}
+
+/// An event's token as `{"accepted": {…facts}}` or `{"rejected": …reason}`.
+#[cfg(feature = "serde")]
+mod token_outcome {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{TokenFacts, VerifyError};
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Written<'a> {
+        Accepted(&'a TokenFacts),
+        Rejected(&'a VerifyError),
+    }
+
+    // Read and taken apart at once: boxing the larger variant would buy nothing.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Read {
+        Accepted(TokenFacts),
+        Rejected(VerifyError),
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        token: &Result<TokenFacts, VerifyError>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match token {
+            Ok(facts) => Written::Accepted(facts),
+            Err(error) => Written::Rejected(error),
+        }
+        .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Result<TokenFacts, VerifyError>, D::Error> {
+        Ok(match Read::deserialize(deserializer)? {
+            Read::Accepted(facts) => Ok(facts),
+            Read::Rejected(error) => Err(error),
+        })
+    }
 }
 
 /// The part of a `User-Agent` an event stores: at most [`MAX_USER_AGENT_LEN`] bytes,
@@ -81,6 +159,7 @@ impl Event {
 
 /// What an authenticated token said.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct TokenFacts {
     /// Campaign id (stored inline: no allocation).
@@ -117,6 +196,8 @@ impl From<&Verified<'_>> for TokenFacts {
 
 /// An owned [`LinkId`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(untagged))]
 pub enum Link {
     /// Zero-based position among the message's tracked links.
     Index(u32),

@@ -12,6 +12,8 @@ pub const MAX_KEY_ID_LEN: usize = 8;
 /// What a token is for. Part of the MAC's domain separation: a token of one kind is
 /// never accepted as a token of another (nor as a conversion reference).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Kind {
     /// A tracked link: verifying it yields a destination to redirect to.
     Click,
@@ -116,6 +118,27 @@ impl KeyId {
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A key id is written as its text, e.g. `"k1"`.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl serde::Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A key id is read from its text and checked as [`KeyId::new`] checks it.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl<'de> serde::Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::checked(&text).ok_or_else(|| {
+            serde::de::Error::custom("invalid key id: expected 1 to 8 ASCII letters or digits")
+        })
     }
 }
 

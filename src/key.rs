@@ -272,6 +272,14 @@ impl Keyring {
         if self.get(key.id.as_str()).is_some() {
             return Err(KeyError::DuplicateId(key.id));
         }
+        if self.verify_only.len() == self.verify_only.capacity() {
+            // Growing in place would move the keys and free the old buffer with their
+            // MAC states in it: copy them into a larger buffer instead and drop the
+            // originals, which wipes them.
+            let mut grown = Vec::with_capacity((2 * self.verify_only.len()).max(4));
+            grown.extend(self.verify_only.iter().cloned());
+            self.verify_only = grown;
+        }
         self.verify_only.push(key);
         Ok(())
     }

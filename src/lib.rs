@@ -38,10 +38,17 @@ pub mod report;
 #[cfg(feature = "rewrite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rewrite")))]
 pub mod rewrite;
+#[cfg(feature = "serde")]
+mod serde_static;
 pub mod short_string;
 pub mod sink;
 pub mod token;
 pub mod unsubscribe;
+
+/// `&'static str` under another name, for the public fields that hold one of the
+/// crate's own strings: serde's derive would tie a type whose field is spelled
+/// `&'static str` to `Deserialize<'static>` only (see `serde_static`).
+type StaticStr = &'static str;
 
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};

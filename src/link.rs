@@ -227,18 +227,22 @@ fn is_plain_host(host: url::Host<&str>) -> bool {
 impl Tracker {
     /// A tracker for a base URL: absolute `https` (or `http`), a host (a domain name of
     /// letters, digits, `-` and `_` between dots, after IDNA; or an IP address), an
-    /// optional path prefix of plain segments (letters, digits, `-`, `_`, `.`, `~`), and
-    /// no user info, query or fragment.
+    /// optional path prefix of plain segments, and no user info, query or fragment.
+    ///
+    /// A plain segment is one or more ASCII letters, digits, `-`, `_`, `.` or `~`, and
+    /// not `.` or `..`; segments are not empty. One trailing `/` is dropped.
     ///
     /// The WHATWG URL rules let a domain hold `"`, `'`, `` ` ``, `{`, `}` and more; such a
     /// base is refused, since it would be written into every tracked body.
     ///
     /// ```
-    /// use hashbeacon::{Key, KeyId, Tracker};
-    /// let key = Key::new(KeyId::new("k1")?, &[7u8; 32])?;
-    /// assert!(Tracker::new(key.clone().into(), "https://t.example.com/hb").is_ok());
-    /// assert!(Tracker::new(key.into(), "https://t.example.com\"onload=\"x/hb").is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # use hashbeacon::{Key, KeyId, Tracker};
+    /// # let ring = || Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap().into();
+    /// assert_eq!(Tracker::new(ring(), "https://t.example/hb/v1.2/")?.path_prefix(), "/hb/v1.2");
+    /// assert!(Tracker::new(ring(), "https://t.example/hb//").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example/h%20b").is_err());
+    /// assert!(Tracker::new(ring(), "https://t.example.com\"onload=\"x/hb").is_err());
+    /// # Ok::<(), hashbeacon::ConfigError>(())
     /// ```
     pub fn new(keyring: Keyring, base_url: &str) -> Result<Self, ConfigError> {
         let url = url::Url::parse(base_url).map_err(|_| ConfigError::BaseUrl("not an absolute URL"))?;
@@ -256,7 +260,8 @@ impl Tracker {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::BaseUrl("a query or fragment is not allowed"));
         }
-        let prefix = url.path().trim_end_matches('/');
+        let path = url.path();
+        let prefix = path.strip_suffix('/').unwrap_or(path);
         let plain = |segment: &str| {
             !segment.is_empty()
                 && segment != "."
@@ -448,8 +453,10 @@ fn route_of(kind: Kind) -> &'static str {
     }
 }
 
-/// A click whose token and destination verified.
+/// A click whose token and destination verified. Only [`Tracker::verify_click`] makes
+/// one, so its destination has passed every check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedClick<'a> {
     /// The authenticated token.
     pub verified: Verified<'a>,
@@ -464,9 +471,8 @@ impl<'a> VerifiedClick<'a> {
     }
 
     /// The `Location` header value to redirect to (see [`location`]), built in one
-    /// allocation.
+    /// allocation. The destination was checked when the click verified.
     pub fn location(&self) -> Result<String, VerifyError> {
-        wire::check_wire(self.wire_destination)?;
         Ok(wire::location_from_wire(self.wire_destination))
     }
 }

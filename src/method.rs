@@ -3,6 +3,8 @@
 
 /// The methods the endpoint answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "UPPERCASE"))]
 pub enum Method {
     /// `GET`: a browser following a link or loading an image.
     Get,

@@ -267,9 +267,12 @@ mod tests {
         !low(bits)
     }
 
+    /// An address's bits, and how to read its embedded IPv4 address back.
+    type Embedding = (u128, fn(u128) -> u32);
+
     /// Addresses embedding `v4` (IPv4-compatible, NAT64, 6to4, Teredo) with arbitrary
-    /// other bits from `rest`, each with how to read the IPv4 address back.
-    fn embeddings(v4: Ipv4Addr, rest: u128) -> [(u128, fn(u128) -> u32); 4] {
+    /// other bits from `rest`.
+    fn embeddings(v4: Ipv4Addr, rest: u128) -> [Embedding; 4] {
         let v4 = u128::from(u32::from(v4));
         [
             (v4, low),

@@ -511,17 +511,7 @@ impl Keyring {
         }
         // The five dots between `1c.` and the tag's dot, and no sixth.
         let fields = bytes.get(3..tag_dot)?;
-        let mut dots = memchr::memchr_iter(b'.', fields).map(|at| at + 3);
-        let (d1, d2, d3, d4, d5) = (
-            dots.next()?,
-            dots.next()?,
-            dots.next()?,
-            dots.next()?,
-            dots.next()?,
-        );
-        if dots.next().is_some() {
-            return None;
-        }
+        let [d1, d2, d3, d4, d5] = five_dots(fields)?.map(|at| at + 3);
         let key = self.get(token.get(3..d1)?)?;
         let mut mac = key.mac_state(kind).clone();
         absorb_head(&mut mac, token.get(..=d3)?.as_bytes(), destination.as_bytes());
@@ -575,6 +565,40 @@ impl Keyring {
         mac.verify_truncated_left(&tag).map_err(|_| VerifyError::BadMac)?;
         Ok((parsed.claims, key.id()))
     }
+}
+
+/// The positions of the `.` bytes in `text` if there are exactly five.
+///
+/// Eight bytes at a time: a token's middle is 60 to 90 bytes, too short for a
+/// vectorized search to pay for its setup once per dot.
+fn five_dots(text: &[u8]) -> Option<[usize; 5]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut dots = [0usize; 5];
+    let mut found = 0;
+    let mut record = |mut mask: u64, base: usize| -> Option<()> {
+        while mask != 0 {
+            *dots.get_mut(found)? = base + (mask.trailing_zeros() / 8) as usize;
+            found += 1;
+            mask &= mask - 1;
+        }
+        Some(())
+    };
+    let mut words = text.chunks_exact(8);
+    for (i, word) in (&mut words).enumerate() {
+        let word = u64::from_le_bytes(word.try_into().ok()?);
+        // Bytes equal to `.` become zero; then the high bit of each zero byte is set,
+        // exactly (no borrow crosses a byte: the low seven bits are added to 0x7F).
+        let x = word ^ (ONES * u64::from(b'.'));
+        record(!(((x & !HIGH).wrapping_add(!HIGH)) | x) & HIGH, i * 8)?;
+    }
+    let base = text.len() - words.remainder().len();
+    for (i, &byte) in words.remainder().iter().enumerate() {
+        if byte == b'.' {
+            record(0x80, base + i)?;
+        }
+    }
+    (found == 5).then_some(dots)
 }
 
 /// The MAC input before the recipient/time tail: the token's head text, the
@@ -739,22 +763,45 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
         return None;
     }
     if digits.len() < 20 {
-        // Nineteen digits always fit in a u64, so no per-digit overflow check; a
-        // non-digit makes the (wrapped) value meaningless and is rejected below.
+        // Nineteen digits always fit in a u64: no overflow checks. Eight at a time, then
+        // one by one.
+        let mut chunks = digits.chunks_exact(8);
         let mut value: u64 = 0;
-        let mut not_digit = false;
-        for &c in digits {
-            let digit = c.wrapping_sub(b'0');
-            not_digit |= digit > 9;
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        for chunk in &mut chunks {
+            value = value * 100_000_000 + eight_digits(chunk.try_into().ok()?)?;
         }
-        return (!not_digit).then_some(value);
+        for &c in chunks.remainder() {
+            let digit = c.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        return Some(value);
     }
     digits.iter().try_fold(0u64, |value, &c| {
         let digit = c.wrapping_sub(b'0');
         (digit <= 9).then_some(())?;
         value.checked_mul(10)?.checked_add(u64::from(digit))
     })
+}
+
+/// The value of eight ASCII digits, most significant first, or `None` if any byte is
+/// not a digit. All eight at once in a `u64`: every step keeps each lane's value below
+/// the lane's capacity, so no carry crosses lanes.
+fn eight_digits(text: [u8; 8]) -> Option<u64> {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let x = u64::from_le_bytes(text);
+    // `0x30..=0x39` exactly: high nibble 3, and adding 6 keeps it 3.
+    if x & NIBBLES != ZEROS || x.wrapping_add(0x0606_0606_0606_0606) & NIBBLES != ZEROS {
+        return None;
+    }
+    let v = x & 0x0F0F_0F0F_0F0F_0F0F;
+    // Pairs of digits (≤ 99 per byte), then fours (≤ 9999 per 16 bits), then eight.
+    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((v * 10_000 + (v >> 32)) & 0xFFFF_FFFF)
 }
 
 /// Appends `n` in canonical decimal without going through `fmt`.
@@ -770,7 +817,13 @@ fn is_slug_byte(b: u8) -> bool {
 
 /// A campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
 pub(crate) fn is_campaign(id: &[u8]) -> bool {
-    !id.is_empty() && id.len() <= MAX_CAMPAIGN_LEN && id.iter().all(|&b| is_slug_byte(b))
+    !id.is_empty() && id.len() <= MAX_CAMPAIGN_LEN && all_slug_bytes(id)
+}
+
+/// Whether every byte is a slug byte: a fold without an early exit, as the bytes are
+/// almost always valid.
+fn all_slug_bytes(text: &[u8]) -> bool {
+    text.iter().fold(true, |slug, &b| slug & is_slug_byte(b))
 }
 
 /// A link label: an ASCII letter, then up to 31 letters, digits, `-` or `_`.
@@ -782,7 +835,7 @@ pub(crate) fn is_label(label: &[u8]) -> bool {
 
 /// A recipient pseudonym: exactly 16 base64url characters (96 bits).
 pub(crate) fn is_pseudonym(text: &[u8]) -> bool {
-    text.len() == PSEUDONYM_LEN && text.iter().all(|&b| is_slug_byte(b))
+    text.len() == PSEUDONYM_LEN && all_slug_bytes(text)
 }
 
 #[cfg(test)]
@@ -838,6 +891,45 @@ mod tests {
     }
 
     #[test]
+    fn five_dots_are_found_wherever_they_stand() {
+        for len in 0..40 {
+            for first in 0..len {
+                let mut text = vec![b'a'; len];
+                let dots: Vec<usize> = (first..len).step_by(3).take(6).collect();
+                for &at in &dots {
+                    text[at] = b'.';
+                }
+                // Bytes that differ from `.` by one bit are not dots.
+                if let Some(other) = text.iter_mut().find(|b| **b == b'a') {
+                    *other = b'.' ^ 0x80;
+                }
+                let expected = (dots.len() == 5).then(|| <[usize; 5]>::try_from(dots.clone()).unwrap());
+                assert_eq!(five_dots(&text), expected, "{len} {first}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Every u64 reads back from its decimal; any one byte changed to a non-digit,
+        /// or a leading zero added, is refused.
+        #[test]
+        fn decimals_round_trip(n: u64, at: proptest::sample::Index, byte: u8) {
+            let text = n.to_string();
+            proptest::prop_assert_eq!(parse_decimal(&text), Some(n));
+            let mut bytes = text.clone().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(changed) = String::from_utf8(bytes) {
+                let expected = changed.parse::<u64>().ok().filter(|_| {
+                    changed.bytes().all(|b| b.is_ascii_digit()) && (changed.len() == 1 || !changed.starts_with('0'))
+                });
+                proptest::prop_assert_eq!(parse_decimal(&changed), expected, "{:?}", changed);
+            }
+            proptest::prop_assert_eq!(parse_decimal(&format!("0{text}")), None);
+        }
+    }
+
+    #[test]
     fn decimals_are_canonical() {
         assert_eq!(parse_decimal("0"), Some(0));
         assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
@@ -848,6 +940,11 @@ mod tests {
             "18446744073709551616",
             "99999999999999999999",
             "1a",
+            "1234567a",
+            "12345678a",
+            "1234567/",
+            "1234567:",
+            "123456789012345678a",
             "-1",
             "+1",
             " 1",

@@ -68,11 +68,35 @@ fn key(id: &str, byte: u8) -> Key {
     Key::new(KeyId::new(id).unwrap(), &[byte; 32]).unwrap()
 }
 
-/// Writes a file under the test's scratch directory and returns its path.
+/// Writes a file under the test's scratch directory, readable by its owner only (as a
+/// key file should be), and returns its path.
 fn scratch_file(name: &str, contents: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let path = scratch_path(name);
     std::fs::write(&path, contents).unwrap();
+    set_mode(&path, 0o600);
     path
+}
+
+/// A path under the test's scratch directory, with nothing there.
+fn scratch_path(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) {}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 fn key_file(name: &str, keys: &[&Key]) -> PathBuf {
@@ -158,6 +182,102 @@ fn keygen_pseudonym_prints_a_pseudonym_key() {
     assert!(text.starts_with("hbp1."));
     assert!(PseudonymKey::from_text(&text).is_ok());
     assert!(Key::from_text(&text).is_err());
+}
+
+#[test]
+fn keygen_out_writes_a_key_file_only_its_owner_can_read() {
+    let path = scratch_path("out.key");
+    let output = hashbeacon(&["keygen", "--id", "k3", "--out", path.to_str().unwrap()]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(output.stdout.is_empty(), "the secret goes to the file only");
+    assert!(output.stderr.is_empty(), "stderr: {}", stderr(&output));
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    let key: Key = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(key.id().as_str(), "k3");
+
+    let pseudonym = scratch_path("out.pseudonym");
+    let output = hashbeacon(&["keygen", "--pseudonym", "--out", pseudonym.to_str().unwrap()]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    #[cfg(unix)]
+    assert_eq!(mode(&pseudonym), 0o600);
+    assert!(PseudonymKey::from_text(&std::fs::read_to_string(&pseudonym).unwrap()).is_ok());
+}
+
+#[test]
+fn keygen_out_refuses_an_existing_file_unless_forced() {
+    let path = scratch_file("existing.key", "keep me\n");
+    set_mode(&path, 0o644);
+    let refused = hashbeacon(&["keygen", "--out", path.to_str().unwrap()]);
+    assert_one_line_error(&refused, "--force");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me\n");
+
+    let forced = hashbeacon(&["keygen", "--out", path.to_str().unwrap(), "--force"]);
+    assert!(forced.status.success(), "stderr: {}", stderr(&forced));
+    // Replaced, and narrowed to the owner although it was world-readable before.
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    assert!(std::fs::read_to_string(&path).unwrap().parse::<Key>().is_ok());
+
+    assert_one_line_error(&hashbeacon(&["keygen", "--force"]), "--out");
+}
+
+/// A key file that group or others can read still works, with one warning line.
+#[cfg(unix)]
+#[test]
+fn reading_a_key_file_others_can_read_warns_in_one_line() {
+    let signing = key("k1", 1);
+    let path = key_file("readable.key", &[&signing]);
+    let url = click_url(
+        signing.clone(),
+        "https://t.example.com",
+        "c",
+        None,
+        "https://a.example/",
+    );
+    let run = || hashbeacon(&["inspect", "--key", path.to_str().unwrap(), &url]);
+    assert!(run().stderr.is_empty(), "no warning at mode 0600");
+    for readable in [0o644, 0o640, 0o604] {
+        set_mode(&path, readable);
+        let output = run();
+        assert_eq!(output.status.code(), Some(0));
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "stderr: {err}");
+        assert!(
+            err.starts_with("hashbeacon: warning: key file `"),
+            "stderr: {err}"
+        );
+        assert!(err.contains(&format!("mode {readable:o}")), "stderr: {err}");
+    }
+
+    // The pseudonym key file too.
+    let pseudonym = scratch_file(
+        "readable.pseudonym",
+        &PseudonymKey::new(&[9; 32]).unwrap().to_text(),
+    );
+    set_mode(&pseudonym, 0o644);
+    let body = scratch_file("body.txt", "See https://a.example/\n");
+    let output = hashbeacon(&[
+        "rewrite",
+        "--key",
+        key_file("rewrite.key", &[&signing]).to_str().unwrap(),
+        "--base",
+        "https://t.example.com",
+        "--campaign",
+        "c",
+        "--text",
+        "--recipient",
+        "ada@example.com",
+        "--pseudonym-key",
+        pseudonym.to_str().unwrap(),
+        body.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let warnings = stderr(&output)
+        .lines()
+        .filter(|line| line.starts_with("hashbeacon: warning: key file `"))
+        .count();
+    assert_eq!(warnings, 1, "stderr: {}", stderr(&output));
 }
 
 #[test]
@@ -1280,4 +1400,34 @@ fn the_readme_shows_inspect_output_as_it_is_printed() {
     let printed = stdout(&output);
     assert_eq!(keys_in_order(example), keys_in_order(printed.trim()));
     assert_eq!(keys_in_order(example).len(), 10, "{example}");
+}
+
+#[test]
+fn rewrite_message_names_the_part_whose_charset_is_wrong() {
+    let keys = keys("rewrite-message-charset");
+    let mut eml = b"From: shop@example.com\r\nSubject: Caf\r\nMIME-Version: 1.0\r\n\
+        Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        .to_vec();
+    eml.extend_from_slice(b"<p><a href=\"https://caf\xe9.example/\">Caf\xe9</a></p>\r\n");
+    let output = rewrite(
+        &keys.key,
+        &["--base", BASE, "--campaign", "c", "--message"],
+        &eml,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let hint: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with("hashbeacon: part "))
+        .collect();
+    assert_eq!(
+        hint,
+        [
+            "hashbeacon: part 1: 1 link(s) left alone as not valid in UTF-8, the charset the body was \
+          read in (given by the part's Content-Type charset); name its real charset with the part's \
+          Content-Type charset"
+        ],
+        "{err}"
+    );
 }

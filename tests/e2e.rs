@@ -159,6 +159,14 @@ async fn a_tampered_click_is_a_404_without_location() {
     server.shutdown().await.unwrap();
     // Stored as rejected, with the reason, and never counted as a click.
     assert_eq!(rows(dir.path(), "rejected IS NOT NULL AND campaign IS NULL"), 1);
+    // A forged request is nobody's action: never stored as a person's.
+    assert_eq!(
+        rows(
+            dir.path(),
+            "rejected IS NOT NULL AND verdict = 'rejected' AND person = 0"
+        ),
+        1
+    );
     assert_eq!(rows(dir.path(), "rejected IS NULL"), 0);
 }
 

@@ -246,12 +246,17 @@ fn rejected_events_carry_the_reason_when_enabled() {
         assert_eq!(events.len(), 1, "{what}");
         assert_eq!(events[0].kind, Kind::Click);
         assert_eq!(events[0].token, Err(reason), "{what}");
-        assert_eq!(
-            events[0].verdict,
-            Verdict::Human,
-            "classified on the request facts alone"
-        );
+        // A forged or tampered request is no reader's action: never a person.
+        assert_eq!(events[0].verdict, Verdict::Rejected, "{what}");
+        assert!(!events[0].verdict.is_person(), "{what}");
     }
+    // Opens with a rejected token too, whatever the user agent says.
+    let open = request("GET", "/hb/o/1o.k1.x...1..AAAAAAAAAAAAAAAAAAAAAA.gif")
+        .with_user_agent("Mozilla/5.0 (via ggpht.com GoogleImageProxy)");
+    endpoint.handle(&open, LATER);
+    let events = endpoint.sink().take();
+    assert!(events[0].is_rejected());
+    assert_eq!(events[0].verdict, Verdict::Rejected);
 }
 
 #[test]
@@ -635,6 +640,7 @@ proptest! {
         }
         for event in endpoint.sink().take() {
             prop_assert!(event.is_rejected());
+            prop_assert_eq!(event.verdict, Verdict::Rejected);
         }
     }
 }

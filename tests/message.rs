@@ -409,3 +409,39 @@ fn bad_calls_get_typed_errors() {
     let err = rewrite_message(&tracker(), &bad_campaign, &options, NESTED.as_bytes()).unwrap_err();
     assert!(matches!(err, MessageError::Sign(_)), "{err:?}");
 }
+
+/// An HTML part in Windows-1252 whose header names no charset: its `<meta>` does.
+fn latin_part(content_type: &str) -> Vec<u8> {
+    let mut raw = format!(
+        "From: shop@example.com\r\nSubject: Caf\r\nMIME-Version: 1.0\r\nContent-Type: {content_type}\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n<html><head><meta charset=\"windows-1252\"></head><body>"
+    )
+    .into_bytes();
+    raw.extend_from_slice(b"<a href=\"https://caf\xe9.example/\">Caf\xe9</a></body></html>\r\n");
+    raw
+}
+
+#[test]
+fn a_part_that_names_no_charset_is_read_in_the_one_its_body_declares() {
+    let (out, seen) = rewrite_checked(&latin_part("text/html"));
+    let PartOutcome::Rewritten { report, .. } = outcome(&out, "1") else {
+        panic!("the part is rewritten: {out}");
+    };
+    assert_eq!(report.charset, hashbeacon::rewrite::Charset::windows_1252());
+    assert_eq!(report.tracked.len(), 1, "{out}");
+    assert_eq!(seen.tracked, 1);
+    let url = text(&out.message)
+        .split('"')
+        .find(|value| value.starts_with(&format!("{BASE}/c/")))
+        .unwrap()
+        .to_owned();
+    assert_eq!(verify(&tracker(), &url).0, "https://café.example/");
+
+    // A charset the header does name wins over the body's.
+    let (out, _) = rewrite_checked(&latin_part("text/html; charset=utf-8"));
+    let PartOutcome::Rewritten { report, .. } = outcome(&out, "1") else {
+        panic!("the part is rewritten: {out}");
+    };
+    assert_eq!(report.charset, hashbeacon::rewrite::Charset::utf_8());
+    assert!(report.tracked.is_empty(), "the href is not UTF-8: left alone");
+}

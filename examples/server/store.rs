@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS events (
     method      TEXT    NOT NULL,
     user_agent  TEXT,
     client_ip   TEXT,                       -- already truncated by the endpoint
-    verdict     TEXT    NOT NULL,           -- human, proxied, prefetch or scanner
+    verdict     TEXT    NOT NULL,           -- human, proxied, prefetch, scanner or rejected
     signal      TEXT,                       -- what decided the verdict
     person      INTEGER NOT NULL            -- human or proxied: a person's action
 );

@@ -11,7 +11,7 @@
 //! | --- | --- | --- |
 //! | `GET` click, valid token | 302 (configurable 301/303/307) to the destination, `Cache-Control: no-store, private`, `Referrer-Policy: no-referrer` | click, classified |
 //! | `GET` click, authentic but expired | the same redirect: the destination is authentic | click, marked expired |
-//! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason (if enabled) |
+//! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason and [`Verdict::Rejected`] (if enabled) |
 //! | `GET` open, any token | 200 `image/gif`, the 43-byte transparent pixel, `Cache-Control: no-store, private, max-age=0` | open, or rejected (if enabled) |
 //! | `HEAD` on either | the same status and headers, no body | as for `GET`, always classified as a scanner |
 //! | `POST` unsubscribe, valid token, body `List-Unsubscribe=One-Click` (URL-encoded or multipart form) | 200, a short HTML page, never a redirect | unsubscribe |
@@ -49,7 +49,7 @@ pub use response::{Handled, Headers, RedirectStatus, Response};
 
 use response::{TRACKING_NOT_ALLOWED, UNSUBSCRIBE_NOT_ALLOWED};
 
-use crate::classify::{Classifier, Facts};
+use crate::classify::{Classifier, Facts, Verdict};
 use crate::conversion::{ClickReference, ReferenceParameter};
 use crate::error::VerifyError;
 use crate::event::{Event, EventSink, SinkError, TokenFacts, stored_user_agent};
@@ -303,15 +303,18 @@ impl<S: EventSink> Endpoint<S> {
     }
 
     fn event(&self, seen: &Seen<'_>, kind: Kind, token: Result<&Verified<'_>, VerifyError>) -> Event {
-        let claims = token.as_ref().ok().map(|verified| verified.claims);
-        let verdict = self.classifier.classify(&Facts {
-            kind,
-            method: seen.method,
-            user_agent: seen.request.user_agent,
-            link: claims.and_then(|claims| claims.link),
-            issued_at: claims.map(|claims| claims.issued_at),
-            received_at: seen.now,
-        });
+        // A rejected token is nobody's action on a message, whoever sent it.
+        let verdict = match &token {
+            Ok(verified) => self.classifier.classify(&Facts {
+                kind,
+                method: seen.method,
+                user_agent: seen.request.user_agent,
+                link: verified.claims.link,
+                issued_at: Some(verified.claims.issued_at),
+                received_at: seen.now,
+            }),
+            Err(_) => Verdict::Rejected,
+        };
         let client_ip = client_ip::client_ip(seen.request, &self.trusted_proxies, self.forwarded_header)
             .and_then(|ip| self.ip_policy.apply(ip));
         Event {

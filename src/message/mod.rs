@@ -96,7 +96,7 @@ const MAX_FIELD_LEN: usize = 998;
 #[non_exhaustive]
 pub struct MessageOptions {
     /// How bodies are rewritten. [`Options::charset`] is ignored: each part is read in
-    /// its own declared charset.
+    /// its own declared charset, or the one its body declares when its header names none.
     pub body: Options,
     /// Rewrite a message that carries a `DKIM-Signature` anyway (the signature will no
     /// longer verify; sign after rewriting). Off by default: such a message is refused
@@ -257,7 +257,7 @@ pub fn rewrite_message(
             html_options.honeypot = false;
         }
         let outcome = rewrite_part(raw, leaf, &mut edits, |body, charset| {
-            html_options.charset = Some(charset);
+            html_options.charset = charset;
             rewrite_html(tracker, message, &html_options, body)
         });
         if let Some(report) = outcome.report() {
@@ -274,7 +274,7 @@ pub fn rewrite_message(
             _ if leaf.attachment => PartOutcome::LeftAlone(LeftAlone::Attachment),
             Kind::Text => rewrite_part(raw, leaf, &mut edits, |body, charset| {
                 let mut options = text_options.clone();
-                options.charset = Some(charset);
+                options.charset = charset;
                 rewrite_text(tracker, message, &options, body)
             }),
             Kind::Html | Kind::Other => PartOutcome::LeftAlone(LeftAlone::NotText),
@@ -313,7 +313,7 @@ fn rewrite_part(
     raw: &[u8],
     leaf: &Leaf,
     edits: &mut Vec<Edit>,
-    rewrite: impl FnOnce(&[u8], Charset) -> Result<Rewritten, RewriteError>,
+    rewrite: impl FnOnce(&[u8], Option<Charset>) -> Result<Rewritten, RewriteError>,
 ) -> PartOutcome {
     match part_edits(raw, leaf, rewrite) {
         Ok((report, encoding, changed_to, part_edits)) => {
@@ -333,7 +333,7 @@ type PartEdits = (Report, TransferEncoding, Option<TransferEncoding>, Vec<Edit>)
 fn part_edits(
     raw: &[u8],
     leaf: &Leaf,
-    rewrite: impl FnOnce(&[u8], Charset) -> Result<Rewritten, RewriteError>,
+    rewrite: impl FnOnce(&[u8], Option<Charset>) -> Result<Rewritten, RewriteError>,
 ) -> Result<PartEdits, LeftAlone> {
     if leaf.ambiguous {
         return Err(LeftAlone::AmbiguousHeaders);

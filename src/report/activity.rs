@@ -10,6 +10,7 @@ use super::trend::Granularity;
 
 /// A count split into human and machine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Split {
     /// Done by people.
     pub human: u64,

@@ -246,6 +246,7 @@ impl<'a> LinkReport<'a> {
 
 /// What one recipient did in a campaign: see [`CampaignReport::recipients`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct RecipientActivity {
     /// The recipient's pseudonym.

@@ -43,6 +43,11 @@
 //!   ([`CampaignReport::unsubscribes`], [`CampaignReport::unsubscribe_rate`]).
 //! - Time is unix seconds in UTC; trend buckets start on whole hours or UTC days.
 //!
+//! With the `serde` feature the figures ([`Split`], [`Rate`], [`TimeBucket`],
+//! [`Distribution`], [`TrendPoint`], [`RecipientActivity`], [`Rejected`]) are
+//! `Serialize` and `Deserialize` under their field names, which are stable (see
+//! [`crate::event`] for the events themselves).
+//!
 //! ```
 //! use hashbeacon::report::{Action, Granularity, Record, Report};
 //! use hashbeacon::LinkId;

@@ -14,6 +14,7 @@ use super::activity::Activity;
 /// assert_eq!(Rate { numerator: 0, denominator: 0 }.to_string(), "n/a");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rate {
     /// What is counted.
     pub numerator: u64,

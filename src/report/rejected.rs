@@ -9,6 +9,7 @@ use crate::token::Kind;
 /// Requests whose token was rejected: counted apart, never as clicks, opens or
 /// unsubscribes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rejected {
     clicks: u64,
     opens: u64,

@@ -1,13 +1,19 @@
 //! Time to first action, counted in fixed buckets.
 
 use super::trend::{DAY, HOUR};
+use crate::StaticStr;
 
 /// One bucket of the time-to-first distribution: up to, not including, `below`
 /// seconds after the previous bucket's bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TimeBucket {
     /// A short label, e.g. `"1–5 min"`.
-    pub label: &'static str,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::serde_static::time_bucket_label")
+    )]
+    pub label: StaticStr,
     /// The exclusive upper bound in seconds; `None` for the last, open-ended bucket.
     pub below: Option<u64>,
 }
@@ -51,6 +57,7 @@ pub const TIME_BUCKETS: [TimeBucket; 8] = [
 
 /// How long recipients took to act for the first time, counted in [`TIME_BUCKETS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Distribution {
     counts: [u64; TIME_BUCKETS.len()],
 }

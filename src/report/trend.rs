@@ -36,6 +36,7 @@ impl Granularity {
 
 /// One bucket of a trend series.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct TrendPoint {
     /// The bucket's start, unix seconds.

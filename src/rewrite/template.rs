@@ -40,7 +40,9 @@ enum Piece {
     /// text or, escaped, in an attribute.
     ClickPrefix { attribute: bool },
     /// A token finished per recipient.
-    Token(PreparedToken),
+    /// Boxed, so that growing the list moves a pointer, not the MAC state: a moved state
+    /// would stay behind, unwiped, in the list's old buffer.
+    Token(Box<PreparedToken>),
     /// The recipient's unsubscribe URL, in place of an [`UNSUBSCRIBE_PLACEHOLDER`].
     Unsubscribe,
 }
@@ -389,7 +391,7 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     fn token(&mut self, prepared: PreparedToken) {
         self.capacity += prepared.max_len();
-        self.pieces.push(Piece::Token(prepared));
+        self.pieces.push(Piece::Token(Box::new(prepared)));
     }
 
     /// Records a link left alone.

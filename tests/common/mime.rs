@@ -1,6 +1,12 @@
 //! An independent check of a rewritten message: `mailparse` (not the MIME parser the
 //! library uses) parses input and output, and every part is compared.
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -97,14 +103,15 @@ fn candidate(part: &ParsedMail<'_>) -> Option<bool> {
     (part.get_content_disposition().disposition != DispositionType::Attachment).then_some(html)
 }
 
-/// The charset the body rewriters should use: US-ASCII (mailparse's default) reads as
-/// UTF-8, anything else by its label.
-fn charset(part: &ParsedMail<'_>) -> Option<Charset> {
+/// The charset to give the body rewriter for a part: `Some(None)` when the part
+/// declares none (mailparse's default is US-ASCII), so the body's own declaration or
+/// UTF-8 applies; `None` when the part cannot be rewritten.
+fn charset(part: &ParsedMail<'_>) -> Option<Option<Charset>> {
     let label = part.ctype.charset.as_str();
     if label.eq_ignore_ascii_case("us-ascii") {
-        Some(Charset::utf_8())
+        Some(None)
     } else {
-        Charset::from_label(label).ok()
+        Charset::from_label(label).ok().map(Some)
     }
 }
 
@@ -212,7 +219,7 @@ pub(crate) fn check(
                 continue;
             };
             let mut body_options = options.body.clone();
-            body_options.charset = Some(charset);
+            body_options.charset = charset;
             let Some(body) = decoded(node.part) else { continue };
             let rewritten = if html_pass {
                 if Some(i) != shown_html {

@@ -95,7 +95,8 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
     let cannot = |err: std::io::Error| Fatal(format!("cannot read key file `{}`: {err}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE_LEN + 1)
+    (&file)
+        .take(MAX_KEY_FILE_LEN + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_KEY_FILE_LEN {
@@ -108,8 +109,10 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
             "is UTF-16 text; save it as UTF-8 (or ASCII), e.g. `iconv -f UTF-16 -t UTF-8`".to_owned(),
         ));
     }
+    warn_if_others_can_read(path, &file);
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let text = std::str::from_utf8(text).map_err(|_| named("is not UTF-8 text".to_owned()))?;
+    warn_if_others_can_read(path, &file);
     Ok(Zeroizing::new(text.to_owned()))
 }
 
@@ -119,3 +122,23 @@ fn looks_utf_16(bytes: &[u8]) -> bool {
         || bytes.starts_with(b"\xFE\xFF")
         || matches!(bytes, [b'h', 0, b'b', 0, ..] | [0, b'h', 0, b'b', ..])
 }
+
+/// Warns (one line on stderr) when a key file's group or others may read it: the key
+/// still works, but anyone who can read it can forge tracking URLs.
+#[cfg(unix)]
+fn warn_if_others_can_read(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = file.metadata() else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        crate::warn(&format!(
+            "key file `{}` is readable by group or others (mode {mode:o}); run `chmod 600` on it",
+            path.display()
+        ));
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_path: &Path, _file: &std::fs::File) {}

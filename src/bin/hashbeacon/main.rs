@@ -4,6 +4,8 @@
 //! ```text
 //! hashbeacon keygen [--id ID]            print a new signing key (one line)
 //! hashbeacon keygen --pseudonym          print a new recipient pseudonym key
+//! hashbeacon keygen … --out FILE [--force]
+//!                                        write it to a new file of mode 0600 instead
 //! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text | --message] [FILE]
 //!                                        track a body's links: body on stdout, report on stderr
 //! hashbeacon inspect --key FILE URL      verify a click, open or unsubscribe URL, print JSON
@@ -107,6 +109,12 @@ fn fatal(message: &str) -> ExitCode {
     // If stderr itself is gone there is nobody left to tell.
     let _ = writeln!(std::io::stderr().lock(), "hashbeacon: error: {message}");
     ExitCode::from(EXIT_FATAL)
+}
+
+/// Prints a one-line warning on stderr; the command goes on.
+fn warn(message: &str) {
+    // If stderr itself is gone there is nobody left to tell.
+    let _ = writeln!(std::io::stderr().lock(), "hashbeacon: warning: {message}");
 }
 
 /// Writes one line to stdout, turning a closed pipe into an error instead of a panic.

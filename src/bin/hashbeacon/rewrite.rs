@@ -91,20 +91,29 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
         recipient = recipient.expiring_at(expires_at);
     }
     let message = Message::new(&args.signing.campaign, recipient);
-    let (body, report, hint) = if args.message {
+    let (body, report, hints): (_, _, Vec<String>) = if args.message {
         let mut options = MessageOptions::default();
         options.allow_dkim_signed = args.allow_dkim_signed;
         let out = rewrite_message(&tracker, &message, &options, &input)
             .map_err(|err| Fatal(format!("cannot rewrite the message: {err}")))?;
+        let hints = out
+            .parts
+            .iter()
+            .filter_map(|part| {
+                let hint = charset_hint(part.outcome.report()?, "the part's Content-Type charset")?;
+                Some(format!("part {}: {hint}", part.number))
+            })
+            .collect();
         let report = out.to_string();
-        (out.message, report, None)
+        (out.message, report, hints)
     } else {
         let mut options = Options::default();
         options.charset = args.charset;
         let rewrite = if args.text { rewrite_text } else { rewrite_html };
         let Rewritten { body, report, .. } = rewrite(&tracker, &message, &options, &input)
             .map_err(|err| Fatal(format!("cannot rewrite the body: {err}")))?;
-        (body, report.to_string(), charset_hint(&report))
+        let hints = charset_hint(&report, "--charset").into_iter().collect();
+        (body, report.to_string(), hints)
     };
 
     let mut out = std::io::stdout().lock();
@@ -114,30 +123,30 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
     // The body is out; if stderr is gone the report has nowhere to go.
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "hashbeacon: {report}");
-    if let Some(hint) = hint {
+    for hint in hints {
         let _ = writeln!(err, "hashbeacon: {hint}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// When links were left alone because their bytes are not valid in the charset the
-/// body was read in, says which charset that was and how to name the right one.
-fn charset_hint(report: &Report) -> Option<String> {
+/// body was read in, says which charset that was and where to name the right one.
+fn charset_hint(report: &Report, named_by: &str) -> Option<String> {
     let invalid = report
         .skipped
         .iter()
         .filter(|link| link.reason == SkipReason::Encoding)
         .count();
     let how = match report.charset_source {
-        CharsetSource::Given => "given by --charset",
-        CharsetSource::ByteOrderMark => "from its byte order mark",
-        CharsetSource::Meta => "declared by its <meta>",
-        _ => "the default: no byte order mark or <meta> charset found",
+        CharsetSource::Given => format!("given by {named_by}"),
+        CharsetSource::ByteOrderMark => "from its byte order mark".to_owned(),
+        CharsetSource::Meta => "declared by its <meta>".to_owned(),
+        _ => "the default: no byte order mark or <meta> charset found".to_owned(),
     };
     (invalid > 0).then(|| {
         format!(
             "{invalid} link(s) left alone as not valid in {}, the charset the body was read in \
-             ({how}); name its real charset with --charset, e.g. --charset windows-1252",
+             ({how}); name its real charset with {named_by}",
             report.charset.name()
         )
     })
