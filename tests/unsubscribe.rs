@@ -504,6 +504,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "rewrite")]
 mod rewriting {
     use super::*;
     use hashbeacon::rewrite::{
