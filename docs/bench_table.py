@@ -23,6 +23,7 @@ GROUPS = [
     ("rewrite", "hashbeacon", "lol_html_href_noop", "≤ 1.3"),
     ("rewrite", "lol_html_href_noop", "lol_html_passthrough", "(context)"),
     ("render", "hashbeacon", "copy_plus_macs", "≤ 1.3"),
+    ("message", "rewrite_message", "rewrite_html_plus_text", "≤ 1.3"),
 ]
 
 

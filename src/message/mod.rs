@@ -24,7 +24,9 @@
 //!
 //! A part that cannot be rewritten safely (unknown charset or transfer encoding, a body
 //! not valid in its encoding, a missing end boundary) is left as it is and reported
-//! with the reason ([`LeftAlone`]). Memory use is linear in the message's size.
+//! with the reason ([`LeftAlone`]). Beyond the input, memory holds the output and the
+//! parts being rewritten: attachments are never decoded, and `multipart`
+//! nesting is followed 128 levels deep.
 //!
 //! ```
 //! use hashbeacon::{Key, KeyId, Tracker};

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use mail_parser::{Header, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders as _, PartType};
+use mail_parser::{Header, HeaderName, MessageParser, MessagePart, MimeHeaders as _, PartType};
 
 use super::transfer::LineEnding;
 
@@ -75,7 +75,14 @@ pub(crate) struct Structure {
 
 /// The structure of `raw`, or `None` when it holds no header block at all.
 pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
-    let message = MessageParser::new().with_mime_headers().parse(raw)?;
+    // The parser would decode every quoted-printable and base64 body (a copy of each
+    // attachment) while it looks for boundaries. With the transfer encoding hidden from
+    // it, it only finds where parts end; the bodies that are rewritten are decoded here,
+    // and only those.
+    let message = MessageParser::new()
+        .with_mime_headers()
+        .ignore_header(HeaderName::ContentTransferEncoding)
+        .parse(raw)?;
     let parts = &message.parts;
     let root = parts.first()?;
     let dkim_signed = root
@@ -149,7 +156,7 @@ fn leaf(raw: &[u8], part: &MessagePart<'_>, body: &PartType<'_>, number: String)
     let fields = |name: HeaderName<'static>| part.headers.iter().filter(move |header| header.name == name);
     let transfer_encoding = fields(HeaderName::ContentTransferEncoding)
         .next()
-        .and_then(|header| Some((text(header)?, field_range(header)?)));
+        .and_then(|header| Some((value(raw, header)?, field_range(header)?)));
     let ambiguous = fields(HeaderName::ContentTransferEncoding).count() > 1
         || fields(HeaderName::ContentType).count() > 1;
 
@@ -173,12 +180,15 @@ fn leaf(raw: &[u8], part: &MessagePart<'_>, body: &PartType<'_>, number: String)
     }
 }
 
-fn text(header: &Header<'_>) -> Option<String> {
-    match &header.value {
-        HeaderValue::Text(text) => Some(text.to_string()),
-        HeaderValue::Empty => Some(String::new()),
-        _ => None,
-    }
+/// A header field's value as written, unfolded and trimmed.
+fn value(raw: &[u8], header: &Header<'_>) -> Option<String> {
+    let bytes = raw.get(header.offset_start as usize..header.offset_end as usize)?;
+    let unfolded: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    Some(String::from_utf8_lossy(unfolded.trim_ascii()).into_owned())
 }
 
 /// A header field's bytes, from its name through its line ending.

@@ -240,16 +240,31 @@ fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
     (text, None)
 }
 
+/// Bytes quoted-printable writes as they are (within a line): printable ASCII but `=`,
+/// space and tab.
+#[allow(clippy::indexing_slicing)] // `b < 256` by the loop condition, checked at compile time
+const LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b >= 33 && b <= 126 && b != b'=' as usize) || b == b' ' as usize || b == b'\t' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// One line without its line break, with soft breaks keeping every encoded line within
 /// 76 characters (the 76th being the soft break's `=`).
 fn encode_quoted_printable_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     const ROOM: usize = ENCODED_LINE - 1;
-    let literal = |b: u8| (b.is_ascii_graphic() && b != b'=') || b == b' ' || b == b'\t';
     let mut width = 0;
     let mut rest = line;
     while let Some(&first) = rest.first() {
-        let mut run = rest.iter().position(|&b| !literal(b)).unwrap_or(rest.len());
+        let mut run = rest
+            .iter()
+            .position(|&b| !LITERAL.get(usize::from(b)).copied().unwrap_or(false))
+            .unwrap_or(rest.len());
         // White space that ends the line would be taken for transport padding.
         if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
             run -= 1;
@@ -260,9 +275,9 @@ fn encode_quoted_printable_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>)
                 out.extend_from_slice(eol.as_bytes());
                 width = 0;
             }
-            out.push(b'=');
-            out.push(HEX.get(usize::from(first >> 4)).copied().unwrap_or(b'0'));
-            out.push(HEX.get(usize::from(first & 0xF)).copied().unwrap_or(b'0'));
+            let digit = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            let escape = [b'=', digit(first >> 4), digit(first & 0xF)];
+            out.extend_from_slice(&escape);
             width += 3;
             rest = rest.get(1..).unwrap_or_default();
             continue;

@@ -112,7 +112,6 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
     warn_if_others_can_read(path, &file);
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let text = std::str::from_utf8(text).map_err(|_| named("is not UTF-8 text".to_owned()))?;
-    warn_if_others_can_read(path, &file);
     Ok(Zeroizing::new(text.to_owned()))
 }
 
