@@ -10,7 +10,7 @@
 //!
 //! The keyring comes from `HASHBEACON_KEY` when set (as the server takes it), else a
 //! throwaway key is generated; the tracking base URL from `HASHBEACON_BASE`, else
-//! `http://127.0.0.1:8080`, where `cargo run --example server` listens.
+//! `http://127.0.0.1:8080`, where `hashbeacon-server` listens by default.
 
 use std::error::Error;
 use std::path::PathBuf;

@@ -1,16 +1,13 @@
 //! Quickstart: the whole flow on one machine, no services needed.
 //!
 //! Rewrites the sample email in `examples/email/` for one recipient, starts the
-//! reference server (`examples/server/`) on a free loopback port with SQLite in a
+//! tracking server (`crates/server/`) on a free loopback port with SQLite in a
 //! temporary folder, follows the tracked call-to-action link and loads the open pixel
 //! with a real HTTP client (and tries a forged copy of the link), unsubscribes with the
 //! one-click POST a mailbox provider makes from the message's `List-Unsubscribe`
 //! header, and prints what the server stored.
 //!
 //! Run with `cargo run --example quickstart`.
-
-#[path = "server/app.rs"]
-mod app;
 
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,12 +31,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // The host's side: the reference server, SQLite in a folder removed at exit.
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("events.db");
-    let server = app::start(app::Config::new(
-        ([127, 0, 0, 1], 0).into(),
-        key.into(),
-        db.clone(),
-    ))
-    .await?;
+    let db_path = db.to_str().ok_or("the temporary folder's path is not UTF-8")?;
+    let config = hashbeacon_server::Config::new(([127, 0, 0, 1], 0).into(), key.into(), db_path);
+    let server = hashbeacon_server::start(config).await?;
     println!(
         "server     http://{}  (events in {})",
         server.addr(),
@@ -121,7 +115,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let stats_url = format!("http://{}/stats?campaign={CAMPAIGN}", server.addr());
+    let stats_url = format!("http://{}/stats?campaign={CAMPAIGN}", server.admin_addr());
     let stats: serde_json::Value = serde_json::from_str(&client.get(&stats_url).send().await?.text().await?)?;
     // The per-link counts; `/stats` also carries the full campaign report under "report".
     println!("\nGET /stats?campaign={CAMPAIGN}  (per-link counts; the full report is under \"report\")");
@@ -140,30 +134,38 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "\nstored events ({} stored, {} failed):",
         health.events_stored, health.events_not_stored
     );
-    for event in app::store::Store::open(&db)?.events()? {
-        // A forged request is nobody's action: its verdict says so.
-        if event.rejected.is_some() && event.verdict != "rejected" {
-            return Err(format!("a rejected request stored as {}", event.verdict).into());
-        }
-        let what = match event.rejected {
+    // The raw rows, straight from SQLite; `/stats` reads the rollups beside them.
+    let db = rusqlite::Connection::open(&db)?;
+    let mut rows = db.prepare(
+        "SELECT kind, method, campaign, link, recipient, rejected, client_ip, verdict, reason
+         FROM events ORDER BY id",
+    )?;
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let (kind, method): (String, String) = (row.get(0)?, row.get(1)?);
+        let what = match row.get::<_, Option<String>>(5)? {
             Some(reason) => format!("rejected ({reason})"),
             None => format!(
                 "campaign={} link={} recipient={}",
-                event.campaign.unwrap_or_default(),
-                event.link.unwrap_or_else(|| "-".into()),
-                event.recipient.unwrap_or_default(),
+                row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                row.get::<_, Option<String>>(3)?.unwrap_or_else(|| "-".into()),
+                row.get::<_, Option<String>>(4)?.unwrap_or_default(),
             ),
         };
+        let (ip, verdict, reason): (Option<String>, String, String) = (row.get(6)?, row.get(7)?, row.get(8)?);
+        // A forged request is nobody's action: its verdict says so.
+        if row.get::<_, Option<String>>(5)?.is_some() && verdict != "rejected" {
+            return Err(format!("a rejected request stored as {verdict}").into());
+        }
+        // The reason is the verdict with what decided it, e.g. "scanner: HEAD request".
+        let signal = reason
+            .strip_prefix(verdict.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map(|signal| format!(" ({signal})"))
+            .unwrap_or_default();
         println!(
-            "  {:<11} {:<4} {what} ip={} verdict={}{}",
-            event.kind,
-            event.method,
-            event.client_ip.unwrap_or_default(),
-            event.verdict,
-            event
-                .signal
-                .map(|signal| format!(" ({signal})"))
-                .unwrap_or_default(),
+            "  {kind:<11} {method:<4} {what} ip={} verdict={verdict}{signal}",
+            ip.unwrap_or_default()
         );
     }
     if health.status != "ok" || health.events_stored != 4 {

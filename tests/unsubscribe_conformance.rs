@@ -2,16 +2,14 @@
 //! parsed by independent parsers (`mailparse` for the message, the `list-unsubscribe`
 //! crate for RFC 2369 / RFC 8058), and the URL they yield is POSTed exactly as Gmail
 //! documents it, over real HTTP: to a minimal axum host that reads the body bounded,
-//! and to the reference server (`examples/server/app.rs`), which stores it in SQLite.
+//! and to the tracking server (`hashbeacon-server`), which stores it in SQLite and
+//! lists it on its admin listener.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic
 )]
-
-#[path = "../examples/server/app.rs"]
-mod app;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,13 +96,15 @@ fn client() -> reqwest::Client {
 }
 
 #[tokio::test]
-async fn the_reference_server_stores_a_one_click_unsubscribe() {
+async fn the_tracking_server_stores_a_one_click_unsubscribe() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
     let key = Key::new(KeyId::new("k1").unwrap(), &[7; 32]).unwrap();
-    let mut config = app::Config::new(([127, 0, 0, 1], 0).into(), key.into(), db.clone());
+    let mut config =
+        hashbeacon_server::Config::new(([127, 0, 0, 1], 0).into(), key.into(), db.to_str().unwrap());
+    config.admin_addr = ([127, 0, 0, 1], 0).into();
     config.base_path = "/hb".to_owned();
-    let server = app::start(config).await.unwrap();
+    let server = hashbeacon_server::start(config).await.unwrap();
     let pseudonym = PseudonymKey::new(&[0x42; 32])
         .unwrap()
         .pseudonym("ada@example.com");
@@ -134,7 +134,7 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
 
     // /stats counts the one recipient once; reading it waits for nothing but the
     // writer, so poll briefly.
-    let stats_url = format!("http://{}/stats?campaign=weekly&delivered=4", server.addr());
+    let stats_url = format!("http://{}/stats?campaign=weekly&delivered=4", server.admin_addr());
     let mut stats = serde_json::Value::Null;
     for _ in 0..100 {
         stats = get_json(&client, &stats_url).await;
@@ -149,7 +149,8 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
     assert_eq!(stats["report"]["opens"]["total"], 0, "an unsubscribe is no open");
 
     // The list manager polls what it has not seen yet, by cursor.
-    let list_url = |since: &serde_json::Value| format!("http://{}/unsubscribes?since={since}", server.addr());
+    let list_url =
+        |since: &serde_json::Value| format!("http://{}/unsubscribes?since={since}", server.admin_addr());
     let listed = get_json(&client, &list_url(&0.into())).await;
     let rows = listed["unsubscribes"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -160,20 +161,27 @@ async fn the_reference_server_stores_a_one_click_unsubscribe() {
     assert_eq!(after["unsubscribes"], serde_json::json!([]));
     assert_eq!(after["next"], listed["next"]);
 
+    // The public listener serves no admin route.
+    let public_list = format!("http://{}/unsubscribes?since=0", server.addr());
+    assert_eq!(client.get(&public_list).send().await.unwrap().status(), 404);
+
     server.shutdown().await.unwrap();
-    let stored: Vec<_> = app::store::Store::open(&db)
+    let db = rusqlite::Connection::open(&db).unwrap();
+    let stored: Vec<(String, Option<String>, Option<String>, Option<String>)> = db
+        .prepare(
+            "SELECT method, campaign, recipient, rejected FROM events WHERE kind = 'unsubscribe' ORDER BY id",
+        )
         .unwrap()
-        .events()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
         .unwrap()
-        .into_iter()
-        .filter(|event| event.kind == "unsubscribe")
-        .collect();
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(stored.len(), 2, "the GET and the bad body stored nothing");
-    for event in &stored {
-        assert_eq!(event.method, "POST");
-        assert_eq!(event.campaign.as_deref(), Some("weekly"));
-        assert_eq!(event.recipient.as_deref(), Some(pseudonym.as_str()));
-        assert_eq!(event.rejected, None);
+    for (method, campaign, recipient, rejected) in &stored {
+        assert_eq!(method, "POST");
+        assert_eq!(campaign.as_deref(), Some("weekly"));
+        assert_eq!(recipient.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(rejected, &None);
     }
 }
 

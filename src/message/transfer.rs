@@ -240,18 +240,11 @@ fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
     (text, None)
 }
 
-/// Bytes quoted-printable writes as they are (within a line): printable ASCII but `=`,
-/// space and tab.
-#[allow(clippy::indexing_slicing)] // `b < 256` by the loop condition, checked at compile time
-const LITERAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = (b >= 33 && b <= 126 && b != b'=' as usize) || b == b' ' as usize || b == b'\t' as usize;
-        b += 1;
-    }
-    table
-};
+/// Whether quoted-printable writes the byte as it is (within a line): printable ASCII
+/// but `=`, space and tab.
+fn is_literal(b: u8) -> bool {
+    matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')
+}
 
 /// One line without its line break, with soft breaks keeping every encoded line within
 /// 76 characters (the 76th being the soft break's `=`).
@@ -261,10 +254,7 @@ fn encode_quoted_printable_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>)
     let mut width = 0;
     let mut rest = line;
     while let Some(&first) = rest.first() {
-        let mut run = rest
-            .iter()
-            .position(|&b| !LITERAL.get(usize::from(b)).copied().unwrap_or(false))
-            .unwrap_or(rest.len());
+        let mut run = rest.iter().position(|&b| !is_literal(b)).unwrap_or(rest.len());
         // White space that ends the line would be taken for transport padding.
         if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
             run -= 1;

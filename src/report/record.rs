@@ -19,6 +19,42 @@ pub enum Action {
     Unsubscribe,
 }
 
+impl Action {
+    /// Every action, for hosts that store an action by name and read it back.
+    pub const ALL: [Action; 5] = [
+        Action::Click,
+        Action::Open,
+        Action::ImpliedOpen,
+        Action::Conversion,
+        Action::Unsubscribe,
+    ];
+
+    /// A stable name to store: `"click"`, `"open"`, `"implied open"`, `"conversion"` or
+    /// `"unsubscribe"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Click => "click",
+            Action::Open => "open",
+            Action::ImpliedOpen => "implied open",
+            Action::Conversion => "conversion",
+            Action::Unsubscribe => "unsubscribe",
+        }
+    }
+
+    /// The action of a name [`Action::as_str`] gave; `None` for any other text.
+    ///
+    /// ```
+    /// use hashbeacon::report::Action;
+    /// for action in Action::ALL {
+    ///     assert_eq!(Action::from_name(action.as_str()), Some(action));
+    /// }
+    /// assert_eq!(Action::from_name("bounce"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == name)
+    }
+}
+
 /// One accepted event, as a report sees it: the few facts a host stores per event.
 ///
 /// [`Report::add`](super::Report::add) builds it from an [`Event`]; a host folding rows from its own
@@ -47,7 +83,8 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// The record of an event with an authentic token; `None` for a rejected one.
-    pub(super) fn from_event(event: &'a Event, reason: &'a str) -> Option<Self> {
+    /// `reason` is the event's verdict in its `Display` form, which the record borrows.
+    pub fn from_event(event: &'a Event, reason: &'a str) -> Option<Self> {
         let token = event.token.as_ref().ok()?;
         let action = match (event.kind, event.implied) {
             (Kind::Click, _) => Action::Click,

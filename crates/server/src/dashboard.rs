@@ -1,6 +1,7 @@
 //! The campaign dashboard: one self-contained HTML page (no external assets) rendered
-//! from a [`CampaignReport`] — headline figures, per-link bars, the human/machine split
-//! with its reasons, the time to first click and the trend, as inline SVG.
+//! from a campaign's rollup figures ([`CampaignFigures`]) — headline figures, per-link
+//! bars, the human/machine split with its reasons, the time to first click and the
+//! trend, as inline SVG. Counts are written whole, with thousands separators.
 //!
 //! [`render`] is a pure function of its input, so it is tested without a server. The
 //! page updates itself: a small inline script fetches the page again every few seconds
@@ -12,7 +13,8 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 use hashbeacon::event::Link;
-use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, TrendPoint};
+use hashbeacon::report::{Granularity, Rate, TIME_BUCKETS};
+use hashbeacon_store::{ActivityFigures, CampaignFigures, TrendBucket};
 use sha2::{Digest as _, Sha256};
 
 /// Seconds between refreshes of the live page.
@@ -46,7 +48,7 @@ pub(crate) struct Dashboard<'a> {
     /// The campaign id as requested (any text: it is escaped).
     pub(crate) campaign: &'a str,
     /// Its figures, if any event of it was seen.
-    pub(crate) report: Option<&'a CampaignReport>,
+    pub(crate) report: Option<&'a CampaignFigures>,
     /// Messages delivered, if the host said (for the rates per delivered message).
     pub(crate) delivered: Option<u64>,
     /// Rejected requests of all campaigns (a rejected token names no campaign).
@@ -75,14 +77,14 @@ pub(crate) fn render(dashboard: &Dashboard<'_>) -> String {
             trend(&mut page, report);
             link_bars(&mut page, report);
             split(&mut page, report);
-            time_to_first(&mut page, report.clicks());
+            time_to_first(&mut page, &report.clicks);
         }
     }
     let _ = writeln!(
         page,
         "<p class=\"muted\">Rejected requests (forged or altered tokens, all campaigns): {}</p>\
          </div><script>{SCRIPT}</script></body></html>",
-        dashboard.rejected
+        whole(dashboard.rejected)
     );
     page
 }
@@ -113,18 +115,21 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-fn tiles(page: &mut String, report: &CampaignReport, dashboard: &Dashboard<'_>) {
-    let clicks = report.clicks();
-    let opens = report.opens();
+fn tiles(page: &mut String, report: &CampaignFigures, dashboard: &Dashboard<'_>) {
+    let (clicks, opens) = (&report.clicks, &report.opens);
     let mut tiles = vec![
         tile("Clicks", clicks.total(), &split_note(clicks)),
-        tile("Unique clickers", clicks.unique_human(), "people, by pseudonym"),
+        tile("Unique clickers", clicks.unique_human, "people, by pseudonym"),
         tile(
             "Opens",
             opens.total(),
-            &format!("{} · {} implied by clicks", split_note(opens), opens.implied()),
+            &format!(
+                "{} · {} implied by clicks",
+                split_note(opens),
+                whole(opens.implied)
+            ),
         ),
-        tile("Unique openers", opens.unique_human(), "people, by pseudonym"),
+        tile("Unique openers", opens.unique_human, "people, by pseudonym"),
         tile_rate(
             "Click-to-open",
             report.click_to_open_rate(),
@@ -132,7 +137,7 @@ fn tiles(page: &mut String, report: &CampaignReport, dashboard: &Dashboard<'_>) 
         ),
         tile(
             "Conversions",
-            report.conversions().total(),
+            report.conversions.total(),
             "reported by the landing site",
         ),
         tile_rate(
@@ -142,25 +147,28 @@ fn tiles(page: &mut String, report: &CampaignReport, dashboard: &Dashboard<'_>) 
         ),
         tile(
             "Unsubscribes",
-            report.unsubscribes().unique(),
-            &format!("recipients · {} one-click POSTs", report.unsubscribes().total()),
+            report.unsubscribes.unique,
+            &format!(
+                "recipients · {} one-click POSTs",
+                whole(report.unsubscribes.total())
+            ),
         ),
     ];
     if let Some(delivered) = dashboard.delivered {
         tiles.push(tile_rate(
             "Click-through",
             report.click_through_rate(delivered),
-            &format!("clickers per {delivered} delivered"),
+            &format!("clickers per {} delivered", whole(delivered)),
         ));
         tiles.push(tile_rate(
             "Open rate",
             report.open_rate(delivered),
-            &format!("openers per {delivered} delivered"),
+            &format!("openers per {} delivered", whole(delivered)),
         ));
         tiles.push(tile_rate(
             "Unsubscribe rate",
             report.unsubscribe_rate(delivered),
-            &format!("unsubscribed per {delivered} delivered"),
+            &format!("unsubscribed per {} delivered", whole(delivered)),
         ));
     }
     page.push_str("<section class=\"tiles\">");
@@ -172,8 +180,9 @@ fn tiles(page: &mut String, report: &CampaignReport, dashboard: &Dashboard<'_>) 
 
 fn tile(name: &str, value: u64, note: &str) -> String {
     format!(
-        "<div class=\"tile\"><span>{}</span><b>{value}</b><span>{}</span></div>",
+        "<div class=\"tile\"><span>{}</span><b>{}</b><span>{}</span></div>",
         escape(name),
+        whole(value),
         escape(note)
     )
 }
@@ -186,8 +195,25 @@ fn tile_rate(name: &str, rate: Rate, note: &str) -> String {
     )
 }
 
-fn split_note(activity: &Activity) -> String {
-    format!("{} human · {} machine", activity.human(), activity.machine())
+fn split_note(activity: &ActivityFigures) -> String {
+    format!(
+        "{} human · {} machine",
+        whole(activity.human),
+        whole(activity.machine)
+    )
+}
+
+/// A count written whole, with thousands separators: `924033` → `924,033`.
+pub(crate) fn whole(count: u64) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (at, digit) in digits.chars().enumerate() {
+        if at > 0 && (digits.len() - at) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 fn legend(page: &mut String, entries: &[(&str, &str)]) {
@@ -199,8 +225,8 @@ fn legend(page: &mut String, entries: &[(&str, &str)]) {
 }
 
 /// Per-link horizontal bars: human and machine clicks stacked, conversions beside.
-fn link_bars(page: &mut String, report: &CampaignReport) {
-    let links = report.links();
+fn link_bars(page: &mut String, report: &CampaignFigures) {
+    let links = &report.links;
     page.push_str("<h2>Clicks per link</h2>");
     legend(
         page,
@@ -212,10 +238,12 @@ fn link_bars(page: &mut String, report: &CampaignReport) {
     );
     const ROW: u64 = 26;
     const LABEL: u64 = 200;
-    const BAR: u64 = 600;
+    const BAR: u64 = 480;
+    // Room for "9,999,999,999 human · 9,999,999,999 machine · 9,999,999,999 conv.".
+    const NOTE: u64 = 380;
     let most = links
         .iter()
-        .map(|link| link.clicks().total())
+        .map(|link| link.clicks.total())
         .max()
         .unwrap_or(0)
         .max(1);
@@ -224,15 +252,15 @@ fn link_bars(page: &mut String, report: &CampaignReport) {
         page,
         "<svg role=\"img\" aria-label=\"clicks per link\" width=\"{}\" height=\"{height}\" \
          viewBox=\"0 0 {} {height}\">",
-        LABEL + BAR + 260,
-        LABEL + BAR + 260
+        LABEL + BAR + NOTE,
+        LABEL + BAR + NOTE
     );
     for (row, link) in links.iter().enumerate() {
         let y = row as u64 * ROW;
-        let clicks = link.clicks();
-        let human = clicks.human() * BAR / most;
-        let machine = clicks.machine() * BAR / most;
-        let name = match link.link() {
+        let clicks = &link.clicks;
+        let human = scaled(clicks.human, BAR, most);
+        let machine = scaled(clicks.machine, BAR, most);
+        let name = match &link.link {
             Some(Link::Index(index)) => format!("link {index}"),
             Some(Link::Label(label)) => label.to_string(),
             None => "(no link id)".to_owned(),
@@ -250,9 +278,9 @@ fn link_bars(page: &mut String, report: &CampaignReport) {
             y + 3,
             LABEL + human + machine + 6,
             y + 16,
-            clicks.human(),
-            clicks.machine(),
-            link.conversions().total(),
+            whole(clicks.human),
+            whole(clicks.machine),
+            whole(link.conversions.total()),
             name = escape(&name),
             short = escape(&shorten(&name, 26)),
         );
@@ -271,27 +299,29 @@ fn shorten(text: &str, most: usize) -> String {
 }
 
 /// The human/machine split of clicks and opens as 100 % bars, with the reasons.
-fn split(page: &mut String, report: &CampaignReport) {
+fn split(page: &mut String, report: &CampaignFigures) {
     page.push_str("<h2>Human and machine</h2>");
     legend(page, &[(HUMAN, "human"), (MACHINE, "machine")]);
     const WIDTH: u64 = 600;
+    // Room for "100.0% human of 9,999,999,999".
+    const NOTE: u64 = 300;
     let _ = write!(
         page,
         "<svg role=\"img\" aria-label=\"human and machine split\" width=\"{}\" height=\"56\" \
          viewBox=\"0 0 {} 56\">",
-        WIDTH + 220,
-        WIDTH + 220
+        WIDTH + 70 + NOTE,
+        WIDTH + 70 + NOTE
     );
-    for (row, (name, activity)) in [("clicks", report.clicks()), ("opens", report.opens())]
+    for (row, (name, activity)) in [("clicks", &report.clicks), ("opens", &report.opens)]
         .into_iter()
         .enumerate()
     {
         let y = row as u64 * 28;
         let total = activity.total();
-        let human = (activity.human() * WIDTH).checked_div(total).unwrap_or(0);
+        let human = scaled(activity.human, WIDTH, total);
         let machine = if total == 0 { 0 } else { WIDTH - human };
         let share = Rate {
-            numerator: activity.human(),
+            numerator: activity.human,
             denominator: total,
         };
         let _ = write!(
@@ -299,31 +329,34 @@ fn split(page: &mut String, report: &CampaignReport) {
             "<text x=\"0\" y=\"{}\">{name}</text>\
              <rect x=\"60\" y=\"{}\" width=\"{human}\" height=\"18\" fill=\"{HUMAN}\"/>\
              <rect x=\"{}\" y=\"{}\" width=\"{machine}\" height=\"18\" fill=\"{MACHINE}\"/>\
-             <text x=\"{}\" y=\"{}\">{share} human of {total}</text>",
+             <text x=\"{}\" y=\"{}\">{share} human of {}</text>",
             y + 16,
             y + 3,
             60 + human,
             y + 3,
             WIDTH + 70,
             y + 16,
+            whole(total),
         );
     }
     page.push_str("</svg><table><tr><th>Reason</th><th>Clicks</th><th>Opens</th></tr>");
     let mut reasons: Vec<(&str, u64, u64)> = Vec::new();
-    for (reason, count) in report.clicks().reasons() {
-        reasons.push((reason, count, 0));
+    for (reason, count) in &report.clicks.reasons {
+        reasons.push((reason, *count, 0));
     }
-    for (reason, count) in report.opens().reasons() {
+    for (reason, count) in &report.opens.reasons {
         match reasons.iter_mut().find(|(known, _, _)| *known == reason) {
-            Some(row) => row.2 = count,
-            None => reasons.push((reason, 0, count)),
+            Some(row) => row.2 = *count,
+            None => reasons.push((reason, 0, *count)),
         }
     }
     for (reason, clicks, opens) in reasons {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td class=\"n\">{clicks}</td><td class=\"n\">{opens}</td></tr>",
-            escape(reason)
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(reason),
+            whole(clicks),
+            whole(opens),
         );
     }
     page.push_str("</table>");
@@ -331,7 +364,7 @@ fn split(page: &mut String, report: &CampaignReport) {
 
 /// The trend as bars (human clicks over machine clicks) and lines (human opens,
 /// conversions), by hour — or by day once the campaign spans more than three days.
-fn trend(page: &mut String, report: &CampaignReport) {
+fn trend(page: &mut String, report: &CampaignFigures) {
     let hourly = report.trend(Granularity::Hour);
     let span = match (hourly.first(), hourly.last()) {
         (Some(first), Some(last)) => last.start - first.start,
@@ -359,7 +392,7 @@ fn trend(page: &mut String, report: &CampaignReport) {
         .unwrap_or(0)
         .max(1);
     let slot = WIDTH / buckets;
-    let scale = |n: u64| n * (HEIGHT - 10) / most;
+    let scale = |n: u64| scaled(n, HEIGHT - 10, most);
     let _ = write!(
         page,
         "<h2>Trend by {}</h2>",
@@ -385,8 +418,8 @@ fn trend(page: &mut String, report: &CampaignReport) {
         HEIGHT + 22,
         HEIGHT + 22
     );
-    let shown: Vec<&TrendPoint> = points.iter().filter(|p| p.start >= start).collect();
-    let x_of = |p: &TrendPoint| (p.start - start) / step * slot;
+    let shown: Vec<&TrendBucket> = points.iter().filter(|p| p.start >= start).collect();
+    let x_of = |p: &TrendBucket| (p.start - start) / step * slot;
     let bar = slot.saturating_sub(2).max(1);
     for point in &shown {
         let (human, machine) = (scale(point.clicks.human), scale(point.clicks.machine));
@@ -400,8 +433,11 @@ fn trend(page: &mut String, report: &CampaignReport) {
         );
     }
     for (colour, value) in [
-        (OPENS, (|p: &TrendPoint| p.opens.human) as fn(&TrendPoint) -> u64),
-        (CONVERSIONS, |p: &TrendPoint| p.conversions),
+        (
+            OPENS,
+            (|p: &TrendBucket| p.opens.human) as fn(&TrendBucket) -> u64,
+        ),
+        (CONVERSIONS, |p: &TrendBucket| p.conversions),
     ] {
         let line: Vec<String> = shown
             .iter()
@@ -416,22 +452,23 @@ fn trend(page: &mut String, report: &CampaignReport) {
     let _ = write!(
         page,
         "<text x=\"0\" y=\"{}\">{}</text><text x=\"{WIDTH}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-         <text x=\"4\" y=\"12\">{most}</text></svg>",
+         <text x=\"4\" y=\"12\">{}</text></svg>",
         HEIGHT + 16,
         utc(start),
         HEIGHT + 16,
         utc(last.start),
+        whole(most),
     );
 }
 
 /// Time from sending to each recipient's first human click, in the report's buckets.
-fn time_to_first(page: &mut String, clicks: &Activity) {
-    let distribution = clicks.time_to_first();
+fn time_to_first(page: &mut String, clicks: &ActivityFigures) {
+    let distribution = &clicks.time_to_first;
     page.push_str("<h2>Time to first click</h2>");
     const SLOT: u64 = 110;
     const HEIGHT: u64 = 110;
-    let most = distribution.counts().iter().copied().max().unwrap_or(0).max(1);
-    let width = SLOT * distribution.counts().len() as u64;
+    let most = distribution.iter().copied().max().unwrap_or(0).max(1);
+    let width = SLOT * distribution.len() as u64;
     let _ = write!(
         page,
         "<svg role=\"img\" aria-label=\"time to first click\" width=\"{width}\" height=\"{}\" \
@@ -439,25 +476,32 @@ fn time_to_first(page: &mut String, clicks: &Activity) {
         HEIGHT + 36,
         HEIGHT + 36
     );
-    for (at, (bucket, count)) in distribution.iter().enumerate() {
+    for (at, (bucket, &count)) in TIME_BUCKETS.iter().zip(distribution).enumerate() {
         let x = at as u64 * SLOT;
-        let height = count * (HEIGHT - 16) / most;
+        let height = scaled(count, HEIGHT - 16, most);
         let _ = write!(
             page,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{height}\" fill=\"{HUMAN}\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{count}</text>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
              <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             x + 8,
             HEIGHT - height,
             SLOT - 16,
             x + SLOT / 2,
             HEIGHT - height - 4,
+            whole(count),
             x + SLOT / 2,
             HEIGHT + 18,
             escape(bucket.label),
         );
     }
     page.push_str("</svg>");
+}
+
+/// `count` of `most` as a length of `full` pixels, without overflow at any count.
+fn scaled(count: u64, full: u64, most: u64) -> u64 {
+    let length = u128::from(count) * u128::from(full) / u128::from(most.max(1));
+    u64::try_from(length).unwrap_or(full)
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC, from unix seconds (days to civil date: H. Hinnant's
@@ -481,7 +525,7 @@ fn utc(unix: u64) -> String {
 mod tests {
     use super::*;
     use hashbeacon::LinkId;
-    use hashbeacon::report::{Action, Record, Report};
+    use hashbeacon::report::{Action, CampaignReport, Record, Report};
 
     const SENT: u64 = 1_767_225_600;
 
@@ -531,13 +575,43 @@ mod tests {
     }
 
     fn page(campaign: &str, report: Option<&CampaignReport>) -> String {
+        let figures = report.map(CampaignFigures::from_report);
         render(&Dashboard {
             campaign,
-            report,
+            report: figures.as_ref(),
             delivered: Some(10),
             rejected: 2,
             now: SENT + 86_400,
         })
+    }
+
+    #[test]
+    fn counts_are_written_whole_with_separators() {
+        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (924_033, "924,033")];
+        for (count, text) in cases {
+            assert_eq!(whole(count), text);
+        }
+        assert_eq!(whole(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn large_figures_show_whole_and_fit_their_drawing() {
+        let mut figures = CampaignFigures::default();
+        figures.clicks.human = 9_240_330;
+        figures.clicks.machine = 1_234_567;
+        figures.opens.human = u64::MAX / 4;
+        let html = render(&Dashboard {
+            campaign: "big",
+            report: Some(&figures),
+            delivered: None,
+            rejected: 0,
+            now: SENT,
+        });
+        assert!(html.contains("<b>10,474,897</b>"), "the clicks tile");
+        assert!(html.contains("88.2% human of 10,474,897"));
+        assert!(html.contains(&format!("100.0% human of {}", whole(u64::MAX / 4))));
+        // The split's note starts at x = 670 in a drawing 970 wide.
+        assert!(html.contains("width=\"970\""));
     }
 
     #[test]

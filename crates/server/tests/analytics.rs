@@ -2,8 +2,7 @@
 //! attribution through `POST /conversion`, and the live dashboard page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-#[path = "../examples/server/app.rs"]
-mod app;
+use hashbeacon_server as app;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +17,11 @@ const DESTINATION: &str = "https://shop.example/sale/?q=a+b&path=%2Fx#top";
 
 async fn start(dir: &Path, reference: Option<ReferenceParameter>) -> app::Server {
     let keyring: Keyring = Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap().into();
-    let mut config = app::Config::new(([127, 0, 0, 1], 0).into(), keyring, dir.join("events.db"));
+    let mut config = app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        keyring,
+        dir.join("events.db").to_str().unwrap(),
+    );
     config.conversion_reference = reference;
     app::start(config).await.unwrap()
 }
@@ -61,7 +64,7 @@ fn pseudonym(address: &str) -> String {
 
 async fn get_json(server: &app::Server, path: &str) -> Value {
     let response = client(BROWSER)
-        .get(format!("http://{}{path}", server.addr()))
+        .get(format!("http://{}{path}", server.admin_addr()))
         .send()
         .await
         .unwrap();
@@ -71,7 +74,7 @@ async fn get_json(server: &app::Server, path: &str) -> Value {
 
 async fn post_conversion(server: &app::Server, reference: &str) -> reqwest::Response {
     client(BROWSER)
-        .post(format!("http://{}/conversion", server.addr()))
+        .post(format!("http://{}/conversion", server.admin_addr()))
         .body(reference.to_owned())
         .send()
         .await
@@ -113,7 +116,7 @@ async fn stats_carry_the_report_figures() {
     let bad = client(BROWSER)
         .get(format!(
             "http://{}/stats?campaign={CAMPAIGN}&granularity=week",
-            server.addr()
+            server.admin_addr()
         ))
         .send()
         .await
@@ -203,6 +206,21 @@ async fn a_conversion_is_attributed_to_the_clicked_link() {
         (&converted["campaign"], &converted["link"]),
         (&Value::from(CAMPAIGN), &Value::from("cta"))
     );
+    assert_eq!(converted["counted"], true);
+    // The same reference again, as the form a landing page posts: 200, counted once.
+    let again = client(BROWSER)
+        .post(format!("http://{}/conversion", server.admin_addr()))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("hb_ref={reference}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = serde_json::from_slice(&again.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        (&again["campaign"], &again["counted"]),
+        (&Value::from(CAMPAIGN), &Value::from(false))
+    );
     for forged in ["", "nonsense", &reference.replace(".cta.", ".footer.")] {
         assert_eq!(post_conversion(&server, forged).await.status(), 400, "{forged}");
     }
@@ -248,15 +266,13 @@ async fn the_dashboard_is_self_contained_and_escapes_every_label() {
         .await
         .unwrap();
     server.shutdown().await.unwrap();
-    // A label no token could carry, written straight into the database.
+    // A label no token could carry, written straight into the rollups the page reads.
     rusqlite::Connection::open(dir.path().join("events.db"))
         .unwrap()
         .execute(
-            "INSERT INTO events (kind, implied, campaign, link, recipient, issued_at, expired, received_at,
-                                 method, verdict, person)
-             SELECT kind, implied, campaign, '<script>alert(1)</script>', recipient, issued_at, expired,
-                    received_at, method, verdict, person FROM events",
-            [],
+            "INSERT INTO rollup_counts (campaign, scope, action, reason, person, n)
+             VALUES (?1, '<script>alert(1)</script>', 'click', 'human', 1, 1)",
+            [CAMPAIGN],
         )
         .unwrap();
 
@@ -265,7 +281,7 @@ async fn the_dashboard_is_self_contained_and_escapes_every_label() {
         let campaign = percent_encoding::utf8_percent_encode(campaign, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
             "http://{}/dashboard?campaign={campaign}&delivered=4",
-            server.addr()
+            server.admin_addr()
         );
         let request = client(BROWSER).get(url);
         async move { request.send().await.unwrap() }

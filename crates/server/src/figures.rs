@@ -1,9 +1,83 @@
-//! The report figures `/stats` returns as JSON, built from a campaign's
-//! [`CampaignReport`]: aggregated figures only, never a pseudonym.
+//! What `/stats` returns as JSON, built from a campaign's rollup figures
+//! ([`CampaignFigures`]): aggregated figures only, never a pseudonym.
 
 use hashbeacon::event::Link;
-use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, Report};
+use hashbeacon::report::{Granularity, Rate, TIME_BUCKETS};
+use hashbeacon_store::{ActivityFigures, CampaignFigures, RejectedFigures};
 use serde::Serialize;
+
+/// What `GET /stats?campaign=ID` returns: the per-link counts, and the report's figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Stats {
+    /// The campaign id.
+    pub(crate) campaign: String,
+    /// Clicks per link, by link id.
+    pub(crate) links: Vec<LinkStats>,
+    /// The campaign's opens.
+    pub(crate) opens: OpenStats,
+    /// The campaign report's figures.
+    pub(crate) report: Figures,
+}
+
+/// Clicks on one link.
+#[derive(Debug, Serialize)]
+pub(crate) struct LinkStats {
+    /// The link id: its position or the author's label; `null` for clicks that named none.
+    pub(crate) link: Option<String>,
+    /// All clicks, human and machine.
+    pub(crate) clicks: u64,
+    /// Distinct recipients with a human click on this link (as the report counts
+    /// unique clickers: scanners never make a recipient count).
+    pub(crate) unique_recipients: u64,
+    /// Clicks with no machine signal.
+    pub(crate) human: u64,
+    /// Clicks by scanners, gateways and scripts.
+    pub(crate) machine: u64,
+}
+
+/// Opens of one campaign.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct OpenStats {
+    /// All pixel loads, human and machine (opens implied by clicks are under
+    /// `report.opens.implied`).
+    pub(crate) opens: u64,
+    /// Distinct recipients with a human open.
+    pub(crate) unique_opens: u64,
+    /// Opens by people, directly or through a mail provider's image proxy.
+    pub(crate) human: u64,
+    /// Machine opens: prefetching, scanners.
+    pub(crate) machine: u64,
+}
+
+/// Everything `/stats` returns for `campaign`, from its rollup figures.
+pub(crate) fn stats(
+    campaign: &str,
+    figures: &CampaignFigures,
+    rejected: &RejectedFigures,
+    delivered: Option<u64>,
+    granularity: Granularity,
+) -> Stats {
+    Stats {
+        campaign: campaign.to_owned(),
+        links: (figures.links.iter())
+            .filter(|link| link.clicks.total() > 0)
+            .map(|link| LinkStats {
+                link: link.link.as_ref().map(Link::to_string),
+                clicks: link.clicks.total(),
+                unique_recipients: link.clicks.unique_human,
+                human: link.clicks.human,
+                machine: link.clicks.machine,
+            })
+            .collect(),
+        opens: OpenStats {
+            opens: figures.opens.total(),
+            unique_opens: figures.opens.unique_human,
+            human: figures.opens.human,
+            machine: figures.opens.machine,
+        },
+        report: report(figures, rejected, delivered, granularity),
+    }
+}
 
 /// Everything `/stats` adds under `"report"`.
 #[derive(Debug, Default, Serialize)]
@@ -115,48 +189,36 @@ pub(crate) struct LinkFigures {
     pub(crate) conversion_rate: Option<f64>,
 }
 
-/// The figures of one campaign of `report` (all zero if it has none).
-pub(crate) fn figures(
-    report: &Report,
-    campaign: &str,
+/// The report figures of a campaign.
+fn report(
+    campaign: &CampaignFigures,
+    rejected: &RejectedFigures,
     delivered: Option<u64>,
     granularity: Granularity,
 ) -> Figures {
-    let rejected = report.rejected().total();
-    let Some(campaign) = report.campaign(campaign) else {
-        return Figures {
-            rejected,
-            ..Figures::default()
-        };
-    };
-    let per_delivered = |rate: fn(&CampaignReport, u64) -> Rate| {
+    let per_delivered = |rate: fn(&CampaignFigures, u64) -> Rate| {
         delivered.and_then(|delivered| rate(campaign, delivered).value())
     };
     Figures {
-        clicks: counts(campaign.clicks()),
-        opens: counts(campaign.opens()),
-        conversions: counts(campaign.conversions()),
+        clicks: counts(&campaign.clicks),
+        opens: counts(&campaign.opens),
+        conversions: counts(&campaign.conversions),
         unsubscribes: Unsubscribes {
-            total: campaign.unsubscribes().total(),
-            unique: campaign.unsubscribes().unique(),
+            total: campaign.unsubscribes.total(),
+            unique: campaign.unsubscribes.unique,
         },
-        unsubscribe_rate: per_delivered(CampaignReport::unsubscribe_rate),
-        open_rate: per_delivered(CampaignReport::open_rate),
-        click_through_rate: per_delivered(CampaignReport::click_through_rate),
+        unsubscribe_rate: per_delivered(CampaignFigures::unsubscribe_rate),
+        open_rate: per_delivered(CampaignFigures::open_rate),
+        click_through_rate: per_delivered(CampaignFigures::click_through_rate),
         click_to_open_rate: campaign.click_to_open_rate().value(),
         conversion_rate: campaign.conversion_rate().value(),
-        time_to_first_click: campaign
-            .clicks()
-            .time_to_first()
-            .iter()
+        time_to_first_click: (TIME_BUCKETS.iter().zip(campaign.clicks.time_to_first))
             .map(|(bucket, count)| Bucket {
                 bucket: bucket.label,
                 count,
             })
             .collect(),
-        trend: campaign
-            .trend(granularity)
-            .into_iter()
+        trend: (campaign.trend(granularity).into_iter())
             .map(|point| Point {
                 start: point.start,
                 human_clicks: point.clicks.human,
@@ -166,36 +228,32 @@ pub(crate) fn figures(
                 conversions: point.conversions,
             })
             .collect(),
-        links: campaign
-            .links()
-            .into_iter()
+        links: (campaign.links.iter())
             .map(|link| LinkFigures {
-                link: link.link().map(Link::to_string),
-                clicks: counts(link.clicks()),
-                conversions: link.conversions().total(),
+                link: link.link.as_ref().map(Link::to_string),
+                clicks: counts(&link.clicks),
+                conversions: link.conversions.total(),
                 click_through_rate: delivered
                     .and_then(|delivered| link.click_through_rate(delivered).value()),
-                click_to_open_rate: link.click_to_open_rate().value(),
+                click_to_open_rate: link.click_to_open_rate(campaign).value(),
                 conversion_rate: link.conversion_rate().value(),
             })
             .collect(),
-        rejected,
+        rejected: rejected.total(),
     }
 }
 
-fn counts(activity: &Activity) -> Counts {
+fn counts(activity: &ActivityFigures) -> Counts {
     Counts {
         total: activity.total(),
-        human: activity.human(),
-        machine: activity.machine(),
-        implied: activity.implied(),
-        unique_human: activity.unique_human(),
-        reasons: activity
-            .reasons()
-            .into_iter()
+        human: activity.human,
+        machine: activity.machine,
+        implied: activity.implied,
+        unique_human: activity.unique_human,
+        reasons: (activity.reasons.iter())
             .map(|(reason, count)| Reason {
-                reason: reason.to_owned(),
-                count,
+                reason: reason.clone(),
+                count: *count,
             })
             .collect(),
     }

@@ -1,9 +1,8 @@
-//! End to end: the reference server (`examples/server/app.rs`) on loopback, a real
+//! End to end: the server on loopback, a real
 //! HTTP client, events in a real SQLite database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-#[path = "../examples/server/app.rs"]
-mod app;
+use hashbeacon_server as app;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,7 +34,11 @@ async fn start(dir: &Path) -> app::Server {
 }
 
 async fn start_with_queue(dir: &Path, queue: usize) -> app::Server {
-    let mut config = app::Config::new(([127, 0, 0, 1], 0).into(), keyring(), dir.join("events.db"));
+    let mut config = app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        keyring(),
+        dir.join("events.db").to_str().unwrap(),
+    );
     config.base_path = "/hb".to_owned();
     config.queue = queue;
     app::start(config).await.unwrap()
@@ -82,7 +85,7 @@ fn pseudonym(address: &str) -> String {
 }
 
 fn db(dir: &Path) -> Connection {
-    Connection::open(dir.join("events.db")).unwrap()
+    Connection::open(dir.join("events.db").to_str().unwrap()).unwrap()
 }
 
 fn rows(dir: &Path, filter: &str) -> i64 {
@@ -220,14 +223,14 @@ async fn the_pixel_is_a_gif_for_good_and_bad_tokens() {
 }
 
 async fn stats(server: &app::Server) -> serde_json::Value {
-    let url = format!("http://{}/stats?campaign={CAMPAIGN}", server.addr());
+    let url = format!("http://{}/stats?campaign={CAMPAIGN}", server.admin_addr());
     let response = client().get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
 async fn health(server: &app::Server) -> app::HealthReport {
-    let url = format!("http://{}/healthz", server.addr());
+    let url = format!("http://{}/healthz", server.admin_addr());
     let response = client().get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -256,6 +259,10 @@ async fn stats_count_clicks_per_link_and_opens() {
         .unwrap();
     curl.get(click_url(&server, "footer", &bob)).send().await.unwrap();
     curl.get(open_url(&server, &bob)).send().await.unwrap();
+    // A scanner's click and open for a third recipient: counted, but no unique reader.
+    let cy = pseudonym("cy@example.com");
+    curl.get(click_url(&server, "cta", &cy)).send().await.unwrap();
+    curl.get(open_url(&server, &cy)).send().await.unwrap();
 
     // Shut down so every event is stored, then ask a server on the same database.
     server.shutdown().await.unwrap();
@@ -270,10 +277,10 @@ async fn stats_count_clicks_per_link_and_opens() {
         serde_json::json!({
             "campaign": CAMPAIGN,
             "links": [
-                {"link": "cta", "clicks": 3, "unique_recipients": 2, "human": 3, "machine": 0},
+                {"link": "cta", "clicks": 4, "unique_recipients": 2, "human": 3, "machine": 1},
                 {"link": "footer", "clicks": 2, "unique_recipients": 1, "human": 1, "machine": 1},
             ],
-            "opens": {"opens": 3, "unique_opens": 2, "human": 2, "machine": 1},
+            "opens": {"opens": 4, "unique_opens": 2, "human": 2, "machine": 2},
         })
     );
 }
@@ -391,7 +398,7 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
         let mut config = app::Config::new(
             ([127, 0, 0, 1], 0).into(),
             keyring(),
-            dir.path().join("events.db"),
+            dir.path().join("events.db").to_str().unwrap(),
         );
         if trusted {
             config.trusted_proxies.push("127.0.0.0/8".parse().unwrap());
@@ -411,4 +418,51 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
             .unwrap();
         assert_eq!(ip, expected, "trusted: {trusted}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_live_only_on_the_admin_listener_behind_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = app::Config::new(
+        ([127, 0, 0, 1], 0).into(),
+        keyring(),
+        dir.path().join("events.db").to_str().unwrap(),
+    );
+    config.admin_token = Some("s3cret-token".to_owned());
+    let server = app::start(config).await.unwrap();
+    let client = client();
+    for path in ["/stats?campaign=spring", "/dashboard?campaign=spring", "/healthz"] {
+        let public = client
+            .get(format!("http://{}{path}", server.addr()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(public.status(), 404, "{path} on the tracking port");
+        let admin = format!("http://{}{path}", server.admin_addr());
+        let anonymous = client.get(&admin).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path} without the token");
+        assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+        let wrong = client
+            .get(&admin)
+            .bearer_auth("s3cret-tokem")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong token");
+        let right = client
+            .get(&admin)
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200, "{path} with the token");
+    }
+    let public = client
+        .post(format!("http://{}/conversion", server.addr()))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404, "no conversions on the tracking port");
+    server.shutdown().await.unwrap();
 }

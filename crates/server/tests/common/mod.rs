@@ -1,0 +1,147 @@
+//! Running the built `hashbeacon-server` binary as a real process.
+#![allow(dead_code, unreachable_pub, reason = "each test file uses its own part of it")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A keyring text both nodes of a test share.
+pub const KEY: &str = "hbk1.k1.-zK3TkaNNZ_JOObOWy4n41GuhFVPxzF-LTuwgLFyDLs";
+
+/// One running server process.
+pub struct Node {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    /// What it printed on stderr after its start line (read on a thread).
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Node {
+    /// Starts the binary with `args` (plus loopback listeners on free ports and the
+    /// test key) and waits for its start line.
+    pub fn start(args: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashbeacon-server"))
+            .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(args)
+            .env("HASHBEACON_KEY", KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut first = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains("tracking on") {
+                first = line;
+                break;
+            }
+            eprintln!("server: {line}");
+        }
+        assert!(!first.is_empty(), "the server stopped before it listened");
+        let address = |after: &str| -> SocketAddr {
+            let rest = &first[first.find(after).unwrap() + after.len()..];
+            rest.split([' ', ',', ')']).next().unwrap().parse().unwrap()
+        };
+        let (addr, admin) = (address("tracking on http://"), address("admin on http://"));
+        let (send, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Node {
+            child,
+            addr,
+            admin,
+            log,
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Everything it has logged so far.
+    pub fn logged(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The variable naming the PostgreSQL server the tests use (`.ci/postgres.sh` sets it).
+pub const POSTGRES_VAR: &str = "HASHBEACON_TEST_POSTGRES";
+
+/// The PostgreSQL server to test against, or `None` (with a note) when none is
+/// configured outside CI. Under `CI=true` a missing or unreachable server fails the
+/// test: CI must never pass by skipping.
+pub fn postgres_url() -> Option<String> {
+    let ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
+    let Ok(url) = std::env::var(POSTGRES_VAR) else {
+        assert!(
+            !ci,
+            "{POSTGRES_VAR} is not set: .ci/run starts PostgreSQL and sets it"
+        );
+        eprintln!("skipped: set {POSTGRES_VAR} (source .ci/postgres.sh) to run the PostgreSQL tests");
+        return None;
+    };
+    if let Err(error) = hashbeacon_store::Store::open(&url) {
+        panic!("{POSTGRES_VAR}={url} is unusable: {error}");
+    }
+    Some(url)
+}
+
+/// A URL for a new, empty schema of the server at `url`, so tests never share tables.
+pub fn fresh_schema(url: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "server_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-csearch_path%3D{name}")
+}

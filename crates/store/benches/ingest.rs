@@ -1,0 +1,121 @@
+//! `ingest`: events per second the PostgreSQL writer stores (raw rows and rollups,
+//! batched per transaction as a server runs it), against a raw binary `COPY` of the
+//! same rows into the same table, in the same run. Target: at least 0.5×.
+//!
+//! ```text
+//! source .ci/postgres.sh 54403
+//! cargo bench -p hashbeacon-store --bench ingest            # 200,000 events a run
+//! HASHBEACON_INGEST_EVENTS=1000000 cargo bench -p hashbeacon-store --bench ingest
+//! HASHBEACON_INGEST_BATCH=5000 cargo bench -p hashbeacon-store --bench ingest   # max batch
+//! ```
+//!
+//! Each round loads the same synthetic events (a million possible recipients, ten
+//! links, arriving in order as live traffic does) into a fresh schema, once through a [`Writer`] fed from a full
+//! [`ChannelSink`] queue, once as `COPY`, 50,000 rows a statement; the ratio of the
+//! rounds' medians is printed. Without `HASHBEACON_TEST_POSTGRES` it says so and
+//! measures nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on failure"
+)]
+
+use std::time::{Duration, Instant};
+
+use hashbeacon::sink::ChannelSink;
+use hashbeacon::{Event, EventSink};
+use hashbeacon_store::load::{Shape, Synthetic};
+use hashbeacon_store::{Database, Store, Writer, WriterOptions};
+
+const ROUNDS: usize = 3;
+const COPY_ROWS: usize = 50_000;
+
+fn main() {
+    let Ok(url) = std::env::var("HASHBEACON_TEST_POSTGRES") else {
+        println!("ingest: skipped, set HASHBEACON_TEST_POSTGRES (source .ci/postgres.sh)");
+        return;
+    };
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    let n: usize = std::env::var("HASHBEACON_INGEST_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    // Live traffic: events arrive in order, 5,000 a second.
+    let mut shape = Shape::default();
+    shape.per_second = Some(5_000);
+    let events: Vec<Event> = Synthetic::new(shape).take(n).collect();
+    let (mut writer_rates, mut copy_rates) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let copy = rate(n, time_copy(&schema(&url, round, "copy"), &events));
+        let writer = rate(n, time_writer(&schema(&url, round, "writer"), &events));
+        println!(
+            "ingest round {round}: writer {writer:>9.0} events/s, COPY {copy:>9.0} rows/s, {:.2}x",
+            writer / copy
+        );
+        writer_rates.push(writer);
+        copy_rates.push(copy);
+    }
+    let (writer, copy) = (median(writer_rates), median(copy_rates));
+    println!(
+        "ingest: {n} events, median of {ROUNDS}: writer {writer:.0} events/s, raw COPY {copy:.0} rows/s, ratio {:.2}x (target >= 0.5x)",
+        writer / copy
+    );
+}
+
+/// A fresh, empty schema with the store's tables, and the URL that uses it.
+fn schema(url: &str, round: usize, what: &str) -> String {
+    let name = format!("ingest_{}_{round}_{what}", std::process::id());
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ))
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}options=-csearch_path%3D{name}");
+    drop(Store::open(&url).unwrap());
+    url
+}
+
+/// The writer as a server runs it: default options, events already queued.
+fn time_writer(url: &str, events: &[Event]) -> Duration {
+    let (sink, receiver) = ChannelSink::new(events.len());
+    for event in events {
+        sink.record(event.clone()).unwrap();
+    }
+    drop(sink);
+    let started = Instant::now();
+    let mut options = WriterOptions::default();
+    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        options = options.with_max_batch(batch);
+    }
+    let writer = Writer::spawn(Database::parse(url), receiver, options);
+    let health = writer.finish(Duration::from_secs(60));
+    let elapsed = started.elapsed();
+    assert_eq!(health.events_stored, events.len() as u64, "{health:?}");
+    elapsed
+}
+
+/// The same rows by binary `COPY` alone, no rollups.
+fn time_copy(url: &str, events: &[Event]) -> Duration {
+    let mut store = Store::open(url).unwrap();
+    let started = Instant::now();
+    for chunk in events.chunks(COPY_ROWS) {
+        store.write_raw_only(chunk).unwrap();
+    }
+    started.elapsed()
+}
+
+fn rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}

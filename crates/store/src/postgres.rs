@@ -1,0 +1,543 @@
+//! The PostgreSQL backend: any number of writers on one database at once.
+//!
+//! Raw rows go in with a binary `COPY`; rollups are additive upserts of the batch's
+//! counters, so concurrent writers add up instead of overwriting each other. Each
+//! writer touches rollup rows in the same (sorted) order, so two writers wait for each
+//! other rather than deadlock; a deadlock or serialization failure reported anyway
+//! rolls the whole batch back and it is written again.
+
+use std::collections::HashMap;
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::error::SqlState;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+
+use crate::StoreError;
+use crate::figures::CampaignRows;
+use crate::raw::{ConversionRow, EventRow, StoredEvent};
+use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, seconds, unix};
+use crate::schema::{self, VERSION_TABLE};
+use crate::unsubscribes::{self, StoredUnsubscribe};
+
+/// How often a batch is tried again after a deadlock or serialization failure.
+const TRANSIENT_RETRIES: usize = 5;
+
+/// Serializes migrations of concurrent nodes: a `pg_advisory_xact_lock` key.
+const MIGRATION_LOCK: i64 = 0x0068_6273_746f_7265; // "hbstore"
+
+/// An open PostgreSQL connection.
+pub(crate) struct Postgres {
+    client: Client,
+    /// The writes' statements, prepared once per connection: a statement costs one
+    /// round trip instead of two.
+    prepared: Prepared,
+}
+
+/// Statements prepared on a connection, by their SQL.
+#[derive(Default)]
+struct Prepared(HashMap<&'static str, Statement>);
+
+/// A transaction that prepares each statement once per connection.
+struct Tx<'a> {
+    inner: Transaction<'a>,
+    prepared: &'a mut Prepared,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.inner.prepare(sql)?;
+        self.prepared.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.inner.execute(&statement, params)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.inner.query(&statement, params)
+    }
+}
+
+/// Why a PostgreSQL database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostgresOpenError {
+    /// Connecting or migrating failed.
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+    /// The database was written by a newer version.
+    #[error(transparent)]
+    NewerSchema(#[from] schema::NewerSchema),
+}
+
+impl Postgres {
+    /// Connects to `url` and migrates the schema.
+    pub(crate) fn open(url: &str) -> Result<Self, PostgresOpenError> {
+        let mut client = Client::connect(url, NoTls)?;
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(VERSION_TABLE)?;
+        let found: Option<i64> = tx
+            .query_opt("SELECT version FROM hashbeacon_schema", &[])?
+            .map(|row| row.get(0));
+        let migrations = schema::plan(found.unwrap_or(0), schema::POSTGRES)?;
+        if !migrations.is_empty() {
+            for sql in migrations {
+                tx.batch_execute(&sql)?;
+            }
+            tx.execute("DELETE FROM hashbeacon_schema", &[])?;
+            tx.execute(
+                "INSERT INTO hashbeacon_schema (version) VALUES ($1)",
+                &[&schema::SCHEMA_VERSION],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Self {
+            client,
+            prepared: Prepared::default(),
+        })
+    }
+
+    /// Whether the connection is gone (the server stopped, the network broke).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The schema version stored.
+    pub(crate) fn schema_version(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .client
+            .query_one("SELECT version FROM hashbeacon_schema", &[])?
+            .get(0))
+    }
+
+    /// Writes raw rows and what they add to the rollups in one transaction.
+    /// With `once`, a batch id and its time, nothing is written if a batch of that id
+    /// was: `Ok(false)`.
+    pub(crate) fn write(
+        &mut self,
+        rows: &[EventRow],
+        batch: &Batch,
+        once: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
+        self.retrying(|tx| {
+            if let Some((id, at)) = once {
+                let new = tx.execute(
+                    "INSERT INTO written_batches (id, written_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&id, &at],
+                )? == 1;
+                if !new {
+                    return Ok(false);
+                }
+            }
+            copy_events(&mut tx.inner, rows)?;
+            add_rollups(tx, batch)?;
+            Ok(true)
+        })
+    }
+
+    /// Stores a conversion and its rollups unless its reference was counted before.
+    pub(crate) fn record_conversion(
+        &mut self,
+        reference: &str,
+        row: &ConversionRow,
+    ) -> Result<bool, StoreError> {
+        self.retrying(|tx| {
+            let new = tx.execute(
+                "INSERT INTO conversion_references (reference) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&reference],
+            )? == 1;
+            if new {
+                tx.execute(
+                    "INSERT INTO conversions (campaign, link, recipient, clicked_at, converted_at, key_id)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &row.campaign,
+                        &row.link,
+                        &row.recipient,
+                        &row.clicked_at,
+                        &row.converted_at,
+                        &row.key_id,
+                    ],
+                )?;
+                add_rollups(tx, &row.batch())?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Runs `work` in a transaction, again from the start after a deadlock or a
+    /// serialization failure (the database rolled the first try back whole).
+    fn retrying<T>(
+        &mut self,
+        mut work: impl FnMut(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = self
+                .client
+                .transaction()
+                .map_err(StoreError::from)
+                .and_then(|inner| {
+                    let mut tx = Tx {
+                        inner,
+                        prepared: &mut self.prepared,
+                    };
+                    let value = work(&mut tx)?;
+                    tx.inner.commit()?;
+                    Ok(value)
+                });
+            match attempt {
+                Err(StoreError::Postgres(error)) if tries <= TRANSIENT_RETRIES && is_transient(&error) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// A campaign's rollup rows.
+    pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
+        let client = &mut self.client;
+        let query = |client: &mut Client, sql: &str| client.query(sql, &[&campaign]);
+        Ok(CampaignRows {
+            counts: query(
+                client,
+                "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect(),
+            hours: query(
+                client,
+                "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect(),
+            uniques: query(
+                client,
+                "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+            firsts: query(
+                client,
+                "SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = $1",
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect(),
+        })
+    }
+
+    /// The rejected requests' rollup rows: `(kind, reason, count)`.
+    pub(crate) fn rejected_rows(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok((self
+            .client
+            .query("SELECT kind, reason, n FROM rollup_rejected", &[])?
+            .iter())
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+    }
+
+    /// Deletes raw events received, and conversions reported, before `cutoff`.
+    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.client.transaction()?;
+        let events = tx.execute("DELETE FROM events WHERE received_at < $1", &[&cutoff])?;
+        let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < $1", &[&cutoff])?;
+        tx.commit()?;
+        Ok((events, conversions))
+    }
+
+    /// Accepted unsubscribes after row `since`, at most `limit`.
+    pub(crate) fn unsubscribes(
+        &mut self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        let sql = unsubscribes::QUERY
+            .replace("{since}", "$1")
+            .replace("{limit}", "$2");
+        Ok((self.client.query(&sql, &[&since, &limit])?.iter())
+            .map(|r| StoredUnsubscribe::from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
+    /// Every raw row, for folding.
+    pub(crate) fn raw(&mut self) -> Result<(Vec<StoredEvent>, Vec<ConversionRow>), StoreError> {
+        let events = (self.client.query(
+            "SELECT kind, action, campaign, link, recipient, issued_at, rejected, received_at, reason, person
+             FROM events ORDER BY id",
+            &[],
+        )?
+        .iter())
+        .map(|r| StoredEvent {
+            kind: r.get(0),
+            action: r.get(1),
+            campaign: r.get(2),
+            link: r.get(3),
+            recipient: r.get(4),
+            issued_at: r.get(5),
+            rejected: r.get(6),
+            received_at: r.get(7),
+            reason: r.get(8),
+            person: r.get(9),
+        })
+        .collect();
+        let conversions = (self.client.query(
+            "SELECT campaign, link, recipient, clicked_at, converted_at, key_id FROM conversions ORDER BY id",
+            &[],
+        )?
+        .iter())
+        .map(|r| ConversionRow {
+            campaign: r.get(0),
+            link: r.get(1),
+            recipient: r.get(2),
+            clicked_at: r.get(3),
+            converted_at: r.get(4),
+            key_id: r.get(5),
+        })
+        .collect();
+        Ok((events, conversions))
+    }
+
+    /// Copies raw rows in, without rollups: the baseline benchmarks compare with.
+    pub(crate) fn copy_raw(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction()?;
+        copy_events(&mut tx, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Whether the database rolled a transaction back that may well succeed if tried again.
+fn is_transient(error: &postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
+/// The `COPY` statement of raw events, in [`EVENT_TYPES`] order.
+const COPY_EVENTS: &str = "COPY events (kind, action, campaign, link, recipient, issued_at, expired,
+    key_id, rejected, received_at, method, user_agent, client_ip, verdict, reason, person) FROM STDIN BINARY";
+
+/// The column types of [`COPY_EVENTS`].
+const EVENT_TYPES: [Type; 16] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::BOOL,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+];
+
+/// Copies raw event rows in.
+fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut writer = BinaryCopyInWriter::new(tx.copy_in(COPY_EVENTS)?, &EVENT_TYPES);
+    for row in rows {
+        let fields: [&(dyn ToSql + Sync); 16] = [
+            &row.kind,
+            &row.action,
+            &row.campaign,
+            &row.link,
+            &row.recipient,
+            &row.issued_at,
+            &row.expired,
+            &row.key_id,
+            &row.rejected,
+            &row.received_at,
+            &row.method,
+            &row.user_agent,
+            &row.client_ip,
+            &row.verdict,
+            &row.reason,
+            &row.person,
+        ];
+        writer.write(&fields)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// Adds a batch to the rollups with one statement per table.
+fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
+    if !batch.counts.is_empty() {
+        let (mut campaign, mut scope, mut action, mut reason, mut person, mut n) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (key, count) in &batch.counts {
+            campaign.push(key.campaign.as_str());
+            scope.push(key.scope.as_str());
+            action.push(key.action);
+            reason.push(key.reason.as_str());
+            person.push(key.person);
+            n.push(*count);
+        }
+        tx.execute(
+            "INSERT INTO rollup_counts (campaign, scope, action, reason, person, n)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::int8[])
+             ON CONFLICT (campaign, scope, action, reason, person)
+             DO UPDATE SET n = rollup_counts.n + EXCLUDED.n",
+            &[&campaign, &scope, &action, &reason, &person, &n],
+        )?;
+    }
+    if !batch.hours.is_empty() {
+        let (mut campaign, mut scope, mut action, mut hour, mut person, mut n) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (key, count) in &batch.hours {
+            campaign.push(key.campaign.as_str());
+            scope.push(key.scope.as_str());
+            action.push(key.action);
+            hour.push(key.hour);
+            person.push(key.person);
+            n.push(*count);
+        }
+        tx.execute(
+            "INSERT INTO rollup_hours (campaign, scope, action, hour, person, n)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::int8[])
+             ON CONFLICT (campaign, scope, action, hour, person)
+             DO UPDATE SET n = rollup_hours.n + EXCLUDED.n",
+            &[&campaign, &scope, &action, &hour, &person, &n],
+        )?;
+    }
+    if !batch.rejected.is_empty() {
+        let (mut kind, mut reason, mut n) = (vec![], vec![], vec![]);
+        for (&(k, r), count) in &batch.rejected {
+            kind.push(k);
+            reason.push(r);
+            n.push(*count);
+        }
+        tx.execute(
+            "INSERT INTO rollup_rejected (kind, reason, n)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+             ON CONFLICT (kind, reason) DO UPDATE SET n = rollup_rejected.n + EXCLUDED.n",
+            &[&kind, &reason, &n],
+        )?;
+    }
+    let deltas = add_recipients(tx, batch)?;
+    if !deltas.uniques.is_empty() {
+        let (mut campaign, mut scope, mut activity, mut n) = (vec![], vec![], vec![], vec![]);
+        for (key, count) in &deltas.uniques {
+            campaign.push(key.campaign.as_str());
+            scope.push(key.scope.as_str());
+            activity.push(key.activity);
+            n.push(*count);
+        }
+        tx.execute(
+            "INSERT INTO rollup_uniques (campaign, scope, activity, n)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+             ON CONFLICT (campaign, scope, activity) DO UPDATE SET n = rollup_uniques.n + EXCLUDED.n",
+            &[&campaign, &scope, &activity, &n],
+        )?;
+    }
+    if !deltas.firsts.is_empty() {
+        let (mut campaign, mut scope, mut activity, mut bucket, mut n) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for ((key, b), count) in &deltas.firsts {
+            campaign.push(key.campaign.as_str());
+            scope.push(key.scope.as_str());
+            activity.push(key.activity);
+            bucket.push(*b);
+            n.push(*count);
+        }
+        tx.execute(
+            "INSERT INTO rollup_firsts (campaign, scope, activity, bucket, n)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (campaign, scope, activity, bucket) DO UPDATE SET n = rollup_firsts.n + EXCLUDED.n",
+            &[&campaign, &scope, &activity, &bucket, &n],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stores the batch's recipients and returns what changes in the unique and
+/// time-to-first counters.
+///
+/// One upsert, in the batch's (sorted) order: a new recipient is inserted; a known
+/// one is locked and, when the batch has an earlier first human action, updated,
+/// with the values it replaces copied to `prev_at`/`prev_since` (a `SET` reads the
+/// row as it was). Rows left as they were are not returned: they change nothing.
+/// A concurrent writer's uncommitted insert of the same row is waited for, and the
+/// update then applies to what it committed.
+fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, StoreError> {
+    let mut deltas = RecipientDeltas::default();
+    if batch.recipients.is_empty() {
+        return Ok(deltas);
+    }
+    let (mut campaign, mut scope, mut activity, mut recipient) = (vec![], vec![], vec![], vec![]);
+    let (mut at, mut since) = (vec![], vec![]);
+    let keys: Vec<(&RecipientKey, &First)> = batch.recipients.iter().collect();
+    for (key, first) in &keys {
+        campaign.push(key.campaign.as_str());
+        scope.push(key.scope.as_str());
+        activity.push(key.activity);
+        recipient.push(key.recipient.as_str());
+        at.push(first.map(|f| seconds(f.0)));
+        since.push(first.map(|f| seconds(f.1)));
+    }
+    let changed = tx.query(
+        "INSERT INTO rollup_recipients AS r (campaign, scope, activity, recipient, first_at, first_since)
+         SELECT c, s, a, p, fa, fs
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+              WITH ORDINALITY AS k(c, s, a, p, fa, fs, ord)
+         ORDER BY ord
+         ON CONFLICT (recipient, campaign, scope, activity) DO UPDATE
+         SET prev_at = r.first_at, prev_since = r.first_since,
+             first_at = EXCLUDED.first_at, first_since = EXCLUDED.first_since
+         WHERE EXCLUDED.first_at IS NOT NULL
+           AND (r.first_at IS NULL
+                OR (EXCLUDED.first_at, EXCLUDED.first_since) < (r.first_at, r.first_since))
+         RETURNING r.xmax = 0, r.campaign, r.scope, r.activity, r.recipient, r.prev_at, r.prev_since",
+        &[&campaign, &scope, &activity, &recipient, &at, &since],
+    )?;
+    let index: HashMap<(&str, &str, &str, &str), usize> = (keys.iter().enumerate())
+        .map(|(i, (key, _))| {
+            let key = (
+                key.campaign.as_str(),
+                key.scope.as_str(),
+                key.activity,
+                key.recipient.as_str(),
+            );
+            (key, i)
+        })
+        .collect();
+    for row in &changed {
+        let inserted: bool = row.get(0);
+        let returned: (&str, &str, &str, &str) = (row.get(1), row.get(2), row.get(3), row.get(4));
+        let Some(&(key, first)) = index.get(&returned).and_then(|&i| keys.get(i)) else {
+            return Err(StoreError::Vanished);
+        };
+        let stored = if inserted {
+            None
+        } else {
+            let (at, since): (Option<i64>, Option<i64>) = (row.get(5), row.get(6));
+            Some(at.zip(since).map(|(at, since)| (unix(at), unix(since))))
+        };
+        deltas.add(key, stored, *first);
+    }
+    Ok(deltas)
+}

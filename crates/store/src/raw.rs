@@ -1,0 +1,221 @@
+//! Raw rows: each event and conversion as stored, before any rollup, and the
+//! [`Report`] folded back from them.
+
+use hashbeacon::event::stored_user_agent;
+use hashbeacon::report::{Action, Record, Report, rejection_reason};
+use hashbeacon::{Conversion, Event, Kind, LinkId};
+
+use crate::rollup::{Batch, seconds, unix};
+
+/// One event as an `events` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EventRow {
+    /// The request's kind: `click`, `open`, …
+    pub(crate) kind: &'static str,
+    /// What the report counts it as ([`Action::as_str`]); `None` when rejected.
+    pub(crate) action: Option<&'static str>,
+    pub(crate) campaign: Option<String>,
+    pub(crate) link: Option<String>,
+    pub(crate) recipient: Option<String>,
+    pub(crate) issued_at: Option<i64>,
+    pub(crate) expired: bool,
+    pub(crate) key_id: Option<String>,
+    /// Why the token was rejected ([`rejection_reason`]), else `None`.
+    pub(crate) rejected: Option<&'static str>,
+    pub(crate) received_at: i64,
+    pub(crate) method: &'static str,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) client_ip: Option<String>,
+    /// `human`, `proxied`, `prefetch` or `scanner`.
+    pub(crate) verdict: &'static str,
+    /// The verdict's `Display` form, e.g. `scanner: HEAD request`: the reason a
+    /// report counts it by.
+    pub(crate) reason: String,
+    pub(crate) person: bool,
+}
+
+impl EventRow {
+    /// The rows of `events`, and what they add to the rollups.
+    pub(crate) fn batch(events: &[Event]) -> (Vec<Self>, Batch) {
+        let mut batch = Batch::default();
+        let rows: Vec<Self> = events.iter().map(Self::new).collect();
+        for row in &rows {
+            row.add_to(&mut batch);
+        }
+        (rows, batch)
+    }
+
+    /// The row of `event`.
+    pub(crate) fn new(event: &Event) -> Self {
+        let token = event.token.as_ref().ok();
+        let reason = event.verdict.to_string();
+        let action = Record::from_event(event, &reason).map(|record| record.action.as_str());
+        Self {
+            kind: event.kind.as_str(),
+            action,
+            campaign: token.map(|t| t.campaign.to_string()),
+            link: token.and_then(|t| t.link.as_ref()).map(ToString::to_string),
+            recipient: token.and_then(|t| t.recipient.as_deref().map(str::to_owned)),
+            issued_at: token.map(|t| seconds(t.issued_at)),
+            expired: event.is_expired(),
+            key_id: token.map(|t| t.key_id.to_string()),
+            rejected: event.token.as_ref().err().map(rejection_reason),
+            received_at: seconds(event.received_at),
+            method: event.method.as_str(),
+            // The endpoint caps user agents; an event a host built by hand is capped here.
+            user_agent: event
+                .user_agent
+                .as_deref()
+                .map(|ua| stored_user_agent(ua).to_owned()),
+            client_ip: event.client_ip.map(|ip| ip.to_string()),
+            verdict: event.verdict.as_str(),
+            reason,
+            person: event.verdict.is_person(),
+        }
+    }
+
+    /// Adds what the row counts to `batch`: the rollups are computed from the very
+    /// rows stored.
+    pub(crate) fn add_to(&self, batch: &mut Batch) {
+        if let Some(reason) = self.rejected {
+            batch.add_rejected(self.kind, reason);
+            return;
+        }
+        let (Some(action), Some(campaign)) = (self.action.and_then(Action::from_name), &self.campaign) else {
+            return;
+        };
+        batch.add_record(&Record {
+            action,
+            campaign,
+            link: self.link.as_deref().map(link_id),
+            recipient: self.recipient.as_deref(),
+            at: unix(self.received_at),
+            since: unix(self.issued_at.unwrap_or_default()),
+            person: self.person,
+            reason: &self.reason,
+        });
+    }
+}
+
+/// One verified conversion as a `conversions` row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConversionRow {
+    pub(crate) campaign: String,
+    pub(crate) link: Option<String>,
+    pub(crate) recipient: Option<String>,
+    pub(crate) clicked_at: i64,
+    pub(crate) converted_at: i64,
+    pub(crate) key_id: String,
+}
+
+impl ConversionRow {
+    /// The row of `conversion`.
+    pub(crate) fn new(conversion: &Conversion) -> Self {
+        Self {
+            campaign: conversion.campaign.clone(),
+            link: conversion.link.as_ref().map(ToString::to_string),
+            recipient: conversion.recipient.clone(),
+            clicked_at: seconds(conversion.clicked_at),
+            converted_at: seconds(conversion.converted_at),
+            key_id: conversion.key_id.to_string(),
+        }
+    }
+
+    /// What it adds to the rollups.
+    pub(crate) fn batch(&self) -> Batch {
+        let mut batch = Batch::default();
+        batch.add_record(&self.record());
+        batch
+    }
+
+    fn record(&self) -> Record<'_> {
+        Record {
+            action: Action::Conversion,
+            campaign: &self.campaign,
+            link: self.link.as_deref().map(link_id),
+            recipient: self.recipient.as_deref(),
+            at: unix(self.converted_at),
+            since: unix(self.clicked_at),
+            person: true,
+            reason: "conversion",
+        }
+    }
+}
+
+/// A stored link text read back: digits are an index, anything else a label.
+pub(crate) fn link_id(text: &str) -> LinkId<'_> {
+    text.parse().map_or(LinkId::Label(text), LinkId::Index)
+}
+
+/// What a fold reads of an `events` row.
+#[derive(Debug)]
+pub(crate) struct StoredEvent {
+    pub(crate) kind: String,
+    pub(crate) action: Option<String>,
+    pub(crate) campaign: Option<String>,
+    pub(crate) link: Option<String>,
+    pub(crate) recipient: Option<String>,
+    pub(crate) issued_at: Option<i64>,
+    pub(crate) rejected: Option<String>,
+    pub(crate) received_at: i64,
+    pub(crate) reason: String,
+    pub(crate) person: bool,
+}
+
+/// Why a stored row cannot be folded: written by a newer version of this crate.
+#[derive(Debug, thiserror::Error)]
+#[error("stored row names an unknown {what}: {name:?}")]
+pub struct UnknownName {
+    what: &'static str,
+    name: String,
+}
+
+impl StoredEvent {
+    /// Folds the row into `report`, as [`Report::add`] folded the event.
+    pub(crate) fn fold_into(&self, report: &mut Report) -> Result<(), UnknownName> {
+        let unknown = |what, name: &str| UnknownName {
+            what,
+            name: name.to_owned(),
+        };
+        if let Some(reason) = &self.rejected {
+            let kind = Kind::from_name(&self.kind).ok_or_else(|| unknown("kind", &self.kind))?;
+            report.add_rejected(kind, reason);
+            return Ok(());
+        }
+        let action = self.action.as_deref().unwrap_or_default();
+        let action = Action::from_name(action).ok_or_else(|| unknown("action", action))?;
+        report.add_record(&Record {
+            action,
+            campaign: self.campaign.as_deref().unwrap_or_default(),
+            link: self.link.as_deref().map(link_id),
+            recipient: self.recipient.as_deref(),
+            at: unix(self.received_at),
+            since: unix(self.issued_at.unwrap_or_default()),
+            person: self.person,
+            reason: &self.reason,
+        });
+        Ok(())
+    }
+}
+
+impl ConversionRow {
+    /// Folds the row into `report`, as [`Report::add_conversion`] folded it.
+    pub(crate) fn fold_into(&self, report: &mut Report) {
+        report.add_record(&self.record());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::link_text;
+
+    #[test]
+    fn link_texts_read_back() {
+        assert_eq!(link_id(&link_text(Some(LinkId::Index(7)))), LinkId::Index(7));
+        assert_eq!(
+            link_id(&link_text(Some(LinkId::Label("cta")))),
+            LinkId::Label("cta")
+        );
+    }
+}

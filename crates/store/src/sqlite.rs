@@ -1,0 +1,394 @@
+//! The SQLite backend: one file, zero configuration, WAL so that readers read while
+//! the writer writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::StoreError;
+use crate::figures::CampaignRows;
+use crate::raw::{ConversionRow, EventRow, StoredEvent};
+use crate::rollup::{Batch, RecipientDeltas, earliest, seconds, unix};
+use crate::schema::{self, VERSION_TABLE};
+use crate::unsubscribes::{self, StoredUnsubscribe};
+
+/// An open SQLite database.
+pub(crate) struct Sqlite {
+    conn: Connection,
+}
+
+/// Why a SQLite database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteOpenError {
+    /// SQLite refused: not a database, no such directory, no permission, …
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database would not switch to WAL, which readers need to read while the
+    /// writer writes.
+    #[error("the database would not switch to WAL mode (it stays in {0} mode)")]
+    NotWal(String),
+    /// The database was written by a newer version.
+    #[error(transparent)]
+    NewerSchema(#[from] schema::NewerSchema),
+}
+
+impl Sqlite {
+    /// Opens (creating if missing) the database at `path`, migrating its schema.
+    pub(crate) fn open(path: &Path) -> Result<Self, SqliteOpenError> {
+        let mut conn = Connection::open(path)?;
+        // Writers and readers share the file: wait for a lock, don't fail.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(SqliteOpenError::NotWal(mode));
+        }
+        // WAL's durable-on-checkpoint setting: plenty for analytics.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(VERSION_TABLE)?;
+        let found: Option<i64> = tx
+            .query_row("SELECT version FROM hashbeacon_schema", [], |row| row.get(0))
+            .optional()?;
+        let migrations = schema::plan(found.unwrap_or(0), schema::SQLITE)?;
+        if !migrations.is_empty() {
+            for sql in migrations {
+                tx.execute_batch(&sql)?;
+            }
+            tx.execute("DELETE FROM hashbeacon_schema", [])?;
+            tx.execute(
+                "INSERT INTO hashbeacon_schema (version) VALUES (?1)",
+                [schema::SCHEMA_VERSION],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Self { conn })
+    }
+
+    /// The schema version stored.
+    pub(crate) fn schema_version(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT version FROM hashbeacon_schema", [], |row| row.get(0))?)
+    }
+
+    /// Writes raw rows and what they add to the rollups in one transaction.
+    /// With `once`, a batch id and its time, nothing is written if a batch of that id
+    /// was: `Ok(false)`.
+    pub(crate) fn write(
+        &mut self,
+        rows: &[EventRow],
+        batch: &Batch,
+        once: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
+        // IMMEDIATE takes the write lock up front, waiting for it under the busy
+        // timeout, instead of failing later when a read turns into a write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some((id, at)) = once {
+            let new = tx
+                .prepare_cached(
+                    "INSERT INTO written_batches (id, written_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![id, at])?
+                == 1;
+            if !new {
+                return Ok(false);
+            }
+        }
+        insert_events(&tx, rows)?;
+        add_rollups(&tx, batch)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Inserts raw rows, without rollups: the baseline benchmarks compare with.
+    pub(crate) fn insert_raw(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_events(&tx, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores a conversion and its rollups unless its reference was counted before.
+    pub(crate) fn record_conversion(
+        &mut self,
+        reference: &str,
+        row: &ConversionRow,
+    ) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let new = tx
+            .prepare_cached(
+                "INSERT INTO conversion_references (reference) VALUES (?1) ON CONFLICT DO NOTHING",
+            )?
+            .execute([reference])?
+            == 1;
+        if new {
+            tx.prepare_cached(
+                "INSERT INTO conversions (campaign, link, recipient, clicked_at, converted_at, key_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                row.campaign,
+                row.link,
+                row.recipient,
+                row.clicked_at,
+                row.converted_at,
+                row.key_id
+            ])?;
+            add_rollups(&tx, &row.batch())?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// A campaign's rollup rows.
+    pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
+        let conn = &self.conn;
+        Ok(CampaignRows {
+            counts: conn
+                .prepare_cached(
+                    "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = ?1",
+                )?
+                .query_map([campaign], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?,
+            hours: conn
+                .prepare_cached(
+                    "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = ?1",
+                )?
+                .query_map([campaign], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?,
+            uniques: conn
+                .prepare_cached("SELECT scope, activity, n FROM rollup_uniques WHERE campaign = ?1")?
+                .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?,
+            firsts: conn
+                .prepare_cached("SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = ?1")?
+                .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The rejected requests' rollup rows: `(kind, reason, count)`.
+    pub(crate) fn rejected_rows(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT kind, reason, n FROM rollup_rejected")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes raw events received, and conversions reported, before `cutoff`.
+    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let events = tx.execute("DELETE FROM events WHERE received_at < ?1", [cutoff])?;
+        let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < ?1", [cutoff])?;
+        tx.execute("DELETE FROM written_batches WHERE written_at < ?1", [cutoff])?;
+        tx.commit()?;
+        Ok((count(events), count(conversions)))
+    }
+
+    /// Accepted unsubscribes after row `since`, at most `limit`.
+    pub(crate) fn unsubscribes(
+        &mut self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        let sql = unsubscribes::QUERY
+            .replace("{since}", "?1")
+            .replace("{limit}", "?2");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map([since, limit], |r| {
+                Ok(StoredUnsubscribe::from_columns(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Every raw row, for folding.
+    pub(crate) fn raw(&mut self) -> Result<(Vec<StoredEvent>, Vec<ConversionRow>), StoreError> {
+        let events = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, action, campaign, link, recipient, issued_at, rejected, received_at,
+                        reason, person FROM events ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(StoredEvent {
+                    kind: r.get(0)?,
+                    action: r.get(1)?,
+                    campaign: r.get(2)?,
+                    link: r.get(3)?,
+                    recipient: r.get(4)?,
+                    issued_at: r.get(5)?,
+                    rejected: r.get(6)?,
+                    received_at: r.get(7)?,
+                    reason: r.get(8)?,
+                    person: r.get(9)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let conversions = self
+            .conn
+            .prepare_cached(
+                "SELECT campaign, link, recipient, clicked_at, converted_at, key_id
+                 FROM conversions ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(ConversionRow {
+                    campaign: r.get(0)?,
+                    link: r.get(1)?,
+                    recipient: r.get(2)?,
+                    clicked_at: r.get(3)?,
+                    converted_at: r.get(4)?,
+                    key_id: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((events, conversions))
+    }
+}
+
+/// Inserts raw event rows.
+fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (kind, action, campaign, link, recipient, issued_at, expired,
+                key_id, rejected, received_at, method, user_agent, client_ip, verdict, reason, person)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            row.kind,
+            row.action,
+            row.campaign,
+            row.link,
+            row.recipient,
+            row.issued_at,
+            row.expired,
+            row.key_id,
+            row.rejected,
+            row.received_at,
+            row.method,
+            row.user_agent,
+            row.client_ip,
+            row.verdict,
+            row.reason,
+            row.person,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Adds a batch to the rollups. SQLite has one writer at a time, so reading a
+/// recipient's row and then writing it cannot race.
+fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+    let mut counts = tx.prepare_cached(
+        "INSERT INTO rollup_counts (campaign, scope, action, reason, person, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (campaign, scope, action, reason, person) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (key, n) in &batch.counts {
+        counts.execute(params![
+            key.campaign,
+            key.scope,
+            key.action,
+            key.reason,
+            key.person,
+            n
+        ])?;
+    }
+    let mut hours = tx.prepare_cached(
+        "INSERT INTO rollup_hours (campaign, scope, action, hour, person, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (campaign, scope, action, hour, person) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (key, n) in &batch.hours {
+        hours.execute(params![
+            key.campaign,
+            key.scope,
+            key.action,
+            key.hour,
+            key.person,
+            n
+        ])?;
+    }
+    let mut rejected = tx.prepare_cached(
+        "INSERT INTO rollup_rejected (kind, reason, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kind, reason) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((kind, reason), n) in &batch.rejected {
+        rejected.execute(params![kind, reason, n])?;
+    }
+
+    let mut deltas = RecipientDeltas::default();
+    let mut read = tx.prepare_cached(
+        "SELECT first_at, first_since FROM rollup_recipients
+         WHERE campaign = ?1 AND scope = ?2 AND activity = ?3 AND recipient = ?4",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO rollup_recipients (campaign, scope, activity, recipient, first_at, first_since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (recipient, campaign, scope, activity)
+         DO UPDATE SET first_at = excluded.first_at, first_since = excluded.first_since",
+    )?;
+    for (key, first) in &batch.recipients {
+        let stored = read
+            .query_row(
+                params![key.campaign, key.scope, key.activity, key.recipient],
+                |r| {
+                    let (at, since): (Option<i64>, Option<i64>) = (r.get(0)?, r.get(1)?);
+                    Ok(at.zip(since).map(|(at, since)| (unix(at), unix(since))))
+                },
+            )
+            .optional()?;
+        let merged = earliest(stored.flatten(), *first);
+        if stored.is_none() || stored.flatten() != merged {
+            let (at, since) = (merged.map(|m| seconds(m.0)), merged.map(|m| seconds(m.1)));
+            write.execute(params![
+                key.campaign,
+                key.scope,
+                key.activity,
+                key.recipient,
+                at,
+                since
+            ])?;
+        }
+        deltas.add(key, stored, merged);
+    }
+    let mut uniques = tx.prepare_cached(
+        "INSERT INTO rollup_uniques (campaign, scope, activity, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (campaign, scope, activity) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (key, n) in &deltas.uniques {
+        uniques.execute(params![key.campaign, key.scope, key.activity, n])?;
+    }
+    let mut firsts = tx.prepare_cached(
+        "INSERT INTO rollup_firsts (campaign, scope, activity, bucket, n) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (campaign, scope, activity, bucket) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((key, bucket), n) in &deltas.firsts {
+        firsts.execute(params![key.campaign, key.scope, key.activity, bucket, n])?;
+    }
+    Ok(())
+}
+
+fn count(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,399 @@
+//! [`Store`]: one database, SQLite or PostgreSQL, behind one interface.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use hashbeacon::report::Report;
+use hashbeacon::{Conversion, Event};
+
+use crate::figures::{CampaignFigures, RejectedFigures};
+use crate::postgres::{Postgres, PostgresOpenError};
+use crate::raw::{ConversionRow, EventRow, UnknownName};
+use crate::rollup::seconds;
+use crate::sqlite::{Sqlite, SqliteOpenError};
+use crate::unsubscribes::StoredUnsubscribe;
+
+/// Where the events are stored, parsed from one `db` string: a `postgres://` or
+/// `postgresql://` URL is a PostgreSQL database, anything else a SQLite file path.
+///
+/// ```
+/// use hashbeacon_store::Database;
+/// assert!(matches!(Database::parse("events.db"), Database::Sqlite(_)));
+/// assert!(matches!(Database::parse("postgres://hb@localhost/hb"), Database::Postgres(_)));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Database {
+    /// A SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads a `db` string (see the type's docs).
+    pub fn parse(db: &str) -> Self {
+        let lower = db.get(..13).unwrap_or(db).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Database::Postgres(db.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(db))
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    /// Shows a PostgreSQL URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => f.debug_tuple("Postgres").field(&self.to_string()).finish(),
+        }
+    }
+}
+
+impl fmt::Display for Database {
+    /// The path, or the URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The SQLite file could not be opened or migrated.
+    #[error("SQLite database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: SqliteOpenError,
+    },
+    /// The PostgreSQL database could not be reached or migrated.
+    #[error("PostgreSQL database {url}: {source}")]
+    Postgres {
+        /// The URL, password redacted.
+        url: String,
+        /// What went wrong.
+        source: PostgresOpenError,
+    },
+}
+
+impl OpenError {
+    /// Whether the database refused because it was written by a newer version.
+    pub fn is_newer_schema(&self) -> bool {
+        matches!(
+            self,
+            OpenError::Sqlite {
+                source: SqliteOpenError::NewerSchema(_),
+                ..
+            } | OpenError::Postgres {
+                source: PostgresOpenError::NewerSchema(_),
+                ..
+            }
+        )
+    }
+}
+
+/// Why a read or a write failed. The write was rolled back whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or the connection is gone.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// A stored row was written by a newer version of this crate.
+    #[error(transparent)]
+    UnknownName(#[from] UnknownName),
+    /// A rollup row that a concurrent writer had created could not be found again
+    /// (something deleted it); nothing was written.
+    #[error("a rollup row vanished while it was being updated")]
+    Vanished,
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (the connection broke, the server
+    /// is shutting down or gone): trying again on a new connection may succeed.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            StoreError::Postgres(error) => {
+                error.is_closed()
+                    || error.code().is_none_or(|code| {
+                        let code = code.code();
+                        code.starts_with("08") || code.starts_with("57P")
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How many raw rows a purge deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Purged {
+    /// Raw events.
+    pub events: u64,
+    /// Raw conversions (their references stay, so each still counts once).
+    pub conversions: u64,
+}
+
+/// An open event store: raw rows plus the rollups that campaign figures are read from.
+///
+/// Every method runs on the calling thread. One `Store` is one connection: use one
+/// per thread (the [`Writer`](crate::Writer) opens its own).
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(Box<Sqlite>),
+    Postgres(Box<Postgres>),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match self.backend {
+            Backend::Sqlite(_) => "SQLite",
+            Backend::Postgres(_) => "PostgreSQL",
+        };
+        f.debug_struct("Store").field("backend", &backend).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database a `db` string names ([`Database::parse`]), creating a
+    /// SQLite file if missing and running the schema's migrations.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("events.db");
+    /// # let db = path.to_str().unwrap();
+    /// let mut store = hashbeacon_store::Store::open(db)?;
+    /// assert_eq!(store.figures("launch")?, Default::default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(db: &str) -> Result<Self, OpenError> {
+        Self::open_database(&Database::parse(db))
+    }
+
+    /// Opens a parsed [`Database`].
+    pub fn open_database(db: &Database) -> Result<Self, OpenError> {
+        let backend = match db {
+            Database::Sqlite(path) => Backend::Sqlite(Box::new(Sqlite::open(path).map_err(|source| {
+                OpenError::Sqlite {
+                    path: path.clone(),
+                    source,
+                }
+            })?)),
+            Database::Postgres(url) => {
+                Backend::Postgres(Box::new(Postgres::open(url).map_err(|source| {
+                    OpenError::Postgres {
+                        url: redact_password(url),
+                        source,
+                    }
+                })?))
+            }
+        };
+        Ok(Self { backend })
+    }
+
+    /// Stores events and what they add to the rollups, in one transaction: all of
+    /// them, or none.
+    pub fn write(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        self.write_rows(events, None).map(drop)
+    }
+
+    /// Stores events as [`Store::write`] does, unless a batch of the same `id` was
+    /// stored before: then nothing changes and the answer is `Ok(false)`. A writer
+    /// that lost its connection while committing cannot know whether the commit
+    /// happened; trying the batch again under the same id cannot count it twice.
+    /// Ids are kept until [`Store::purge_before`] passes the batch's latest event.
+    pub fn write_once(&mut self, id: &str, events: &[Event]) -> Result<bool, StoreError> {
+        let latest = events
+            .iter()
+            .map(|event| event.received_at)
+            .max()
+            .unwrap_or_default();
+        self.write_rows(events, Some((id, seconds(latest))))
+    }
+
+    fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
+        let (rows, batch) = EventRow::batch(events);
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.write(&rows, &batch, once),
+            Backend::Postgres(db) => db.write(&rows, &batch, once),
+        }
+    }
+
+    /// Stores a verified conversion, once per click `reference` (the text it was
+    /// verified from): `Ok(false)` when that reference was counted before, and
+    /// nothing changes.
+    pub fn record_conversion(
+        &mut self,
+        reference: &str,
+        conversion: &Conversion,
+    ) -> Result<bool, StoreError> {
+        let row = ConversionRow::new(conversion);
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.record_conversion(reference, &row),
+            Backend::Postgres(db) => db.record_conversion(reference, &row),
+        }
+    }
+
+    /// One campaign's figures, read from the rollups only (all zero if it has none).
+    pub fn figures(&mut self, campaign: &str) -> Result<CampaignFigures, StoreError> {
+        let rows = match &mut self.backend {
+            Backend::Sqlite(db) => db.campaign_rows(campaign)?,
+            Backend::Postgres(db) => db.campaign_rows(campaign)?,
+        };
+        Ok(rows.figures())
+    }
+
+    /// The rejected requests of all campaigns, read from the rollups.
+    pub fn rejected(&mut self) -> Result<RejectedFigures, StoreError> {
+        let rows = match &mut self.backend {
+            Backend::Sqlite(db) => db.rejected_rows()?,
+            Backend::Postgres(db) => db.rejected_rows()?,
+        };
+        Ok(RejectedFigures::from_rows(rows))
+    }
+
+    /// Deletes raw events received, and raw conversions reported, before `cutoff`
+    /// (unix seconds); the rollups, and so every figure, stay as they are. For a
+    /// retention of N days: `purge_before(now - N * 86_400)`.
+    pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
+        let (events, conversions) = match &mut self.backend {
+            Backend::Sqlite(db) => db.purge(seconds(cutoff))?,
+            Backend::Postgres(db) => db.purge(seconds(cutoff))?,
+        };
+        Ok(Purged { events, conversions })
+    }
+
+    /// The report folded from every stored raw row, as [`Report`] folds events: what
+    /// the rollups must equal (until raw rows are purged). Its cost grows with the
+    /// number of events; figures come from [`Store::figures`].
+    pub fn raw_report(&mut self) -> Result<Report, StoreError> {
+        let (events, conversions) = match &mut self.backend {
+            Backend::Sqlite(db) => db.raw()?,
+            Backend::Postgres(db) => db.raw()?,
+        };
+        let mut report = Report::new();
+        for event in &events {
+            event.fold_into(&mut report)?;
+        }
+        for conversion in &conversions {
+            conversion.fold_into(&mut report);
+        }
+        Ok(report)
+    }
+
+    /// The accepted one-click unsubscribes stored after row id `since`, oldest first,
+    /// at most `limit`: what a list manager polls to act on them, passing the last id
+    /// it saw as the next `since`. A recipient who posted twice appears twice.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("events.db");
+    /// let mut store = hashbeacon_store::Store::open(path.to_str().unwrap())?;
+    /// assert!(store.unsubscribes(0, 100)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unsubscribes(&mut self, since: i64, limit: u32) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.unsubscribes(since, i64::from(limit)),
+            Backend::Postgres(db) => db.unsubscribes(since, i64::from(limit)),
+        }
+    }
+
+    /// The schema version of the database (see [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+    pub fn schema_version(&mut self) -> Result<i64, StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.schema_version(),
+            Backend::Postgres(db) => db.schema_version(),
+        }
+    }
+
+    /// Whether the connection is known to be gone (PostgreSQL only: a SQLite file
+    /// has no connection to lose). A store that is gone must be opened again.
+    pub fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => false,
+            Backend::Postgres(db) => db.is_closed(),
+        }
+    }
+
+    /// Stores raw rows only, with no rollup: PostgreSQL's `COPY`, SQLite's plain
+    /// inserts. The figures no longer match the raw rows afterwards; this is the
+    /// baseline that benchmarks compare [`Store::write`] with, not for production.
+    #[doc(hidden)]
+    pub fn write_raw_only(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        let rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.insert_raw(&rows),
+            Backend::Postgres(db) => db.copy_raw(&rows),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_strings_pick_the_backend() {
+        let cases = [
+            ("events.db", false),
+            ("/var/lib/hb/events.db", false),
+            ("postgres://hb@localhost/hb", true),
+            ("PostgreSQL://hb@localhost:5432/hb", true),
+            ("postgres:/not-a-url", false),
+            ("", false),
+        ];
+        for (db, postgres) in cases {
+            assert_eq!(
+                matches!(Database::parse(db), Database::Postgres(_)),
+                postgres,
+                "{db}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let db = Database::parse("postgres://hb:s3cret@db.example:5432/hb?sslmode=disable");
+        assert_eq!(
+            db.to_string(),
+            "postgres://hb:***@db.example:5432/hb?sslmode=disable"
+        );
+        assert!(!format!("{db:?}").contains("s3cret"));
+        assert_eq!(
+            Database::parse("postgres://db/hb").to_string(),
+            "postgres://db/hb"
+        );
+    }
+}

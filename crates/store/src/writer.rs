@@ -1,0 +1,349 @@
+//! The batching writer: a thread that drains a [`ChannelSink`]'s receiver into a
+//! [`Store`], a batch per transaction, and survives the database going away.
+//!
+//! [`ChannelSink`]: hashbeacon::sink::ChannelSink
+
+use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hashbeacon::Event;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Database, Store};
+
+/// How a [`Writer`] batches and retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterOptions {
+    /// Most events in one transaction.
+    pub max_batch: usize,
+    /// The first wait before trying a failed database again; it doubles each time.
+    pub retry_min: Duration,
+    /// The longest wait between tries.
+    pub retry_max: Duration,
+    /// How many times a batch is tried while the database is reachable but refuses
+    /// it, before its events are counted as not stored.
+    pub attempts: u32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 1_000,
+            retry_min: Duration::from_millis(50),
+            retry_max: Duration::from_secs(5),
+            attempts: 3,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// Sets the most events in one transaction (at least 1).
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets the shortest and the longest wait between tries.
+    pub fn with_retry(mut self, min: Duration, max: Duration) -> Self {
+        self.retry_min = min;
+        self.retry_max = max.max(min);
+        self
+    }
+}
+
+/// Counters of what became of the events, shared by the writer and the host (which
+/// counts what its queue could not take with [`Health::not_queued`]).
+#[derive(Debug, Default)]
+pub struct Health {
+    stored: AtomicU64,
+    not_stored: AtomicU64,
+    not_queued: AtomicU64,
+    /// Events the writer holds while the database is unreachable.
+    waiting: AtomicU64,
+    database_down: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Counts events the host could not queue (the channel was full or closed): one
+    /// log line each on standard error, so they can be recovered from the log.
+    pub fn not_queued(&self, events: &[Event], reason: &dyn Display) {
+        self.lost(&self.not_queued, events, reason);
+    }
+
+    /// What the counters say now.
+    pub fn report(&self) -> HealthReport {
+        let not_stored = self.not_stored.load(Ordering::Relaxed);
+        let not_queued = self.not_queued.load(Ordering::Relaxed);
+        let down = self.database_down.load(Ordering::Relaxed);
+        HealthReport {
+            status: if not_stored + not_queued == 0 && !down {
+                "ok"
+            } else {
+                "degraded"
+            }
+            .to_owned(),
+            events_stored: self.stored.load(Ordering::Relaxed),
+            events_not_stored: not_stored,
+            events_not_queued: not_queued,
+            events_waiting: self.waiting.load(Ordering::Relaxed),
+            database_reachable: !down,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    fn lost(&self, counter: &AtomicU64, events: &[Event], error: &dyn Display) {
+        for event in events {
+            eprintln!("hashbeacon: event not stored ({error}): {}", describe(event));
+        }
+        counter.fetch_add(count(events), Ordering::Relaxed);
+        self.error(error);
+    }
+
+    fn error(&self, error: &dyn Display) {
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+    }
+}
+
+/// What [`Health::report`] says, as a server's `/healthz` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// `ok`, or `degraded` once any event could not be stored or while the database
+    /// is unreachable.
+    pub status: String,
+    /// Events written to the database.
+    pub events_stored: u64,
+    /// Events whose database write failed for good (each logged).
+    pub events_not_stored: u64,
+    /// Events the queue could not take, full or closed (each logged).
+    pub events_not_queued: u64,
+    /// Events the writer holds while the database is unreachable, to write once it
+    /// is back (more wait in the queue).
+    pub events_waiting: u64,
+    /// Whether the writer's last contact with the database succeeded.
+    pub database_reachable: bool,
+    /// The latest storage error.
+    pub last_error: Option<String>,
+}
+
+/// One event on one line, with everything its raw row would hold.
+fn describe(event: &Event) -> String {
+    let token = match &event.token {
+        Ok(token) => format!(
+            "campaign={} link={} recipient={} issued_at={} key={}{}",
+            token.campaign,
+            token.link.as_ref().map(ToString::to_string).unwrap_or_default(),
+            token.recipient.as_deref().unwrap_or_default(),
+            token.issued_at,
+            token.key_id,
+            if token.expired { " expired" } else { "" },
+        ),
+        Err(reason) => format!("rejected=\"{reason}\""),
+    };
+    format!(
+        "{} {} {token} received_at={} ip={} verdict=\"{}\" ua={:?}",
+        event.kind,
+        event.method,
+        event.received_at,
+        event.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        event.verdict,
+        event.user_agent.as_deref().unwrap_or_default(),
+    )
+}
+
+fn count(events: &[Event]) -> u64 {
+    u64::try_from(events.len()).unwrap_or(u64::MAX)
+}
+
+/// A running writer thread. It ends when every sender of its channel is gone and
+/// what was queued is stored; [`Writer::finish`] waits for that.
+#[derive(Debug)]
+pub struct Writer {
+    health: Arc<Health>,
+    deadline: Arc<Mutex<Option<Instant>>>,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts a thread that stores what `events` receives into `db`.
+    ///
+    /// The database is opened by the thread: if it is unreachable now, events wait
+    /// and the writer keeps trying, with backoff, as it does whenever the database
+    /// goes away later.
+    pub fn spawn(db: Database, events: Receiver<Event>, options: WriterOptions) -> Self {
+        let health = Arc::new(Health::default());
+        let deadline = Arc::new(Mutex::new(None));
+        let thread = {
+            let (health, deadline) = (Arc::clone(&health), Arc::clone(&deadline));
+            std::thread::spawn(move || {
+                Worker {
+                    db,
+                    id: writer_id(),
+                    batches: 0,
+                    store: None,
+                    options,
+                    health,
+                    deadline,
+                }
+                .run(&events);
+            })
+        };
+        Self {
+            health,
+            deadline,
+            thread,
+        }
+    }
+
+    /// The counters, to share with the request handlers.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// Waits until the writer has stored every queued event, once every sender of
+    /// its channel is dropped. If the database is unreachable, it keeps trying until
+    /// `grace` has passed, then counts what it still holds, and what is still queued,
+    /// as not stored (each logged).
+    pub fn finish(self, grace: Duration) -> HealthReport {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + grace);
+        if self.thread.join().is_err() {
+            self.health.error(&"the event writer panicked");
+        }
+        self.health.report()
+    }
+}
+
+struct Worker {
+    db: Database,
+    /// Unique to this writer among all writers of the database, past and present.
+    id: String,
+    /// Batches taken so far: with `id`, each batch's id.
+    batches: u64,
+    store: Option<Store>,
+    options: WriterOptions,
+    health: Arc<Health>,
+    deadline: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Worker {
+    fn run(&mut self, events: &Receiver<Event>) {
+        while let Ok(first) = events.recv() {
+            let mut batch = vec![first];
+            batch.extend(events.try_iter().take(self.options.max_batch.saturating_sub(1)));
+            if !self.store_batch(&batch) {
+                // Past the shutdown deadline with the database down: report the rest.
+                let rest: Vec<Event> = events.try_iter().collect();
+                self.health.lost(
+                    &self.health.not_stored,
+                    &rest,
+                    &"shut down while the database was unreachable",
+                );
+                // Later events (senders still alive) are reported one batch at a time.
+            }
+        }
+    }
+
+    /// Stores one batch, retrying with backoff while the database is unreachable.
+    /// `false` when it gave up because the shutdown deadline passed.
+    fn store_batch(&mut self, batch: &[Event]) -> bool {
+        let mut wait = self.options.retry_min;
+        let mut refused = 0;
+        self.batches += 1;
+        let id = format!("{}-{}", self.id, self.batches);
+        loop {
+            match self.try_store(&id, batch) {
+                Ok(()) => {
+                    self.health.stored.fetch_add(count(batch), Ordering::Relaxed);
+                    self.set_waiting(0);
+                    return true;
+                }
+                Err(Failure::Refused(error)) => {
+                    refused += 1;
+                    if refused >= self.options.attempts {
+                        self.set_waiting(0);
+                        self.health.lost(&self.health.not_stored, batch, &error);
+                        return true;
+                    }
+                    self.health.error(&error);
+                }
+                Err(Failure::Unreachable(error)) => {
+                    self.health.database_down.store(true, Ordering::Relaxed);
+                    self.health.error(&error);
+                    self.set_waiting(count(batch));
+                }
+            }
+            if self.past_deadline(wait) {
+                self.set_waiting(0);
+                self.health.lost(
+                    &self.health.not_stored,
+                    batch,
+                    &"shut down while the database was unreachable",
+                );
+                return false;
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(self.options.retry_max);
+        }
+    }
+
+    fn try_store(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
+        let store = match &mut self.store {
+            Some(store) => store,
+            None => self.store.insert(
+                Store::open_database(&self.db).map_err(|error| Failure::Unreachable(error.to_string()))?,
+            ),
+        };
+        self.health.database_down.store(false, Ordering::Relaxed);
+        match store.write_once(id, batch) {
+            // Not new: the commit of an earlier try went through unanswered.
+            Ok(_) => Ok(()),
+            Err(error) if store.is_closed() || error.is_connection_lost() => {
+                // Open a new connection next time.
+                self.store = None;
+                Err(Failure::Unreachable(error.to_string()))
+            }
+            Err(error) => Err(Failure::Refused(error.to_string())),
+        }
+    }
+
+    fn set_waiting(&self, events: u64) {
+        self.health.waiting.store(events, Ordering::Relaxed);
+    }
+
+    /// Whether a shutdown deadline is set and waiting `wait` more would pass it.
+    fn past_deadline(&self, wait: Duration) -> bool {
+        let deadline = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        deadline.is_some_and(|deadline| Instant::now() + wait > deadline)
+    }
+}
+
+/// An id no other writer, on this host or another, takes: the process id, the start
+/// time and the standard library's per-process random hashing keys.
+fn writer_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("{:x}-{started:x}-{random:016x}", std::process::id())
+}
+
+/// Why a batch was not stored.
+enum Failure {
+    /// The database cannot be reached: keep the events and try again.
+    Unreachable(String),
+    /// The database answered but refused the batch.
+    Refused(String),
+}

@@ -1,0 +1,245 @@
+//! The store on both backends: schema versions, conversions once per reference,
+//! retention, and figures that equal the report of the raw rows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use hashbeacon::event::Link;
+use hashbeacon::report::Report;
+use hashbeacon::{Kind, LinkId, Signal, Verdict, VerifyError};
+use hashbeacon_store::load::{CAMPAIGN, ISSUED_AT, template};
+use hashbeacon_store::{CampaignFigures, RejectedFigures, SCHEMA_VERSION, Store};
+
+/// Each test runs on SQLite and, when configured, on PostgreSQL.
+fn databases(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(dir.path().join("events.db").to_str().unwrap());
+    if let Some(url) = common::postgres_url() {
+        test(&common::fresh_schema(&url));
+    }
+}
+
+fn figures_of(report: &Report, campaign: &str) -> CampaignFigures {
+    report
+        .campaign(campaign)
+        .map(CampaignFigures::from_report)
+        .unwrap_or_default()
+}
+
+fn click(recipient: &str, link: u32, at: u64, verdict: Verdict) -> hashbeacon::Event {
+    let mut event = template(Kind::Click, false);
+    event.received_at = at;
+    event.verdict = verdict;
+    if let Ok(token) = &mut event.token {
+        token.recipient = Some(recipient.into());
+        token.link = Some(Link::Index(link));
+    }
+    event
+}
+
+#[test]
+fn figures_equal_the_report_of_the_raw_rows() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let events = [
+            click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 3_600, Verdict::Human),
+            click("AAAAAAAAAAAAAAAA", 1, ISSUED_AT + 30, Verdict::Human),
+            click(
+                "BBBBBBBBBBBBBBBB",
+                0,
+                ISSUED_AT + 2,
+                Verdict::Scanner(Signal::HeadRequest),
+            ),
+            template(Kind::Open, false),
+            template(Kind::Click, true),
+        ];
+        store.write(&events[..2]).unwrap();
+        store.write(&events[2..]).unwrap();
+        let direct: Report = events.iter().collect();
+        let raw = store.raw_report().unwrap();
+        assert_eq!(raw, direct);
+        let figures = store.figures(CAMPAIGN).unwrap();
+        assert_eq!(figures, figures_of(&raw, CAMPAIGN));
+        assert_eq!((figures.clicks.human, figures.clicks.machine), (2, 1));
+        assert_eq!(figures.clicks.unique_human, 1);
+        assert_eq!(
+            figures.clicks.time_to_first[0], 1,
+            "the out-of-order earlier click counts"
+        );
+        assert_eq!(
+            store.rejected().unwrap(),
+            RejectedFigures::from_report(raw.rejected())
+        );
+        assert_eq!(store.rejected().unwrap().of(Kind::Click), 1);
+        assert_eq!(store.figures("other").unwrap(), CampaignFigures::default());
+    });
+}
+
+#[test]
+fn a_conversion_counts_once_per_reference() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let (reference, conversion) = common::conversion(
+            CAMPAIGN,
+            Some(LinkId::Index(0)),
+            Some("AAAAAAAAAAAAAAAA"),
+            ISSUED_AT,
+            ISSUED_AT + 60,
+        );
+        assert!(store.record_conversion(&reference, &conversion).unwrap());
+        for _ in 0..3 {
+            assert!(!store.record_conversion(&reference, &conversion).unwrap());
+        }
+        let (other, second) = common::conversion(CAMPAIGN, None, None, ISSUED_AT + 5, ISSUED_AT + 90);
+        assert!(store.record_conversion(&other, &second).unwrap());
+        let figures = store.figures(CAMPAIGN).unwrap();
+        assert_eq!(figures.conversions.total(), 2);
+        assert_eq!(
+            figures.link(Some(&Link::Index(0))).unwrap().conversions.total(),
+            1
+        );
+        assert_eq!(figures, figures_of(&store.raw_report().unwrap(), CAMPAIGN));
+    });
+}
+
+#[test]
+fn purging_raw_rows_keeps_the_figures() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let old = click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 10, Verdict::Human);
+        let new = click("BBBBBBBBBBBBBBBB", 1, ISSUED_AT + 10 * 86_400, Verdict::Human);
+        store.write(&[old, new]).unwrap();
+        let (reference, conversion) = common::conversion(CAMPAIGN, None, None, ISSUED_AT, ISSUED_AT + 20);
+        store.record_conversion(&reference, &conversion).unwrap();
+        let before = store.figures(CAMPAIGN).unwrap();
+        let rejected = store.rejected().unwrap();
+
+        let purged = store.purge_before(ISSUED_AT + 86_400).unwrap();
+        assert_eq!((purged.events, purged.conversions), (1, 1));
+        let raw = store.raw_report().unwrap();
+        assert_eq!(
+            raw.campaign(CAMPAIGN).unwrap().clicks().total(),
+            1,
+            "one raw click is left"
+        );
+        assert_eq!(store.figures(CAMPAIGN).unwrap(), before);
+        assert_eq!(store.rejected().unwrap(), rejected);
+        // The purged conversion's reference still counts once.
+        assert!(!store.record_conversion(&reference, &conversion).unwrap());
+        assert_eq!(store.figures(CAMPAIGN).unwrap(), before);
+    });
+}
+
+#[test]
+fn a_rejected_token_counts_by_reason_never_as_a_click() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let mut unknown = template(Kind::Open, true);
+        unknown.token = Err(VerifyError::UnknownKey(hashbeacon::KeyId::new("k9").unwrap()));
+        store.write(&[template(Kind::Click, true), unknown]).unwrap();
+        let rejected = store.rejected().unwrap();
+        assert_eq!(rejected.total(), 2);
+        assert_eq!(
+            rejected.reasons,
+            [("bad MAC".to_owned(), 1), ("unknown key".to_owned(), 1)]
+        );
+        assert_eq!(store.figures(CAMPAIGN).unwrap(), CampaignFigures::default());
+    });
+}
+
+#[test]
+fn user_agents_are_stored_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut store = Store::open(path.to_str().unwrap()).unwrap();
+    let mut event = template(Kind::Click, false);
+    event.user_agent = Some("x".repeat(100_000));
+    store.write(&[event]).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let len: i64 = conn
+        .query_row("SELECT length(user_agent) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(len, hashbeacon::event::MAX_USER_AGENT_LEN as i64);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    drop(Store::open(path.to_str().unwrap()).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE hashbeacon_schema SET version = version + 1", [])
+        .unwrap();
+    let error = Store::open(path.to_str().unwrap()).unwrap_err();
+    assert!(error.is_newer_schema(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+        "{error}"
+    );
+
+    if let Some(url) = common::postgres_url() {
+        let url = common::fresh_schema(&url);
+        drop(Store::open(&url).unwrap());
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .execute("UPDATE hashbeacon_schema SET version = version + 1", &[])
+            .unwrap();
+        let error = Store::open(&url).unwrap_err();
+        assert!(error.is_newer_schema(), "{error}");
+        // Opening an up-to-date database again migrates nothing.
+        client
+            .execute("UPDATE hashbeacon_schema SET version = version - 1", &[])
+            .unwrap();
+        assert_eq!(
+            Store::open(&url).unwrap().schema_version().unwrap(),
+            SCHEMA_VERSION
+        );
+    }
+}
+
+#[test]
+fn a_batch_written_once_is_not_counted_twice() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let events = [
+            click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 60, Verdict::Human),
+            template(Kind::Open, false),
+        ];
+        assert!(store.write_once("node-1-1", &events).unwrap());
+        let figures = store.figures(CAMPAIGN).unwrap();
+        assert!(
+            !store.write_once("node-1-1", &events).unwrap(),
+            "the same batch again"
+        );
+        assert_eq!(store.figures(CAMPAIGN).unwrap(), figures);
+        assert!(store.write_once("node-1-2", &events).unwrap(), "another batch");
+        assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.total(), 2);
+        assert_eq!(store.raw_report().unwrap().events(), 4);
+    });
+}
+
+#[test]
+fn an_older_schema_is_migrated_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut store = Store::open(path.to_str().unwrap()).unwrap();
+    store.write(&[template(Kind::Click, false)]).unwrap();
+    drop(store);
+    // Back to version 1, as a database written before batch ids were kept.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE written_batches; UPDATE hashbeacon_schema SET version = 1")
+        .unwrap();
+    let mut store = Store::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(store.write_once("b1", &[template(Kind::Open, false)]).unwrap());
+    assert_eq!(store.raw_report().unwrap().events(), 2, "the old rows stay");
+}

@@ -1,0 +1,160 @@
+//! The batching writer: it stores what a `ChannelSink` queues, several at once on one
+//! PostgreSQL database, and keeps events through a database restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use hashbeacon::event::Link;
+use hashbeacon::sink::ChannelSink;
+use hashbeacon::{Event, EventSink, Kind, Verdict};
+use hashbeacon_store::load::{CAMPAIGN, Shape, Synthetic, template};
+use hashbeacon_store::{
+    CampaignFigures, Database, HealthReport, RejectedFigures, Store, Writer, WriterOptions,
+};
+
+fn options() -> WriterOptions {
+    WriterOptions::default()
+        .with_max_batch(100)
+        .with_retry(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+/// Synthetic events over few recipients and links, so writers contend for rows.
+fn events(seed: u64, n: usize) -> Vec<Event> {
+    let mut shape = Shape::default();
+    (shape.recipients, shape.links, shape.seed) = (50, 3, seed);
+    Synthetic::new(shape).take(n).collect()
+}
+
+fn send(sink: &ChannelSink, events: &[Event]) {
+    for event in events {
+        sink.record(event.clone()).unwrap();
+    }
+}
+
+/// The rollups equal the raw rows' report, which holds exactly `expected` events.
+fn assert_exact(db: &str, expected: u64) {
+    let mut store = Store::open(db).unwrap();
+    let raw = store.raw_report().unwrap();
+    assert_eq!(raw.events(), expected, "one raw row per event");
+    let figures = raw
+        .campaign(CAMPAIGN)
+        .map(CampaignFigures::from_report)
+        .unwrap_or_default();
+    assert_eq!(store.figures(CAMPAIGN).unwrap(), figures);
+    assert_eq!(
+        store.rejected().unwrap(),
+        RejectedFigures::from_report(raw.rejected())
+    );
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stores_everything_queued_before_it_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db").to_str().unwrap().to_owned();
+    let (sink, receiver) = ChannelSink::new(10_000);
+    let writer = Writer::spawn(Database::parse(&db), receiver, options());
+    send(&sink, &events(1, 2_500));
+    drop(sink);
+    let health = writer.finish(Duration::from_secs(10));
+    assert_eq!((health.events_stored, health.events_not_stored), (2_500, 0));
+    assert_eq!(health.status, "ok");
+    assert_exact(&db, 2_500);
+}
+
+#[test]
+fn concurrent_writers_on_one_postgres_lose_and_double_nothing() {
+    let Some(url) = common::postgres_url() else { return };
+    let url = common::fresh_schema(&url);
+    let per_writer = 3_000;
+    std::thread::scope(|scope| {
+        for seed in 0..4 {
+            let url = &url;
+            scope.spawn(move || {
+                let (sink, receiver) = ChannelSink::new(per_writer);
+                let writer = Writer::spawn(Database::parse(url), receiver, options());
+                send(&sink, &events(seed, per_writer));
+                drop(sink);
+                let health = writer.finish(Duration::from_secs(30));
+                assert_eq!(health.events_stored, per_writer as u64, "{health:?}");
+            });
+        }
+    });
+    assert_exact(&url, 4 * per_writer as u64);
+}
+
+#[test]
+fn keeps_events_while_postgres_is_down_and_writes_them_when_it_is_back() {
+    if common::postgres_url().is_none() {
+        return;
+    }
+    let cluster = common::cluster::Cluster::start();
+    let url = cluster.url();
+    let (sink, receiver) = ChannelSink::new(10_000);
+    let writer = Writer::spawn(Database::parse(&url), receiver, options());
+    let health = writer.health();
+    send(&sink, &events(1, 500));
+    wait_for("the first events", || health.report().events_stored == 500);
+
+    cluster.stop();
+    send(&sink, &events(2, 700));
+    wait_for("the writer to notice", || !health.report().database_reachable);
+    let down: HealthReport = health.report();
+    assert_eq!(down.status, "degraded");
+    assert!(down.events_waiting > 0 && down.last_error.is_some(), "{down:?}");
+    assert_eq!(down.events_not_stored, 0);
+
+    cluster.resume();
+    wait_for("the queued events", || health.report().events_stored == 1_200);
+    drop(sink);
+    let health = writer.finish(Duration::from_secs(10));
+    assert_eq!(
+        (health.events_not_stored, health.events_not_queued),
+        (0, 0),
+        "{health:?}"
+    );
+    assert!(health.database_reachable);
+    assert_exact(&url, 1_200);
+}
+
+#[test]
+fn an_unreachable_database_at_shutdown_is_reported_not_hidden() {
+    // Nothing listens on this port; the writer keeps trying until the grace ends.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=1");
+    let (sink, receiver) = ChannelSink::new(1_000);
+    let writer = Writer::spawn(Database::parse(&url), receiver, options());
+    let mut click = template(Kind::Click, false);
+    click.verdict = Verdict::Human;
+    if let Ok(token) = &mut click.token {
+        token.link = Some(Link::Index(3));
+    }
+    send(&sink, &vec![click; 250]);
+    drop(sink);
+    let health = writer.finish(Duration::from_millis(300));
+    assert_eq!(
+        (health.events_stored, health.events_not_stored),
+        (0, 250),
+        "{health:?}"
+    );
+    assert_eq!(health.status, "degraded");
+    assert!(!health.database_reachable);
+    assert!(health.last_error.is_some());
+}
