@@ -127,6 +127,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "report.unsubscribes: {}",
         unsubscribes.unwrap_or(&serde_json::Value::Null)
     );
+    // What the host's list manager polls to act on them, by cursor.
+    let list_url = format!("http://{}/unsubscribes?since=0", server.admin_addr());
+    let listed: serde_json::Value = serde_json::from_str(&client.get(&list_url).send().await?.text().await?)?;
+    println!("\nGET /unsubscribes?since=0\n{listed}");
+    let stored = listed.get("unsubscribes").and_then(serde_json::Value::as_array);
+    if stored.map(Vec::len) != Some(1) {
+        return Err(format!("expected 1 listed unsubscribe, got {listed}").into());
+    }
 
     // Graceful shutdown stores every pending event before it returns.
     let health = server.shutdown().await?;
