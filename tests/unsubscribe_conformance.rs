@@ -24,6 +24,9 @@ use list_unsubscribe::UnsubscribeMethod;
 
 const SENT: u64 = 1_767_225_600;
 
+/// A stored event's `method`, `campaign`, `recipient` and `rejected` columns.
+type StoredRow = (String, Option<String>, Option<String>, Option<String>);
+
 /// The host: every request goes to the endpoint, the body read at most one byte past
 /// the bound so a longer one is told apart.
 async fn host(
@@ -167,7 +170,7 @@ async fn the_tracking_server_stores_a_one_click_unsubscribe() {
 
     server.shutdown().await.unwrap();
     let db = rusqlite::Connection::open(&db).unwrap();
-    let stored: Vec<(String, Option<String>, Option<String>, Option<String>)> = db
+    let stored: Vec<StoredRow> = db
         .prepare(
             "SELECT method, campaign, recipient, rejected FROM events WHERE kind = 'unsubscribe' ORDER BY id",
         )
