@@ -134,6 +134,18 @@ async fn the_tracking_server_stores_a_one_click_unsubscribe() {
         .await
         .unwrap();
     assert_eq!(bad_body.status(), 400);
+    // A body past the bound is refused unread, and stores nothing.
+    let huge = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "List-Unsubscribe=One-Click&pad={}",
+            "x".repeat(MAX_BODY_LEN)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
 
     // /stats counts the one recipient once; reading it waits for nothing but the
     // writer, so poll briefly.
@@ -160,6 +172,10 @@ async fn the_tracking_server_stores_a_one_click_unsubscribe() {
     assert_eq!(rows[0]["recipient"], pseudonym.as_str());
     assert_eq!(rows[0]["campaign"], "weekly");
     assert_eq!(listed["next"], rows[1]["id"]);
+    let first_page = format!("http://{}/unsubscribes?since=0&limit=1", server.admin_addr());
+    let first_page = get_json(&client, &first_page).await;
+    assert_eq!(first_page["unsubscribes"].as_array().unwrap().len(), 1);
+    assert_eq!(first_page["next"], rows[0]["id"]);
     let after = get_json(&client, &list_url(&listed["next"])).await;
     assert_eq!(after["unsubscribes"], serde_json::json!([]));
     assert_eq!(after["next"], listed["next"]);
@@ -179,7 +195,11 @@ async fn the_tracking_server_stores_a_one_click_unsubscribe() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(stored.len(), 2, "the GET and the bad body stored nothing");
+    assert_eq!(
+        stored.len(),
+        2,
+        "the GET and the bad and oversized bodies stored nothing"
+    );
     for (method, campaign, recipient, rejected) in &stored {
         assert_eq!(method, "POST");
         assert_eq!(campaign.as_deref(), Some("weekly"));
