@@ -3,8 +3,9 @@
 //! Rewrites the sample email in `examples/email/` for one recipient, starts the
 //! tracking server (`crates/server/`) on a free loopback port with SQLite in a
 //! temporary folder, follows the tracked call-to-action link and loads the open pixel
-//! with a real HTTP client (and tries a forged copy of the link), and prints what the
-//! server stored.
+//! with a real HTTP client (and tries a forged copy of the link), unsubscribes with the
+//! one-click POST a mailbox provider makes from the message's `List-Unsubscribe`
+//! header, and prints what the server stored.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -43,7 +44,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // sent a minute ago: a click within seconds of sending is what security scanners
     // do, and would be classified as one.
     let ada = pseudonyms.pseudonym("ada@example.com");
-    let message = Message::new(CAMPAIGN, Recipient::new(unix_now() - 60).with_pseudonym(&ada));
+    let sent = unix_now() - 60;
+    let message = Message::new(CAMPAIGN, Recipient::new(sent).with_pseudonym(&ada));
     let options = Options::default();
     let html = rewrite_html(server.tracker(), &message, &options, HTML.as_bytes())?;
     // Links the author opted out in the HTML stay untracked in the text part too.
@@ -54,6 +56,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let text = rewrite_text(server.tracker(), &message, &text_options, TEXT.as_bytes())?;
     println!("\nrewritten HTML: {}", html.report);
     println!("rewritten text: {}", text.report);
+    // The one-click unsubscribe headers of Ada's message, added before DKIM signing.
+    let unsubscribe = server.tracker().unsubscribe_headers(CAMPAIGN, &ada, sent, None)?;
+    println!("headers:");
+    for line in unsubscribe.to_lines().lines() {
+        println!("  {line}");
+    }
 
     let html = String::from_utf8(html.body)?;
     let base = server.tracker().base_url();
@@ -86,10 +94,23 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let content_type = show(response.headers().get("content-type")).to_owned();
     let bytes = response.bytes().await?.len();
     println!("           -> {status} {content_type}, {bytes} bytes");
+    // What a mailbox provider does when Ada presses "Unsubscribe" (RFC 8058): a POST of
+    // the one-click form to the header's URL. A GET of it would only show a page.
+    println!(
+        "unsubscribe POST {}  (List-Unsubscribe=One-Click)",
+        unsubscribe.url()
+    );
+    let response = client
+        .post(unsubscribe.url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(hashbeacon::unsubscribe::ONE_CLICK)
+        .send()
+        .await?;
+    println!("           -> {}", response.status());
 
     // The writer thread stores events a moment after the responses went out.
     for _ in 0..200 {
-        if server.health().events_stored >= 3 {
+        if server.health().events_stored >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -100,6 +121,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("\nGET /stats?campaign={CAMPAIGN}  (per-link counts; the full report is under \"report\")");
     for part in ["links", "opens"] {
         println!("{part}: {}", stats.get(part).unwrap_or(&serde_json::Value::Null));
+    }
+    let unsubscribes = stats.get("report").and_then(|report| report.get("unsubscribes"));
+    println!(
+        "report.unsubscribes: {}",
+        unsubscribes.unwrap_or(&serde_json::Value::Null)
+    );
+    // What the host's list manager polls to act on them, by cursor.
+    let list_url = format!("http://{}/unsubscribes?since=0", server.admin_addr());
+    let listed: serde_json::Value = serde_json::from_str(&client.get(&list_url).send().await?.text().await?)?;
+    println!("\nGET /unsubscribes?since=0\n{listed}");
+    let stored = listed.get("unsubscribes").and_then(serde_json::Value::as_array);
+    if stored.map(Vec::len) != Some(1) {
+        return Err(format!("expected 1 listed unsubscribe, got {listed}").into());
     }
 
     // Graceful shutdown stores every pending event before it returns.
@@ -138,12 +172,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .map(|signal| format!(" ({signal})"))
             .unwrap_or_default();
         println!(
-            "  {kind:<5} {method:<4} {what} ip={} verdict={verdict}{signal}",
+            "  {kind:<11} {method:<4} {what} ip={} verdict={verdict}{signal}",
             ip.unwrap_or_default()
         );
     }
-    if health.status != "ok" || health.events_stored != 3 {
-        return Err(format!("expected 3 stored events, got {health:?}").into());
+    if health.status != "ok" || health.events_stored != 4 {
+        return Err(format!("expected 4 stored events, got {health:?}").into());
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ pub const DEFAULT_MIN_CLICK_DELAY: u64 = 5;
 /// The facts about one request that classification looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Facts<'a> {
-    /// Click or open.
+    /// Click, open or unsubscribe.
     pub kind: Kind,
     /// The request method.
     pub method: Method,

@@ -61,6 +61,12 @@ pub enum SignError {
     /// Open tokens carry no destination.
     #[error("an open token carries no destination")]
     DestinationOnOpen,
+    /// An unsubscribe token names the recipient it unsubscribes.
+    #[error("an unsubscribe token needs a recipient pseudonym")]
+    RecipientRequired,
+    /// Unsubscribe tokens carry neither a link id nor a destination; names which was given.
+    #[error("an unsubscribe token carries no {0}")]
+    NotOnUnsubscribe(&'static str),
     /// The expiry lies before the issue time.
     #[error("expiry lies before the issue time")]
     ExpiresBeforeIssued,
@@ -111,7 +117,8 @@ pub enum VerifyError {
     /// The token uses a format version this build does not know.
     #[error("unsupported token version")]
     UnsupportedVersion,
-    /// A click token was presented as an open token, or the reverse.
+    /// A token of one kind was presented as another (a click token as an open or
+    /// unsubscribe token, …).
     #[error("wrong purpose: expected a {expected} token, found a {found} token")]
     WrongPurpose {
         /// The purpose the verifier asked for.
@@ -161,6 +168,35 @@ pub enum ConfigError {
     ForwardedHeader,
 }
 
+/// One-click unsubscribe headers could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The `mailto:` address is not one that stands safely in a URL and a header; says why.
+    #[error("invalid unsubscribe mailto address: {0}")]
+    Mailto(&'static str),
+    /// The unsubscribe URL is not an http(s) URL of visible ASCII without `<`, `>` or `,`.
+    #[error("the unsubscribe URL cannot stand in a List-Unsubscribe header")]
+    Url,
+    /// A header line would pass RFC 5322's limit (a very long base URL).
+    #[error("header line too long: {len} characters, at most {max}")]
+    LineTooLong {
+        /// The line's length, without its CRLF.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The unsubscribe URL could not be signed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+impl From<SignError> for HeaderError {
+    fn from(error: SignError) -> Self {
+        HeaderError::Link(LinkError::Sign(error))
+    }
+}
+
 /// A tracked URL could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -171,6 +207,14 @@ pub enum LinkError {
     /// The destination contains ASCII control characters or whitespace a browser would strip.
     #[error("destination contains control characters")]
     ControlCharacters,
+    /// The claims are of another kind than the URL being built.
+    #[error("expected {expected} claims, found {found} claims")]
+    WrongKind {
+        /// The kind the URL needs.
+        expected: Kind,
+        /// The kind the claims have.
+        found: Kind,
+    },
     /// The claims cannot be signed.
     #[error(transparent)]
     Sign(#[from] SignError),

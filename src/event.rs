@@ -54,12 +54,12 @@ use crate::token::{Kind, LinkId, Verified};
 /// stored event or log line as large as the header limit of the server in front.
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
-/// One tracked request: a click or an open, verified or rejected.
+/// One tracked request: a click, an open or an unsubscribe, verified or rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Event {
-    /// Click or open.
+    /// Click, open or unsubscribe.
     pub kind: Kind,
     /// An open recorded because its message was clicked (the endpoint's
     /// click-implies-open option), not because the pixel was loaded.
@@ -70,7 +70,7 @@ pub struct Event {
     pub token: Result<TokenFacts, VerifyError>,
     /// When the request arrived, unix seconds.
     pub received_at: u64,
-    /// `GET` or `HEAD`.
+    /// `GET` or `HEAD`; `POST` for a one-click unsubscribe.
     pub method: Method,
     /// The `User-Agent` header, if any, cut to at most [`MAX_USER_AGENT_LEN`] bytes at
     /// a character boundary (see [`stored_user_agent`]).

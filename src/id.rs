@@ -9,8 +9,8 @@ use std::fmt;
 /// Most characters in a key id.
 pub const MAX_KEY_ID_LEN: usize = 8;
 
-/// What a token is for. Part of the MAC's domain separation: a click token is never
-/// accepted as an open token, nor the other way round.
+/// What a token is for. Part of the MAC's domain separation: a token of one kind is
+/// never accepted as a token of another (nor as a conversion reference).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -19,13 +19,19 @@ pub enum Kind {
     Click,
     /// An open pixel.
     Open,
+    /// A one-click unsubscribe (RFC 8058): names a list or campaign and a recipient.
+    Unsubscribe,
 }
 
 impl Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 3] = [Kind::Click, Kind::Open, Kind::Unsubscribe];
+
     pub(crate) fn code(self) -> u8 {
         match self {
             Kind::Click => b'c',
             Kind::Open => b'o',
+            Kind::Unsubscribe => b'u',
         }
     }
 
@@ -33,29 +39,30 @@ impl Kind {
         match code {
             b'c' => Some(Kind::Click),
             b'o' => Some(Kind::Open),
+            b'u' => Some(Kind::Unsubscribe),
             _ => None,
         }
     }
 
-    /// `"click"` or `"open"`.
+    /// The kind named by [`Kind::as_str`]'s text, e.g. as a store wrote it.
+    ///
+    /// ```
+    /// use hashbeacon::Kind;
+    /// assert_eq!(Kind::from_name("unsubscribe"), Some(Kind::Unsubscribe));
+    /// assert!(Kind::ALL.iter().all(|&kind| Kind::from_name(kind.as_str()) == Some(kind)));
+    /// assert_eq!(Kind::from_name("Click"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// `"click"`, `"open"` or `"unsubscribe"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Click => "click",
             Kind::Open => "open",
+            Kind::Unsubscribe => "unsubscribe",
         }
-    }
-
-    /// The kind [`Kind::as_str`] names; `None` for any other text.
-    ///
-    /// ```
-    /// use hashbeacon::Kind;
-    /// assert_eq!(Kind::from_name("open"), Some(Kind::Open));
-    /// assert_eq!(Kind::from_name("Open"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Kind::Click, Kind::Open]
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
     }
 }
 

@@ -49,11 +49,19 @@ pub(crate) const SIGNING_KEY_NAME: &str = "signing key (`hbk1.…`)";
 pub(crate) const PSEUDONYM_KEY_NAME: &str = "pseudonym key (`hbp1.…`)";
 
 /// Domain-separation labels absorbed into each key's precomputed MAC states, one per
-/// purpose, so a click tag can never be a valid open tag and vice versa.
+/// purpose, so a tag of one purpose is never valid for another.
 const CLICK_LABEL: &[u8] = b"hashbeacon/v1/click\0";
 const OPEN_LABEL: &[u8] = b"hashbeacon/v1/open\0";
+const UNSUBSCRIBE_LABEL: &[u8] = b"hashbeacon/v1/unsubscribe\0";
 
 pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A keyed state with a purpose's domain label absorbed.
+fn labelled(keyed: &HmacSha256, label: &[u8]) -> HmacSha256 {
+    let mut mac = keyed.clone();
+    mac.update(label);
+    mac
+}
 
 /// The HMAC-SHA256 state keyed with a secret of 32 to 64 bytes.
 pub(crate) fn keyed_state(secret: &[u8]) -> Result<HmacSha256, KeyError> {
@@ -126,22 +134,20 @@ pub struct Key {
     keyed: HmacSha256,
     click: HmacSha256,
     open: HmacSha256,
+    unsubscribe: HmacSha256,
 }
 
 impl Key {
     /// Builds a key from secret bytes (32 to 64 bytes).
     pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyError> {
         let keyed = keyed_state(secret)?;
-        let mut click = keyed.clone();
-        click.update(CLICK_LABEL);
-        let mut open = keyed.clone();
-        open.update(OPEN_LABEL);
         Ok(Self {
             id,
             secret: Zeroizing::new(secret.to_vec()),
+            click: labelled(&keyed, CLICK_LABEL),
+            open: labelled(&keyed, OPEN_LABEL),
+            unsubscribe: labelled(&keyed, UNSUBSCRIBE_LABEL),
             keyed,
-            click,
-            open,
         })
     }
 
@@ -201,15 +207,14 @@ impl Key {
         match kind {
             Kind::Click => &self.click,
             Kind::Open => &self.open,
+            Kind::Unsubscribe => &self.unsubscribe,
         }
     }
 
     /// A keyed MAC state with another purpose's domain label absorbed (conversion
     /// references), so that purpose's tags are never valid tokens and vice versa.
     pub(crate) fn labelled_mac(&self, label: &[u8]) -> HmacSha256 {
-        let mut mac = self.keyed.clone();
-        mac.update(label);
-        mac
+        labelled(&self.keyed, label)
     }
 }
 

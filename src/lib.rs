@@ -43,6 +43,7 @@ mod serde_static;
 pub mod short_string;
 pub mod sink;
 pub mod token;
+pub mod unsubscribe;
 
 /// `&'static str` under another name, for the public fields that hold one of the
 /// crate's own strings: serde's derive would tie a type whose field is spelled
@@ -52,7 +53,7 @@ type StaticStr = &'static str;
 pub use classify::{Signal, Verdict};
 pub use conversion::{ClickReference, Conversion, ReferenceParameter};
 pub use endpoint::{Endpoint, ForwardedHeader, Handled, Headers, IpNet, RedirectStatus, Request, Response};
-pub use error::{ConfigError, KeyError, LinkError, SignError, VerifyError};
+pub use error::{ConfigError, HeaderError, KeyError, LinkError, SignError, VerifyError};
 pub use event::{Event, EventSink, SinkError, TokenFacts};
 pub use key::{Key, KeyId, Keyring};
 pub use link::{Tracker, VerifiedClick};
@@ -67,3 +68,4 @@ pub use rewrite::{
 };
 pub use short_string::ShortString;
 pub use token::{Claims, Kind, LinkId, PreparedToken, Verified};
+pub use unsubscribe::{Mailto, UnsubscribeHeaders};

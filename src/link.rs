@@ -4,6 +4,7 @@
 //! ```text
 //! https://t.example.com/hb/c/<token>?<destination>     click
 //! https://t.example.com/hb/o/<token>.gif                open pixel
+//! https://t.example.com/hb/u/<token>                    one-click unsubscribe
 //! ```
 //!
 //! The destination travels visibly in the query, covered by the token's MAC, so the
@@ -66,6 +67,8 @@ fn is_raw(byte: u8) -> bool {
 const CLICK_ROUTE: &str = "/c/";
 /// Route segment of open-pixel URLs.
 const OPEN_ROUTE: &str = "/o/";
+/// Route segment of unsubscribe URLs.
+const UNSUBSCRIBE_ROUTE: &str = "/u/";
 /// Suffix of open-pixel URLs, so mail clients see an image.
 pub(crate) const PIXEL_SUFFIX: &str = ".gif";
 
@@ -289,14 +292,11 @@ impl Tracker {
         &self.base
     }
 
-    /// What precedes the token in a tracked URL of a kind: `{base}/c/` or `{base}/o/`.
+    /// What precedes the token in a URL of a kind: `{base}/c/`, `{base}/o/` or
+    /// `{base}/u/`.
     #[cfg(feature = "rewrite")]
     pub(crate) fn token_prefix(&self, kind: Kind) -> String {
-        let route = match kind {
-            Kind::Click => CLICK_ROUTE,
-            Kind::Open => OPEN_ROUTE,
-        };
-        format!("{}{route}", self.base)
+        format!("{}{}", self.base, route_of(kind))
     }
 
     /// The path prefix requests must start with: `""` or e.g. `"/hb"`.
@@ -352,21 +352,52 @@ impl Tracker {
         Ok(out)
     }
 
+    /// The one-click unsubscribe URL for a recipient of a list or campaign
+    /// (`claims.kind` is [`Kind::Unsubscribe`]; the claims name a recipient and no link).
+    ///
+    /// Put it in the message's `List-Unsubscribe` header ([`crate::unsubscribe`] writes
+    /// both headers) and, if wanted, in the body's visible unsubscribe link.
+    ///
+    /// ```
+    /// use hashbeacon::{Claims, Key, KeyId, Kind, Tracker};
+    /// let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example.com/hb")?;
+    /// let claims = Claims { kind: Kind::Unsubscribe, campaign: "weekly", link: None,
+    ///                       recipient: Some("3FOq2KtOAntf0XxY"), issued_at: 1_767_225_600, expires_at: None };
+    /// let url = tracker.unsubscribe_url(&claims)?;
+    /// assert!(url.starts_with("https://t.example.com/hb/u/1u.k1.weekly..3FOq2KtOAntf0XxY.1767225600.."));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unsubscribe_url(&self, claims: &Claims<'_>) -> Result<String, LinkError> {
+        if claims.kind != Kind::Unsubscribe {
+            return Err(LinkError::WrongKind {
+                expected: Kind::Unsubscribe,
+                found: claims.kind,
+            });
+        }
+        let mut out = String::with_capacity(self.base.len() + 100);
+        out.push_str(&self.base);
+        out.push_str(UNSUBSCRIBE_ROUTE);
+        self.keyring.signing_key().sign_into(claims, "", &mut out)?;
+        Ok(out)
+    }
+
     /// Finds which route a request path takes: `(Kind::Click, token)` for
-    /// `{prefix}/c/{token}`, `(Kind::Open, token)` for `{prefix}/o/{token}.gif`.
+    /// `{prefix}/c/{token}`, `(Kind::Open, token)` for `{prefix}/o/{token}.gif`,
+    /// `(Kind::Unsubscribe, token)` for `{prefix}/u/{token}`.
     pub fn route<'a>(&self, path: &'a str) -> Result<(Kind, &'a str), VerifyError> {
         let rest = path
             .strip_prefix(self.path_prefix())
             .ok_or(VerifyError::NotTracking("path prefix"))?;
-        if let Some(token) = rest.strip_prefix(CLICK_ROUTE) {
-            Ok((Kind::Click, token))
-        } else if let Some(token) = rest.strip_prefix(OPEN_ROUTE) {
-            let token = token
+        let (kind, token) = Kind::ALL
+            .into_iter()
+            .find_map(|kind| Some((kind, rest.strip_prefix(route_of(kind))?)))
+            .ok_or(VerifyError::NotTracking("route"))?;
+        match kind {
+            Kind::Open => token
                 .strip_suffix(PIXEL_SUFFIX)
-                .ok_or(VerifyError::NotTracking("open URLs end in .gif"))?;
-            Ok((Kind::Open, token))
-        } else {
-            Err(VerifyError::NotTracking("route"))
+                .map(|token| (kind, token))
+                .ok_or(VerifyError::NotTracking("open URLs end in .gif")),
+            _ => Ok((kind, token)),
         }
     }
 
@@ -381,13 +412,7 @@ impl Tracker {
         query: Option<&'a str>,
         now: u64,
     ) -> Result<VerifiedClick<'a>, VerifyError> {
-        let (kind, token) = self.route(path)?;
-        if kind != Kind::Click {
-            return Err(VerifyError::WrongPurpose {
-                expected: Kind::Click,
-                found: kind,
-            });
-        }
+        let token = self.routed_token(path, Kind::Click)?;
         let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
         let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
         wire::check_wire(wire)?;
@@ -399,14 +424,32 @@ impl Tracker {
 
     /// Verifies an open-pixel request path.
     pub fn verify_open<'a>(&self, path: &'a str, now: u64) -> Result<Verified<'a>, VerifyError> {
-        let (kind, token) = self.route(path)?;
-        if kind != Kind::Open {
-            return Err(VerifyError::WrongPurpose {
-                expected: Kind::Open,
-                found: kind,
-            });
-        }
+        let token = self.routed_token(path, Kind::Open)?;
         self.keyring.verify(Kind::Open, token, "", now)
+    }
+
+    /// Verifies an unsubscribe request path. An authentic token past its optional
+    /// expiry verifies, marked [`Verified::expired`]: the recipient's wish is authentic.
+    pub fn verify_unsubscribe<'a>(&self, path: &'a str, now: u64) -> Result<Verified<'a>, VerifyError> {
+        let token = self.routed_token(path, Kind::Unsubscribe)?;
+        self.keyring.verify(Kind::Unsubscribe, token, "", now)
+    }
+
+    /// The token of a path on the route of the `expected` kind.
+    fn routed_token<'a>(&self, path: &'a str, expected: Kind) -> Result<&'a str, VerifyError> {
+        match self.route(path)? {
+            (kind, token) if kind == expected => Ok(token),
+            (found, _) => Err(VerifyError::WrongPurpose { expected, found }),
+        }
+    }
+}
+
+/// The route segment of a kind's URLs.
+fn route_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Click => CLICK_ROUTE,
+        Kind::Open => OPEN_ROUTE,
+        Kind::Unsubscribe => UNSUBSCRIBE_ROUTE,
     }
 }
 

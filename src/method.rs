@@ -10,6 +10,8 @@ pub enum Method {
     Get,
     /// `HEAD`: same headers, no body; always a machine.
     Head,
+    /// `POST`: a one-click unsubscribe (RFC 8058). Only unsubscribe URLs accept it.
+    Post,
 }
 
 impl Method {
@@ -18,15 +20,17 @@ impl Method {
         match method {
             "GET" => Some(Method::Get),
             "HEAD" => Some(Method::Head),
+            "POST" => Some(Method::Post),
             _ => None,
         }
     }
 
-    /// `"GET"` or `"HEAD"`.
+    /// `"GET"`, `"HEAD"` or `"POST"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
+            Method::Post => "POST",
         }
     }
 }

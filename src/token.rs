@@ -13,9 +13,12 @@
 //! │││ │  └ campaign id
 //! │││ └ key id
 //! ││└ separator
-//! │└ purpose: `c` click, `o` open
+//! │└ purpose: `c` click, `o` open, `u` unsubscribe
 //! └ format version
 //! ```
+//!
+//! An unsubscribe token (`1u`) always names a recipient and carries no link and no
+//! destination: it says "this recipient leaves this list or campaign".
 //!
 //! The MAC covers every claim and, for clicks, the destination in its wire form (see
 //! [`crate::link`]); `docs/TOKEN.md` describes the bytes exactly and lists golden vectors.
@@ -86,13 +89,15 @@ impl std::fmt::Display for LinkId<'_> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Claims<'a> {
-    /// Click or open.
+    /// Click, open or unsubscribe.
     pub kind: Kind,
-    /// Campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
+    /// Campaign id (for an unsubscribe, the list or campaign left): 1 to 64 ASCII
+    /// letters, digits, `-` or `_`.
     pub campaign: &'a str,
     /// The link within the message (clicks only).
     pub link: Option<LinkId<'a>>,
-    /// The recipient's pseudonym ([`crate::Pseudonym`]), never an address.
+    /// The recipient's pseudonym ([`crate::Pseudonym`]), never an address. Required on
+    /// unsubscribe tokens.
     pub recipient: Option<&'a str>,
     /// When the token was issued, unix seconds.
     pub issued_at: u64,
@@ -105,6 +110,7 @@ impl Claims<'_> {
     /// Checks every claim against the format's rules, as signing does.
     pub fn validate(&self) -> Result<(), SignError> {
         check_head(self.kind, self.campaign, self.link)?;
+        check_recipient(self.kind, self.recipient)?;
         Tail::new(self.recipient, self.issued_at, self.expires_at).map(drop)
     }
 }
@@ -114,11 +120,20 @@ fn check_head(kind: Kind, campaign: &str, link: Option<LinkId<'_>>) -> Result<()
     if !is_campaign(campaign.as_bytes()) {
         return Err(SignError::InvalidCampaign);
     }
-    match link {
-        Some(_) if kind == Kind::Open => Err(SignError::LinkOnOpen),
-        Some(LinkId::Label(label)) if !is_label(label.as_bytes()) => Err(SignError::InvalidLinkLabel),
+    match (kind, link) {
+        (Kind::Open, Some(_)) => Err(SignError::LinkOnOpen),
+        (Kind::Unsubscribe, Some(_)) => Err(SignError::NotOnUnsubscribe("link id")),
+        (_, Some(LinkId::Label(label))) if !is_label(label.as_bytes()) => Err(SignError::InvalidLinkLabel),
         _ => Ok(()),
     }
+}
+
+/// An unsubscribe names whom it unsubscribes: without a recipient it could act on no one.
+fn check_recipient(kind: Kind, recipient: Option<&str>) -> Result<(), SignError> {
+    if kind == Kind::Unsubscribe && recipient.is_none() {
+        return Err(SignError::RecipientRequired);
+    }
+    Ok(())
 }
 
 /// Most bytes of a token's tail: a pseudonym and two 20-digit times, two dots.
@@ -236,6 +251,7 @@ impl Key {
         out: &mut String,
     ) -> Result<(), SignError> {
         check_head(claims.kind, claims.campaign, claims.link)?;
+        check_recipient(claims.kind, claims.recipient)?;
         let tail = Tail::new(claims.recipient, claims.issued_at, claims.expires_at)?;
         check_destination_len(claims.kind, destination)?;
         let start = out.len();
@@ -278,13 +294,17 @@ impl Key {
         push_head(&mut head, kind, self.id(), campaign, link);
         let mut mac = self.mac_state(kind).clone();
         absorb_head(&mut mac, head.as_bytes(), destination.as_bytes());
-        Ok(PreparedToken { head, mac })
+        Ok(PreparedToken { kind, head, mac })
     }
 }
 
 fn check_destination_len(kind: Kind, destination: &str) -> Result<(), SignError> {
-    if kind == Kind::Open && !destination.is_empty() {
-        return Err(SignError::DestinationOnOpen);
+    match kind {
+        Kind::Open if !destination.is_empty() => return Err(SignError::DestinationOnOpen),
+        Kind::Unsubscribe if !destination.is_empty() => {
+            return Err(SignError::NotOnUnsubscribe("destination"));
+        }
+        _ => {}
     }
     if destination.len() > MAX_DESTINATION_LEN {
         return Err(SignError::DestinationTooLong {
@@ -366,6 +386,7 @@ pub(crate) fn push_tag(out: &mut String, tag: &[u8]) {
 /// The per-link part of a token, MAC state included: see [`Key::prepare`].
 #[derive(Clone)]
 pub struct PreparedToken {
+    kind: Kind,
     head: String,
     mac: HmacSha256,
 }
@@ -373,6 +394,7 @@ pub struct PreparedToken {
 impl std::fmt::Debug for PreparedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedToken")
+            .field("kind", &self.kind)
             .field("head", &self.head)
             .finish_non_exhaustive()
     }
@@ -394,13 +416,20 @@ impl PreparedToken {
         expires_at: Option<u64>,
         out: &mut String,
     ) -> Result<(), SignError> {
+        check_recipient(self.kind, recipient)?;
         let tail = Tail::new(recipient, issued_at, expires_at)?;
         out.push_str(&self.head);
         push_tail_and_tag(out, &tail, self.mac.clone());
         Ok(())
     }
 
+    /// What the token is for.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// Appends the finished token for a tail checked and written once per recipient.
+    /// The caller has checked that an unsubscribe tail names a recipient.
     #[cfg(feature = "rewrite")]
     pub(crate) fn finish_bytes(&self, tail: &Tail, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head.as_bytes());
@@ -466,11 +495,11 @@ impl Keyring {
     /// The success path: the claims of a token whose tag is right and whose text is
     /// canonical, or `None` for [`Keyring::diagnose`] to say what is wrong.
     fn authenticate<'a>(&self, kind: Kind, token: &'a str, destination: &str) -> Option<(Claims<'a>, KeyId)> {
-        if kind == Kind::Open && !destination.is_empty() {
+        if kind != Kind::Click && !destination.is_empty() {
             return None;
         }
         let bytes = token.as_bytes();
-        // `1c.` or `1o.`: the purpose's MAC state is chosen by the route, not the text,
+        // `1c.`, `1o.` or `1u.`: the purpose's MAC state is chosen by the route, not the text,
         // so the text must say the same.
         if bytes.get(..3)? != [VERSION, kind.code(), b'.'] {
             return None;
@@ -520,7 +549,7 @@ impl Keyring {
                 found: parsed.claims.kind,
             });
         }
-        if kind == Kind::Open && !destination.is_empty() {
+        if kind != Kind::Click && !destination.is_empty() {
             return Err(VerifyError::BadMac);
         }
         let key = self
@@ -648,10 +677,13 @@ fn read_claims<'a>(
         return Err(VerifyError::Malformed("campaign id"));
     }
     let link = parse_link(link)?;
-    if kind == Kind::Open && link.is_some() {
-        return Err(VerifyError::Malformed("open tokens carry no link"));
+    if kind != Kind::Click && link.is_some() {
+        return Err(VerifyError::Malformed("only click tokens carry a link"));
     }
     let recipient = match recipient {
+        "" if kind == Kind::Unsubscribe => {
+            return Err(VerifyError::Malformed("unsubscribe tokens name a recipient"));
+        }
         "" => None,
         r if is_pseudonym(r.as_bytes()) => Some(r),
         _ => return Err(VerifyError::Malformed("recipient pseudonym")),

@@ -922,6 +922,110 @@ fn rewrite_with_bad_arguments_or_input_fails_in_one_line() {
     assert_one_line_error(&output, "cannot read key file");
 }
 
+/// Runs `unsubscribe` with a fresh key file and pseudonym key, and the extra arguments.
+fn unsubscribe(extra: &[&str]) -> (Output, Tracker, PseudonymKey) {
+    let signing = key("k1", 1);
+    let key_path = key_file("unsubscribe-keys", &[&signing]);
+    let pseudonym_key = PseudonymKey::new(&[6; 32]).unwrap();
+    let pseudonym_path = scratch_file("unsubscribe-pseudonym", &pseudonym_key.to_text());
+    let mut args = vec![
+        "unsubscribe",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--base",
+        "https://t.example.com/hb",
+        "--campaign",
+        "weekly",
+        "--recipient",
+        "Ada@Example.com",
+        "--pseudonym-key",
+        pseudonym_path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let tracker = Tracker::new(signing.into(), "https://t.example.com/hb").unwrap();
+    (hashbeacon(&args), tracker, pseudonym_key)
+}
+
+#[test]
+fn unsubscribe_prints_the_two_header_lines_as_they_go_into_the_message() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (output, tracker, pseudonym_key) = unsubscribe(&["--mailto", "leave@example.com"]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(output.stderr.is_empty());
+    let text = stdout(&output);
+    assert!(
+        text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'),
+        "CRLF lines: {text:?}"
+    );
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    let url = lines[0]
+        .strip_prefix("List-Unsubscribe: <")
+        .and_then(|rest| rest.strip_suffix(">,"))
+        .unwrap();
+    assert_eq!(lines[1], " <mailto:leave@example.com>");
+    assert_eq!(lines[2], "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+
+    let path = url.strip_prefix("https://t.example.com").unwrap();
+    let verified = tracker.verify_unsubscribe(path, before).unwrap();
+    let expected = pseudonym_key.pseudonym("ada@example.com");
+    assert_eq!(verified.claims.recipient, Some(expected.as_str()));
+    assert_eq!(verified.claims.campaign, "weekly");
+    assert_eq!(verified.claims.expires_at, None);
+    assert!(verified.claims.issued_at >= before);
+    assert!(!text.to_lowercase().contains("ada@"), "the address never appears");
+
+    // The URL also passes `inspect`.
+    let keys = key_file("unsubscribe-inspect", &[&key("k1", 1)]);
+    let (code, json) = inspect(&keys, url, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(json["kind"], "unsubscribe");
+}
+
+#[test]
+fn unsubscribe_without_mailto_prints_the_https_url_alone() {
+    let (output, _, _) = unsubscribe(&[]);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(lines[0].starts_with("List-Unsubscribe: <https://t.example.com/hb/u/1u.k1.weekly.."));
+    assert!(lines[0].ends_with('>'));
+    assert_eq!(lines[1], "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+}
+
+#[test]
+fn unsubscribe_refuses_unsafe_or_invalid_input() {
+    let (output, _, _) = unsubscribe(&["--mailto", "a@example.com>\nBcc: x@example.com"]);
+    assert_one_line_error(&output, "--mailto");
+    let (output, _, _) = unsubscribe(&["--mailto", "Ada <ada@example.com>"]);
+    assert_one_line_error(&output, "mailto");
+    let keys = key_file("unsubscribe-bad-campaign", &[&key("k1", 1)]);
+    let pseudonyms = scratch_file(
+        "unsubscribe-bad-campaign-p",
+        &PseudonymKey::new(&[6; 32]).unwrap().to_text(),
+    );
+    let output = hashbeacon(&[
+        "unsubscribe",
+        "--key",
+        keys.to_str().unwrap(),
+        "--base",
+        "https://t.example.com/hb",
+        "--campaign",
+        "spring sale",
+        "--recipient",
+        "ada@example.com",
+        "--pseudonym-key",
+        pseudonyms.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&output, "--campaign");
+    let output = hashbeacon(&["unsubscribe", "--key", keys.to_str().unwrap()]);
+    assert_one_line_error(&output, "--pseudonym-key");
+}
+
 /// A multipart message with a quoted-printable HTML part and a plain-text part.
 const EML: &str = "From: shop@example.com\r\n\
 Subject: Spring\r\n\

@@ -2,7 +2,7 @@
 //! forever. They are also listed in `docs/TOKEN.md`; a change here is a format change.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey, Tracker};
+use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Mailto, PseudonymKey, Tracker};
 
 const KEY_TEXT: &str = "hbk1.k1.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const PSEUDONYM: &str = "3FOq2KtOAntf0XxY";
@@ -76,6 +76,40 @@ fn open_vector() {
     assert_eq!(
         tracker().open_url(&claims).unwrap(),
         "https://t.example.com/hb/o/1o.k1.spring-sale..3FOq2KtOAntf0XxY.1767225600..iOdoIyblSXvudyqnsbUpXA.gif"
+    );
+}
+
+#[test]
+fn unsubscribe_vector() {
+    let claims = Claims {
+        kind: Kind::Unsubscribe,
+        campaign: "weekly-news",
+        link: None,
+        recipient: Some(PSEUDONYM),
+        issued_at: ISSUED_AT,
+        expires_at: None,
+    };
+    let url =
+        "https://t.example.com/hb/u/1u.k1.weekly-news..3FOq2KtOAntf0XxY.1767225600..I12YgItdpejaAAtMMynpLQ";
+    let tracker = tracker();
+    assert_eq!(tracker.unsubscribe_url(&claims).unwrap(), url);
+    let verified = tracker
+        .verify_unsubscribe(url.strip_prefix("https://t.example.com").unwrap(), ISSUED_AT)
+        .unwrap();
+    assert_eq!(verified.claims, claims);
+
+    let pseudonym = PseudonymKey::new(&[0x42; 32])
+        .unwrap()
+        .pseudonym("ada@example.com");
+    let mailto = Mailto::new("unsubscribe@example.com").unwrap();
+    let headers = tracker
+        .unsubscribe_headers("weekly-news", &pseudonym, ISSUED_AT, Some(&mailto))
+        .unwrap();
+    assert_eq!(
+        headers.to_lines(),
+        "List-Unsubscribe: <https://t.example.com/hb/u/1u.k1.weekly-news..3FOq2KtOAntf0XxY.1767225600..I12YgItdpejaAAtMMynpLQ>,\r\n \
+         <mailto:unsubscribe@example.com>\r\n\
+         List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
     );
 }
 

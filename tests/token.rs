@@ -54,22 +54,28 @@ fn claims_strategy() -> impl Strategy<Value = OwnedClaims> {
         "[a-zA-Z][a-zA-Z0-9_-]{0,31}".prop_map(Err),
     ];
     (
-        any::<bool>(),
+        proptest::sample::select(Kind::ALL.to_vec()),
         "[a-zA-Z0-9_-]{1,64}",
         proptest::option::of(link),
         proptest::option::of("[a-zA-Z0-9_-]{16}"),
+        "[a-zA-Z0-9_-]{16}",
         any::<u64>(),
         proptest::option::of(any::<u64>()),
         "https://[a-z]{1,12}\\.example/[ -~é€😀]{0,80}",
     )
         .prop_map(
-            |(click, campaign, link, recipient, issued_at, expires_in, destination)| {
-                let kind = if click { Kind::Click } else { Kind::Open };
+            |(kind, campaign, link, recipient, unsubscriber, issued_at, expires_in, destination)| {
+                let click = kind == Kind::Click;
                 OwnedClaims {
                     kind,
                     campaign,
                     link: if click { link } else { None },
-                    recipient,
+                    // An unsubscribe always names its recipient.
+                    recipient: if kind == Kind::Unsubscribe {
+                        Some(unsubscriber)
+                    } else {
+                        recipient
+                    },
                     issued_at,
                     expires_in,
                     destination: if click { destination } else { String::new() },
@@ -142,19 +148,20 @@ proptest! {
         let ring = ring();
         let wire = owned.wire();
         let token = ring.sign(&owned.claims(), &wire).unwrap();
-        let other = match owned.kind { Kind::Click => Kind::Open, Kind::Open => Kind::Click };
-        prop_assert!(
-            matches!(ring.verify(other, &token, &wire, NOW), Err(VerifyError::WrongPurpose { .. })),
-            "purpose check"
-        );
-        // Relabelling the purpose character changes the MAC's domain: still rejected.
-        let swapped = format!("1{}{}", if other == Kind::Click { 'c' } else { 'o' }, &token[2..]);
-        prop_assert!(ring.verify(other, &swapped, &wire, NOW).is_err());
+        for other in Kind::ALL.into_iter().filter(|&kind| kind != owned.kind) {
+            prop_assert!(
+                matches!(ring.verify(other, &token, &wire, NOW), Err(VerifyError::WrongPurpose { .. })),
+                "purpose check"
+            );
+            // Relabelling the purpose character changes the MAC's domain: still rejected.
+            let code = match other { Kind::Click => 'c', Kind::Open => 'o', _ => 'u' };
+            let swapped = format!("1{code}{}", &token[2..]);
+            prop_assert!(ring.verify(other, &swapped, &wire, NOW).is_err());
+        }
     }
 
     #[test]
-    fn arbitrary_input_never_panics(token in "\\PC{0,300}", dest in "\\PC{0,100}", click: bool, now: u64) {
-        let kind = if click { Kind::Click } else { Kind::Open };
+    fn arbitrary_input_never_panics(token in "\\PC{0,300}", dest in "\\PC{0,100}", kind in proptest::sample::select(Kind::ALL.to_vec()), now: u64) {
         prop_assert!(ring().verify(kind, &token, &dest, now).is_err());
     }
 

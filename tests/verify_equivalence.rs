@@ -50,7 +50,16 @@ fn assert_same(ring: &Keyring, kind: Kind, token: &str, destination: &str) -> Re
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![Just(Kind::Click), Just(Kind::Open)]
+    prop::sample::select(Kind::ALL.to_vec())
+}
+
+/// The version and purpose field of a kind's tokens.
+fn code(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Click => "1c",
+        Kind::Open => "1o",
+        Kind::Unsubscribe => "1u",
+    }
 }
 
 fn claims_strategy() -> impl Strategy<
@@ -76,7 +85,12 @@ fn claims_strategy() -> impl Strategy<
         proptest::option::of(any::<u64>()),
     )
         .prop_map(|(kind, campaign, link, recipient, issued_at, expires_at)| {
-            let link = if kind == Kind::Open { None } else { link };
+            let link = if kind == Kind::Click { link } else { None };
+            // An unsubscribe always names its recipient.
+            let recipient = match kind {
+                Kind::Unsubscribe => recipient.or_else(|| Some("3FOq2KtOAntf0XxY".to_owned())),
+                _ => recipient,
+            };
             let expires_at = expires_at.map(|exp| exp.max(issued_at));
             (kind, campaign, link, recipient, issued_at, expires_at)
         })
@@ -96,6 +110,7 @@ fn field() -> impl Strategy<Value = String> {
         "[a-z]{1,3}\\.[a-z]{1,3}",
         Just("1c".to_owned()),
         Just("1o".to_owned()),
+        Just("1u".to_owned()),
         Just("2c".to_owned()),
     ]
 }
@@ -107,7 +122,7 @@ proptest! {
     #[test]
     fn arbitrary_input(
         kind in kind(),
-        token in prop_oneof!["\\PC{0,220}", "1[co]\\.k[01]\\.[a-z.]{0,12}\\.[0-9a-z.]{0,40}\\.[A-Za-z0-9_-]{20,24}"],
+        token in prop_oneof!["\\PC{0,220}", "1[cou]\\.k[01]\\.[a-z.]{0,12}\\.[0-9a-z.]{0,40}\\.[A-Za-z0-9_-]{20,24}"],
         destination in prop_oneof![Just(String::new()), "[ -~]{0,40}"],
     ) {
         assert_same(&ring(), kind, &token, &destination)?;
@@ -134,7 +149,7 @@ proptest! {
             0 => { bytes[i] = byte; (String::from_utf8_lossy(&bytes).into_owned(), destination, kind) }
             1 => { bytes.insert(i, byte); (String::from_utf8_lossy(&bytes).into_owned(), destination, kind) }
             2 => { bytes.remove(i); (String::from_utf8_lossy(&bytes).into_owned(), destination, kind) }
-            3 => (token, destination, if kind == Kind::Click { Kind::Open } else { Kind::Click }),
+            3 => (token, destination, Kind::ALL[(Kind::ALL.iter().position(|&k| k == kind).unwrap() + 1) % 3]),
             4 => (token, "https://shop.example/a?b=2", kind),
             _ => (token, "", kind),
         };
@@ -151,9 +166,8 @@ proptest! {
         replacement in field(),
         use_destination in any::<bool>(),
     ) {
-        let code = if kind == Kind::Click { "1c" } else { "1o" };
         let mut parts: Vec<String> =
-            [code, key_id, "spring-sale", "", "3FOq2KtOAntf0XxY", "1767225600", "1798761600"]
+            [code(kind), key_id, "spring-sale", "", "3FOq2KtOAntf0XxY", "1767225600", "1798761600"]
                 .map(str::to_owned)
                 .to_vec();
         match replaced {
@@ -181,8 +195,7 @@ proptest! {
             Some(LinkId::Label(label)) => label.to_owned(),
             None => String::new(),
         };
-        let code = if kind == Kind::Click { 'c' } else { 'o' };
-        let head = format!("1{code}.k1.{campaign}.{link}.");
+        let head = format!("{}.k1.{campaign}.{link}.", code(kind));
         let exp = expires_at.map(|e| e.to_string()).unwrap_or_default();
         let tail = format!("{}.{issued_at}.{exp}", recipient.unwrap_or_default());
         let destination = if kind == Kind::Click { "https://shop.example/" } else { "" };

@@ -15,7 +15,7 @@ use hashbeacon::link::encode_destination;
 use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, PseudonymKey};
 use hashbeacon_fuzz::{
     BASE, EXPIRED, ISSUED_AT, RAW_MODE, SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE,
-    TRUSTED_PEER, endpoint_input, keyring, token_input, tracker,
+    TRUSTED_PEER, UNSUBSCRIBE_TARGET, endpoint_input, keyring, token_input, tracker,
 };
 
 /// Corpus emails copied into the HTML seeds (MIT-licensed and small; origin and licence
@@ -122,6 +122,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .to_owned(),
         );
     }
+    let unsubscribe = Claims {
+        kind: Kind::Unsubscribe,
+        campaign: "weekly-news",
+        link: None,
+        recipient: Some(pseudonym.as_str()),
+        issued_at: ISSUED_AT,
+        expires_at: None,
+    };
+    tokens.push(token_input(Kind::Unsubscribe, &ring.sign(&unsubscribe, "")?, ""));
+    targets.push(
+        tracker
+            .unsubscribe_url(&unsubscribe)?
+            .strip_prefix("https://t.example.com")
+            .ok_or("base")?
+            .to_owned(),
+    );
     write_all(&seeds.join("token_verify"), tokens)?;
     write_all(
         &seeds.join("link_verify"),
@@ -236,6 +252,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             b"\x01",
         ],
     ));
+    // One-click unsubscribes: as Gmail posts them, as multipart, GET, HEAD, bad bodies.
+    let form = b"application/x-www-form-urlencoded".as_slice();
+    let multipart = b"multipart/form-data; boundary=XyZ".as_slice();
+    let multipart_body =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n"
+            .as_slice();
+    for (method, tail, content_type, body) in [
+        (b"POST".as_slice(), b"".as_slice(), form, b"List-Unsubscribe=One-Click".as_slice()),
+        (b"POST", b"", multipart, multipart_body),
+        (b"POST", b"", form, b"List-Unsubscribe=Yes"),
+        (b"POST", b"x", form, b"List-Unsubscribe=One-Click"),
+        (b"GET", b"", b"", b""),
+        (b"HEAD", b"", b"", b""),
+    ] {
+        requests.push(endpoint_input(
+            SIGNED_OPEN_MODE,
+            &[method, UNSUBSCRIBE_TARGET, b"", b"", b"", tail, b"", content_type, body],
+        ));
+    }
     write_all(&seeds.join("endpoint_handle"), requests)?;
 
     // rewrite_html and rewrite_text: a selector byte (0: the default options), then a body.

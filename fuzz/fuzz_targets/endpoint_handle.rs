@@ -1,21 +1,29 @@
 //! `Endpoint::handle` on arbitrary requests — method, target, user agent, forwarding
-//! headers and the declared forwarding header — both as given and built around genuinely signed click and open URLs, through
-//! the plain request view and through `Request::from_http`: never panics, redirects only
+//! `Endpoint::handle` on arbitrary requests — method, target, user agent, forwarding
+//! headers, the declared forwarding header, content type and body — both as given and
+//! built around genuinely signed click, open and unsubscribe URLs, through the plain
+//! request view and through `Request::from_http_with_body`: never panics, redirects only
 //! to a signed destination with a header-safe `Location`, always serves the pixel on the
-//! open route, and always sends a `Content-Length` that matches the body.
+//! open route, records an unsubscribe only for a `POST` answered 200 on a genuine
+//! unsubscribe URL (and always for the one-click body there), never sets a cookie, and
+//! always sends a `Content-Length` that matches the body.
 #![no_main]
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbeacon::link::{decode_destination, location};
 use hashbeacon::sink::{FnSink, from_fn};
+use hashbeacon::endpoint::MAX_BODY_LEN;
+use hashbeacon::unsubscribe::ONE_CLICK;
 use hashbeacon::{
     Claims, Endpoint, Event, ForwardedHeader, Kind, LinkId, RedirectStatus, Request, SinkError, Tracker,
 };
 use hashbeacon_fuzz::{
     CLICK_IMPLIES_OPEN, EXPIRED, ISSUED_AT, MODE_MASK, NOW, RAW_MODE, RECORD_REJECTED, REDIRECT_SHIFT,
-    SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE, TRUSTED_PEER, forwarded_header,
+    SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE, TRUSTED_PEER, UNSUBSCRIBE_TARGET,
+    forwarded_header,
     split_endpoint_input, tracker,
 };
 use libfuzzer_sys::fuzz_target;
@@ -24,7 +32,13 @@ type Discard = FnSink<fn(Event) -> Result<(), SinkError>>;
 
 static TRACKER: LazyLock<Tracker> = LazyLock::new(tracker);
 
-fn discard(_: Event) -> Result<(), SinkError> {
+/// Accepted unsubscribe events recorded so far (the target runs one input at a time).
+static UNSUBSCRIBES: AtomicUsize = AtomicUsize::new(0);
+
+fn discard(event: Event) -> Result<(), SinkError> {
+    if event.kind == Kind::Unsubscribe && !event.is_rejected() {
+        UNSUBSCRIBES.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -52,6 +66,8 @@ enum Expect {
     Redirect(String),
     /// A genuine URL that was altered: it must not redirect.
     NoRedirect,
+    /// Built on the genuine unsubscribe URL whose path this is.
+    Unsubscribe(String),
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -66,10 +82,27 @@ fuzz_target!(|data: &[u8]| {
         x_forwarded_for,
         tail,
         header,
+        content_type,
+        body,
     ] = input.fields;
     let flags = input.flags;
     let (target, expect): (Vec<u8>, Expect) = match flags & MODE_MASK {
         RAW_MODE => (target.to_vec(), Expect::Unknown),
+        SIGNED_OPEN_MODE if target == UNSUBSCRIBE_TARGET => {
+            let claims = Claims {
+                kind: Kind::Unsubscribe,
+                campaign: "fuzz",
+                link: None,
+                recipient: Some("AAAAAAAAAAAAAAAA"),
+                issued_at: ISSUED_AT,
+                expires_at: (flags & EXPIRED != 0).then_some(NOW),
+            };
+            let url = TRACKER.unsubscribe_url(&claims).expect("signable");
+            let path = url.strip_prefix("https://t.example.com").expect("under the base");
+            let mut spliced = path.as_bytes().to_vec();
+            spliced.extend_from_slice(tail);
+            (spliced, Expect::Unsubscribe(path.to_owned()))
+        }
         mode => {
             let Ok(destination) = std::str::from_utf8(target) else {
                 return;
@@ -132,6 +165,8 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(value) = std::str::from_utf8(x_forwarded_for) {
             request = request.with_x_forwarded_for(value);
         }
+        let content_type = std::str::from_utf8(content_type).ok().filter(|ct| !ct.is_empty());
+        request = request.with_body(content_type, body);
         check(&endpoint, &request, &expect);
     }
 
@@ -141,13 +176,14 @@ fuzz_target!(|data: &[u8]| {
         ("user-agent", user_agent),
         ("forwarded", forwarded),
         ("x-forwarded-for", x_forwarded_for),
+        ("content-type", content_type),
     ] {
         if let Ok(value) = http::HeaderValue::from_bytes(value) {
             builder = builder.header(name, value);
         }
     }
-    if let Ok(request) = builder.body(()) {
-        let view = Request::from_http(&request, peer);
+    if let Ok(request) = builder.body(body.to_vec()) {
+        let view = Request::from_http_with_body(&request, peer);
         // The http crate may normalize the target (e.g. an empty path becomes `/`);
         // expectations hold only for the target as built.
         let rebuilt = match view.query {
@@ -160,9 +196,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(endpoint: &Endpoint<Discard>, request: &Request<'_>, expect: &Expect) {
+    let before = UNSUBSCRIBES.load(Ordering::Relaxed);
     let handled = endpoint.handle(request, NOW);
+    let unsubscribed = UNSUBSCRIBES.load(Ordering::Relaxed) - before;
     let response = &handled.response;
     assert!(handled.sink_error.is_none());
+    assert!(response.header("set-cookie").is_none(), "a cookie");
     let redirect = matches!(response.status, 301 | 302 | 303 | 307);
     let route = TRACKER.route(request.path).ok().map(|(kind, _)| kind);
     let is_get = request.method == "GET";
@@ -185,7 +224,7 @@ fn check(endpoint: &Endpoint<Discard>, request: &Request<'_>, expect: &Expect) {
         match expect {
             Expect::NoRedirect => panic!("redirect for an altered URL: {location:?}"),
             Expect::Redirect(destination) => assert_eq!(location, &*hashbeacon::link::location(destination)),
-            Expect::Unknown => {}
+            Expect::Unknown | Expect::Unsubscribe(_) => {}
         }
     } else {
         assert!(
@@ -211,11 +250,17 @@ fn check(endpoint: &Endpoint<Discard>, request: &Request<'_>, expect: &Expect) {
     if route == Some(Kind::Open) && is_head {
         assert_eq!(response.status, 200);
     }
+    check_unsubscribe(request, response, route, unsubscribed, expect);
+    let page = route == Some(Kind::Unsubscribe)
+        && response.status == 200
+        && response.header("content-type") == Some("text/html; charset=utf-8");
     assert!(
-        [
+        page || [
             &b""[..],
             b"Not Found\n",
             b"Method Not Allowed\n",
+            b"Bad Request\n",
+            b"Payload Too Large\n",
             hashbeacon::pixel::GIF
         ]
         .contains(&response.body),
@@ -256,6 +301,52 @@ fn check(endpoint: &Endpoint<Discard>, request: &Request<'_>, expect: &Expect) {
         "a header was lost"
     );
     assert_eq!(converted.status().as_u16(), response.status);
+}
+
+/// Unsubscribes: only a `POST` answered 200 records one, only on the unsubscribe route;
+/// a genuine URL answers `GET`/`HEAD` with the page and the one-click body with an
+/// unsubscribe; an altered one never unsubscribes.
+fn check_unsubscribe(
+    request: &Request<'_>,
+    response: &hashbeacon::Response,
+    route: Option<Kind>,
+    unsubscribed: usize,
+    expect: &Expect,
+) {
+    let is_post = request.method == "POST";
+    assert!(unsubscribed <= 1, "{unsubscribed} unsubscribes for one request");
+    assert_eq!(
+        unsubscribed == 1,
+        route == Some(Kind::Unsubscribe) && is_post && response.status == 200,
+        "unsubscribe event and answer disagree: {} {}",
+        request.method,
+        response.status
+    );
+    if route == Some(Kind::Unsubscribe) {
+        assert!(
+            [200, 400, 404, 405, 413].contains(&response.status),
+            "unsubscribe answered {}",
+            response.status
+        );
+    }
+    let Expect::Unsubscribe(genuine) = expect else {
+        return;
+    };
+    if request.path != genuine.as_str() {
+        assert_eq!(unsubscribed, 0, "an altered unsubscribe URL unsubscribed");
+        return;
+    }
+    match request.method {
+        "GET" | "HEAD" => assert_eq!(response.status, 200, "no confirmation page"),
+        "POST" if request.body.len() > MAX_BODY_LEN => assert_eq!(response.status, 413),
+        "POST"
+            if request.body == ONE_CLICK.as_bytes()
+                && request.content_type == Some("application/x-www-form-urlencoded") =>
+        {
+            assert_eq!(unsubscribed, 1, "the one-click POST did not unsubscribe");
+        }
+        _ => {}
+    }
 }
 
 /// A redirect's target re-signs to the very token in the path: it was signed, by a key

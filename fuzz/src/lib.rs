@@ -46,14 +46,14 @@ pub fn tracker() -> Tracker {
     }
 }
 
-/// `token_verify` input: one byte choosing the purpose (even: click, odd: open), then the
-/// token, then optionally `\n` and the destination's wire form.
+/// `token_verify` input: one byte choosing the purpose (its value modulo 3: click, open,
+/// unsubscribe), then the token, then optionally `\n` and the destination's wire form.
 pub fn split_token_input(data: &[u8]) -> Option<(Kind, &str, &str)> {
     let (&selector, rest) = data.split_first()?;
-    let kind = if selector % 2 == 0 {
-        Kind::Click
-    } else {
-        Kind::Open
+    let kind = match selector % 3 {
+        0 => Kind::Click,
+        1 => Kind::Open,
+        _ => Kind::Unsubscribe,
     };
     let text = std::str::from_utf8(rest).ok()?;
     let (token, destination) = text.split_once('\n').unwrap_or((text, ""));
@@ -65,6 +65,7 @@ pub fn token_input(kind: Kind, token: &str, destination: &str) -> Vec<u8> {
     let mut out = vec![match kind {
         Kind::Click => 0,
         Kind::Open => 1,
+        Kind::Unsubscribe => 2,
     }];
     out.extend_from_slice(token.as_bytes());
     if !destination.is_empty() {
@@ -86,18 +87,20 @@ pub fn split_request_target(target: &str) -> (&str, Option<&str>) {
 /// field can hold any text, CR, LF and NUL included.
 pub const FIELD_SEPARATOR: u8 = 0xFF;
 
-/// `endpoint_handle` input: a flags byte, then up to seven fields separated by
+/// `endpoint_handle` input: a flags byte, then up to nine fields separated by
 /// [`FIELD_SEPARATOR`]: method, target, user agent, `Forwarded`, `X-Forwarded-For`,
-/// tail, and the forwarding header the proxy is declared to write (see
-/// [`forwarded_header`]). Fields are raw bytes: the `http` path carries them as they
-/// are, the direct path only when they are UTF-8.
+/// tail, the forwarding header the proxy is declared to write (see
+/// [`forwarded_header`]), `Content-Type` and body. Fields are raw bytes: the `http`
+/// path carries them as they are, the direct path only when they are UTF-8 (the body
+/// always as it is).
 pub struct EndpointInput<'a> {
     /// How the request is made; see the `*_MODE` and flag constants.
     pub flags: u8,
     /// The method, the request target (or, in the signed modes, the destination to
-    /// sign), the `User-Agent`, `Forwarded` and `X-Forwarded-For` values, the tail
-    /// spliced into a signed target, and the declared forwarding header.
-    pub fields: [&'a [u8]; 7],
+    /// sign, or [`UNSUBSCRIBE_TARGET`]), the `User-Agent`, `Forwarded` and
+    /// `X-Forwarded-For` values, the tail spliced into a signed target, the declared
+    /// forwarding header, the `Content-Type` and the body.
+    pub fields: [&'a [u8]; 9],
 }
 
 /// The forwarding header an `endpoint_handle` input declares: none (an empty field)
@@ -113,6 +116,10 @@ pub fn forwarded_header(field: &[u8]) -> hashbeacon::ForwardedHeader {
     }
 }
 
+/// In [`SIGNED_OPEN_MODE`], this target field makes the request a genuine one-click
+/// unsubscribe URL (tail appended to the path) instead of an open URL.
+pub const UNSUBSCRIBE_TARGET: &[u8] = b"unsubscribe";
+
 /// Mode bits of [`EndpointInput::flags`] (the low two).
 pub const MODE_MASK: u8 = 0b11;
 /// The target field is the request target, as is.
@@ -120,7 +127,8 @@ pub const RAW_MODE: u8 = 0;
 /// The target field is a destination; the request is its genuine click URL with the
 /// tail appended to the query.
 pub const SIGNED_CLICK_MODE: u8 = 1;
-/// The request is a genuine open URL with the tail appended to the path.
+/// The request is a genuine open URL (or unsubscribe URL, see [`UNSUBSCRIBE_TARGET`])
+/// with the tail appended to the path.
 pub const SIGNED_OPEN_MODE: u8 = 2;
 /// As [`SIGNED_CLICK_MODE`], with the tail inserted after the token in the path.
 pub const SIGNED_CLICK_PATH_MODE: u8 = 3;
@@ -138,7 +146,7 @@ pub const EXPIRED: u8 = 1 << 7;
 /// Splits an `endpoint_handle` input.
 pub fn split_endpoint_input(data: &[u8]) -> Option<EndpointInput<'_>> {
     let (&flags, rest) = data.split_first()?;
-    let mut fields: [&[u8]; 7] = [b""; 7];
+    let mut fields: [&[u8]; 9] = [b""; 9];
     for (slot, field) in fields.iter_mut().zip(rest.split(|&b| b == FIELD_SEPARATOR)) {
         *slot = field;
     }

@@ -58,21 +58,53 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use http::header::{FORWARDED, USER_AGENT};
+use http::header::{CONTENT_TYPE, FORWARDED, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use crate::endpoint::{Request, Response};
+use crate::endpoint::{MAX_BODY_LEN, Request, Response};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl<'a> Request<'a> {
     /// The request view of an `http::Request` from a socket peer. The body is not
-    /// read.
+    /// read: use [`Request::from_http_with_body`] where one-click unsubscribes arrive.
     ///
-    /// A `User-Agent` that is not visible ASCII is treated as absent.
+    /// A `User-Agent` or `Content-Type` that is not visible ASCII is treated as absent.
     #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub fn from_http<B>(request: &'a http::Request<B>, peer: IpAddr) -> Self {
         Self::from_pieces(request.method(), request.uri(), request.headers(), peer)
+    }
+
+    /// The request view of an `http::Request` whose body the host has read, bounded:
+    /// read at most [`MAX_BODY_LEN`]` + 1` bytes (e.g. axum's
+    /// `to_bytes(body, MAX_BODY_LEN + 1)`), so that a longer body is told apart and
+    /// answered `413`. Only a `POST`'s body is kept, and only its first
+    /// [`MAX_BODY_LEN`]` + 1` bytes are looked at.
+    ///
+    /// ```
+    /// # use hashbeacon::{Claims, Endpoint, Key, KeyId, Kind, Request, Tracker, sink::MemorySink};
+    /// # let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example/hb")?;
+    /// # let claims = Claims { kind: Kind::Unsubscribe, campaign: "weekly", link: None,
+    /// #     recipient: Some("3FOq2KtOAntf0XxY"), issued_at: 1_767_225_600, expires_at: None };
+    /// let endpoint = Endpoint::new(tracker, MemorySink::new());
+    /// # let url = endpoint.tracker().unsubscribe_url(&claims)?;
+    /// let request = http::Request::post(url)
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .body(b"List-Unsubscribe=One-Click".to_vec())?;
+    /// let handled = endpoint.handle(&Request::from_http_with_body(&request, "192.0.2.1".parse()?), 1_767_229_200);
+    /// assert_eq!(handled.response.status, 200);
+    /// assert_eq!(endpoint.sink().take()[0].kind, Kind::Unsubscribe);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn from_http_with_body<B: AsRef<[u8]>>(request: &'a http::Request<B>, peer: IpAddr) -> Self {
+        let view = Self::from_http(request, peer);
+        if request.method() != Method::POST {
+            return view;
+        }
+        let body = request.body().as_ref();
+        let body = body.get(..MAX_BODY_LEN + 1).unwrap_or(body);
+        Self { body, ..view }
     }
 
     /// The request view of `http::request::Parts` (what axum's and hyper's
@@ -91,6 +123,8 @@ impl<'a> Request<'a> {
             peer,
             forwarded: joined(headers, &FORWARDED),
             x_forwarded_for: joined(headers, &X_FORWARDED_FOR),
+            content_type: headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()),
+            body: b"",
         }
     }
 }

@@ -14,11 +14,22 @@
 //! | `GET` click, invalid, tampered, truncated, wrong-purpose or unknown-key token | 404, short body, never a `Location` | rejected, with the reason and [`Verdict::Rejected`] (if enabled) |
 //! | `GET` open, any token | 200 `image/gif`, the 43-byte transparent pixel, `Cache-Control: no-store, private, max-age=0` | open, or rejected (if enabled) |
 //! | `HEAD` on either | the same status and headers, no body | as for `GET`, always classified as a scanner |
-//! | other method on a tracking path | 405 with `Allow: GET, HEAD` | none |
+//! | `POST` unsubscribe, valid token, body `List-Unsubscribe=One-Click` (URL-encoded or multipart form) | 200, a short HTML page, never a redirect | unsubscribe |
+//! | `POST` unsubscribe, valid token, any other body | 400 (413 beyond [`MAX_BODY_LEN`]) | none |
+//! | `GET` unsubscribe, valid token | 200, a page whose form makes the `POST` | none: scanners and previews fetch every URL |
+//! | `HEAD` unsubscribe, valid token | the same status and headers, no body | none |
+//! | unsubscribe with an invalid, tampered, wrong-purpose or unknown-key token | 404, short body | rejected, with the reason (if enabled) |
+//! | other method | 405 with `Allow: GET, HEAD` (`GET, HEAD, POST` for unsubscribes) | none |
 //! | path outside the tracker's routes | 404 | none |
 //!
 //! The pixel answers even a bad token: a broken image makes a message look suspicious,
 //! and only the event needs to differ.
+//!
+//! An unsubscribe needs no cookie, login or session: the signed token is the
+//! authorization (RFC 8058 §3.2). Posting the same token twice gives two events; the
+//! [`Report`](crate::report::Report) counts them as one unsubscribe, so acting on each
+//! is idempotent for the host. An authentic unsubscribe past its optional expiry is
+//! still taken, marked expired.
 //!
 //! With [`Endpoint::with_conversion_reference`] (off by default) the redirect's
 //! destination also carries a signed click reference for conversion attribution; see
@@ -27,13 +38,16 @@
 mod client_ip;
 #[cfg(feature = "http")]
 mod http;
+mod one_click;
 mod request;
 mod response;
 
 pub use crate::method::Method;
 pub use client_ip::{ForwardedHeader, IpNet};
-pub use request::Request;
+pub use request::{MAX_BODY_LEN, Request};
 pub use response::{Handled, Headers, RedirectStatus, Response};
+
+use response::{TRACKING_NOT_ALLOWED, UNSUBSCRIBE_NOT_ALLOWED};
 
 use crate::classify::{Classifier, Facts, Verdict};
 use crate::conversion::{ClickReference, ReferenceParameter};
@@ -185,13 +199,40 @@ impl<S: EventSink> Endpoint<S> {
         let Ok((kind, _)) = self.tracker.route(request.path) else {
             return answer(Response::not_found(method));
         };
-        let Some(method) = method else {
-            return answer(Response::method_not_allowed());
+        let seen = |method| Seen { request, method, now };
+        match (kind, method) {
+            (Kind::Unsubscribe, Some(method)) => self.unsubscribe(&seen(method)),
+            (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(UNSUBSCRIBE_NOT_ALLOWED)),
+            (Kind::Click, Some(method @ (Method::Get | Method::Head))) => self.click(&seen(method)),
+            (Kind::Open, Some(method @ (Method::Get | Method::Head))) => self.open(&seen(method)),
+            (Kind::Click | Kind::Open, _) => answer(Response::method_not_allowed(TRACKING_NOT_ALLOWED)),
+        }
+    }
+
+    /// A one-click unsubscribe: only an authentic token `POST`ed with the one-click
+    /// body makes an event; `GET` and `HEAD` get the confirmation page.
+    fn unsubscribe(&self, seen: &Seen<'_>) -> Handled {
+        let verified = match self.tracker.verify_unsubscribe(seen.request.path, seen.now) {
+            Ok(verified) => verified,
+            Err(reason) => {
+                let response = Response::not_found(Some(seen.method));
+                return self.rejected(seen, Kind::Unsubscribe, reason, response);
+            }
         };
-        let seen = Seen { request, method, now };
-        match kind {
-            Kind::Click => self.click(&seen),
-            Kind::Open => self.open(&seen),
+        if seen.method != Method::Post {
+            return answer(Response::unsubscribe_page(seen.method));
+        }
+        let body = seen.request.body;
+        if body.len() > MAX_BODY_LEN {
+            return answer(Response::payload_too_large());
+        }
+        if !one_click::is_one_click(seen.request.content_type, body) {
+            return answer(Response::bad_request());
+        }
+        let event = self.event(seen, Kind::Unsubscribe, Ok(&verified));
+        Handled {
+            response: Response::unsubscribed(),
+            sink_error: self.sink.record(event).err(),
         }
     }
 

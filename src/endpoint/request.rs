@@ -3,8 +3,18 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+/// Most bytes of a request body the endpoint looks at. A one-click unsubscribe body is
+/// 26 bytes, or a few hundred as `multipart/form-data`; a longer body is answered
+/// `413` unread. Hosts read at most this much (plus one byte, to tell a longer body
+/// apart) before handing the body over.
+pub const MAX_BODY_LEN: usize = 4096;
+
 /// An incoming request as plain data, borrowed from whatever the host's framework
 /// parsed.
+///
+/// Only one-click unsubscribes have a body; for them the host also passes the
+/// `Content-Type` and the body bytes ([`Request::with_body`]). Cookies and
+/// authentication are never read.
 ///
 /// ```
 /// use hashbeacon::Request;
@@ -34,6 +44,11 @@ pub struct Request<'a> {
     /// The `X-Forwarded-For` header, all lines joined with `, `. Read only when the
     /// peer is a trusted proxy.
     pub x_forwarded_for: Option<Cow<'a, str>>,
+    /// The `Content-Type` header of a `POST`.
+    pub content_type: Option<&'a str>,
+    /// The body of a `POST` (empty otherwise). One longer than [`MAX_BODY_LEN`] is
+    /// refused without being read.
+    pub body: &'a [u8],
 }
 
 impl<'a> Request<'a> {
@@ -52,7 +67,24 @@ impl<'a> Request<'a> {
             peer,
             forwarded: None,
             x_forwarded_for: None,
+            content_type: None,
+            body: b"",
         }
+    }
+
+    /// Sets the `Content-Type` header and the body, for a one-click unsubscribe `POST`.
+    ///
+    /// ```
+    /// use hashbeacon::Request;
+    /// let request = Request::new("POST", "/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..AAAA", "192.0.2.7".parse()?)
+    ///     .with_body(Some("application/x-www-form-urlencoded"), b"List-Unsubscribe=One-Click");
+    /// assert_eq!(request.body, b"List-Unsubscribe=One-Click");
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
+    pub fn with_body(mut self, content_type: Option<&'a str>, body: &'a [u8]) -> Self {
+        self.content_type = content_type;
+        self.body = body;
+        self
     }
 
     /// Sets the `User-Agent`.

@@ -24,7 +24,31 @@ const NOT_FOUND_BODY: &[u8] = b"Not Found\n";
 const NOT_FOUND_LEN: &str = "10";
 const NOT_ALLOWED_BODY: &[u8] = b"Method Not Allowed\n";
 const NOT_ALLOWED_LEN: &str = "19";
+const BAD_REQUEST_BODY: &[u8] = b"Bad Request\n";
+const BAD_REQUEST_LEN: &str = "12";
+const TOO_LARGE_BODY: &[u8] = b"Payload Too Large\n";
+const TOO_LARGE_LEN: &str = "18";
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT_HTML: &str = "text/html; charset=utf-8";
+/// What the unsubscribe pages may do: nothing but post their own form back.
+const PAGE_POLICY: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The answer to a `GET` of an unsubscribe URL: a form that posts the one-click body
+/// back to the same URL (a form without `action` posts to its page's URL). Fetching
+/// it unsubscribes no one: link scanners and previews fetch every URL they see.
+const CONFIRM_PAGE: &[u8] = b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Unsubscribe</title></head>\n\
+<body><form method=\"post\"><p>Stop receiving these emails?</p>\
+<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+<button type=\"submit\">Unsubscribe</button></form></body></html>\n";
+const CONFIRM_PAGE_LEN: &str = "388";
+/// The answer to an accepted one-click `POST`.
+const DONE_PAGE: &[u8] = b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Unsubscribed</title></head>\n\
+<body><p>You are unsubscribed.</p></body></html>\n";
+const DONE_PAGE_LEN: &str = "250";
 
 /// The redirect status for clicks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -72,11 +96,44 @@ const NOT_FOUND_HEADERS: Fixed = &[
     ("cache-control", NO_STORE),
     ("content-length", NOT_FOUND_LEN),
 ];
-const NOT_ALLOWED_HEADERS: Fixed = &[
+/// 405 on a click or open URL, which answer `GET` and `HEAD`.
+pub(crate) const TRACKING_NOT_ALLOWED: Fixed = &[
     ("allow", "GET, HEAD"),
     ("content-type", TEXT_PLAIN),
     ("cache-control", NO_STORE),
     ("content-length", NOT_ALLOWED_LEN),
+];
+/// 405 on an unsubscribe URL, which also answers `POST`.
+pub(crate) const UNSUBSCRIBE_NOT_ALLOWED: Fixed = &[
+    ("allow", "GET, HEAD, POST"),
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", NOT_ALLOWED_LEN),
+];
+const BAD_REQUEST_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", BAD_REQUEST_LEN),
+];
+const TOO_LARGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_PLAIN),
+    ("cache-control", NO_STORE),
+    ("content-length", TOO_LARGE_LEN),
+];
+/// The unsubscribe pages' headers; the URL carries the token, so never hand it on.
+const CONFIRM_PAGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_HTML),
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-security-policy", PAGE_POLICY),
+    ("content-length", CONFIRM_PAGE_LEN),
+];
+const DONE_PAGE_HEADERS: Fixed = &[
+    ("content-type", TEXT_HTML),
+    ("cache-control", NO_STORE),
+    ("referrer-policy", REFERRER_POLICY),
+    ("content-security-policy", PAGE_POLICY),
+    ("content-length", DONE_PAGE_LEN),
 ];
 
 /// A response's headers: the `Location` of a redirect, the headers its shape always
@@ -184,7 +241,8 @@ impl Iterator for IntoIter {
 
 /// An HTTP response as plain data, for the host to write.
 ///
-/// The body is always a static byte string: the pixel, a one-line error, or nothing.
+/// The body is always a static byte string: the pixel, a one-line error, an
+/// unsubscribe page, or nothing. No response sets a cookie.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Response {
@@ -226,13 +284,35 @@ impl Response {
         )
     }
 
-    /// 405 for methods other than `GET` and `HEAD`.
-    pub(crate) fn method_not_allowed() -> Self {
+    /// 405 for a method the route does not answer: [`TRACKING_NOT_ALLOWED`] or
+    /// [`UNSUBSCRIBE_NOT_ALLOWED`], whose `Allow` lists the methods it does.
+    pub(crate) fn method_not_allowed(allow: Fixed) -> Self {
         Self {
             status: 405,
-            headers: Headers::new(None, NOT_ALLOWED_HEADERS),
+            headers: Headers::new(None, allow),
             body: NOT_ALLOWED_BODY,
         }
+    }
+
+    /// 400: a `POST` whose body is not the one-click form field.
+    pub(crate) fn bad_request() -> Self {
+        Self::with_body(400, Method::Post, BAD_REQUEST_HEADERS, BAD_REQUEST_BODY)
+    }
+
+    /// 413: a `POST` body longer than [`crate::endpoint::MAX_BODY_LEN`].
+    pub(crate) fn payload_too_large() -> Self {
+        Self::with_body(413, Method::Post, TOO_LARGE_HEADERS, TOO_LARGE_BODY)
+    }
+
+    /// 200 with the page that asks to confirm an unsubscribe; headers only for `HEAD`.
+    pub(crate) fn unsubscribe_page(method: Method) -> Self {
+        Self::with_body(200, method, CONFIRM_PAGE_HEADERS, CONFIRM_PAGE)
+    }
+
+    /// 200 with the page saying the unsubscribe was taken (never a redirect: RFC 8058
+    /// clients do not follow one).
+    pub(crate) fn unsubscribed() -> Self {
+        Self::with_body(200, Method::Post, DONE_PAGE_HEADERS, DONE_PAGE)
     }
 
     fn with_body(status: u16, method: Method, fixed: Fixed, body: &'static [u8]) -> Self {
@@ -265,5 +345,20 @@ mod tests {
     fn content_lengths_match_bodies() {
         assert_eq!(NOT_FOUND_LEN, NOT_FOUND_BODY.len().to_string());
         assert_eq!(NOT_ALLOWED_LEN, NOT_ALLOWED_BODY.len().to_string());
+        assert_eq!(BAD_REQUEST_LEN, BAD_REQUEST_BODY.len().to_string());
+        assert_eq!(TOO_LARGE_LEN, TOO_LARGE_BODY.len().to_string());
+        assert_eq!(CONFIRM_PAGE_LEN, CONFIRM_PAGE.len().to_string());
+        assert_eq!(DONE_PAGE_LEN, DONE_PAGE.len().to_string());
+    }
+
+    #[test]
+    fn the_confirmation_page_posts_the_one_click_field_to_itself() {
+        let page = std::str::from_utf8(CONFIRM_PAGE).unwrap();
+        assert!(
+            page.contains(r#"<form method="post">"#),
+            "no action: posts to its own URL"
+        );
+        assert!(page.contains(r#"name="List-Unsubscribe" value="One-Click""#));
+        assert!(!page.contains("action="));
     }
 }

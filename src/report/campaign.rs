@@ -28,6 +28,7 @@ pub struct CampaignReport {
     pub(super) clicks: Activity,
     pub(super) opens: Activity,
     pub(super) conversions: Activity,
+    pub(super) unsubscribes: Activity,
     links: HashMap<Option<Link>, LinkTally>,
 }
 
@@ -45,6 +46,21 @@ impl CampaignReport {
     /// Conversions attributed to the campaign's clicks.
     pub fn conversions(&self) -> &Activity {
         &self.conversions
+    }
+
+    /// One-click unsubscribes. Every authentic one counts, whatever its verdict: the
+    /// `POST` usually comes from the mailbox provider's servers, on the reader's behalf.
+    /// [`Activity::unique`] counts each recipient once, however often they posted.
+    pub fn unsubscribes(&self) -> &Activity {
+        &self.unsubscribes
+    }
+
+    /// Unsubscribe rate: unique unsubscribed recipients per delivered message.
+    pub fn unsubscribe_rate(&self, delivered: u64) -> Rate {
+        Rate {
+            numerator: self.unsubscribes.unique(),
+            denominator: delivered,
+        }
     }
 
     /// Each link's figures: indexes in order, then labels, then clicks whose token
@@ -135,6 +151,9 @@ impl CampaignReport {
         for (recipient, seen) in &self.conversions.recipients {
             entry(&mut listing, recipient).conversions = seen.records;
         }
+        for (recipient, seen) in &self.unsubscribes.recipients {
+            entry(&mut listing, recipient).unsubscribes = seen.records;
+        }
         listing.into_values().collect()
     }
 
@@ -150,6 +169,7 @@ impl CampaignReport {
                 self.conversions.record(record);
                 self.links.entry(link()).or_default().conversions.record(record);
             }
+            Action::Unsubscribe => self.unsubscribes.record(record),
         }
     }
 
@@ -157,6 +177,7 @@ impl CampaignReport {
         self.clicks.merge(other.clicks);
         self.opens.merge(other.opens);
         self.conversions.merge(other.conversions);
+        self.unsubscribes.merge(other.unsubscribes);
         for (link, tally) in other.links {
             self.links.entry(link).or_default().merge(tally);
         }
@@ -242,4 +263,7 @@ pub struct RecipientActivity {
     pub first_click_at: Option<u64>,
     /// Conversions attributed to the recipient's clicks.
     pub conversions: u64,
+    /// One-click unsubscribes the recipient posted (more than one is still one
+    /// unsubscribe).
+    pub unsubscribes: u64,
 }

@@ -36,6 +36,11 @@
 //!   reported by the landing site rather than requested by a browser: they count as
 //!   human, on the campaign and the link that was clicked, and their timings run from
 //!   the click. The conversion rate is unique converters per unique human clicker.
+//! - **Unsubscribes** are one-click `POST`s to a signed unsubscribe URL
+//!   ([`crate::unsubscribe`]). Each is counted, whatever its verdict (the `POST`
+//!   usually comes from the mailbox provider on the reader's behalf); the same
+//!   recipient posting twice is one unique unsubscribe
+//!   ([`CampaignReport::unsubscribes`], [`CampaignReport::unsubscribe_rate`]).
 //! - Time is unix seconds in UTC; trend buckets start on whole hours or UTC days.
 //!
 //! With the `serde` feature the figures ([`Split`], [`Rate`], [`TimeBucket`],
@@ -182,13 +187,19 @@ impl Report {
         &self.rejected
     }
 
-    /// How many events were folded in: every click, open, implied open, conversion and
-    /// rejected request counted once.
+    /// How many events were folded in: every click, open, implied open, conversion,
+    /// unsubscribe and rejected request counted once.
     pub fn events(&self) -> u64 {
         let accepted: u64 = self
             .campaigns
             .values()
-            .map(|c| c.clicks.total() + c.opens.total() + c.opens.implied() + c.conversions.total())
+            .map(|c| {
+                c.clicks.total()
+                    + c.opens.total()
+                    + c.opens.implied()
+                    + c.conversions.total()
+                    + c.unsubscribes.total()
+            })
             .sum();
         accepted + self.rejected.total()
     }

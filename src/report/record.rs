@@ -15,24 +15,29 @@ pub enum Action {
     ImpliedOpen,
     /// A conversion attributed to a click ([`crate::conversion`]).
     Conversion,
+    /// A one-click unsubscribe.
+    Unsubscribe,
 }
 
 impl Action {
     /// Every action, for hosts that store an action by name and read it back.
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::Click,
         Action::Open,
         Action::ImpliedOpen,
         Action::Conversion,
+        Action::Unsubscribe,
     ];
 
-    /// A stable name to store: `"click"`, `"open"`, `"implied open"` or `"conversion"`.
+    /// A stable name to store: `"click"`, `"open"`, `"implied open"`, `"conversion"` or
+    /// `"unsubscribe"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Click => "click",
             Action::Open => "open",
             Action::ImpliedOpen => "implied open",
             Action::Conversion => "conversion",
+            Action::Unsubscribe => "unsubscribe",
         }
     }
 
@@ -85,6 +90,7 @@ impl<'a> Record<'a> {
             (Kind::Click, _) => Action::Click,
             (Kind::Open, false) => Action::Open,
             (Kind::Open, true) => Action::ImpliedOpen,
+            (Kind::Unsubscribe, _) => Action::Unsubscribe,
         };
         Some(Self {
             action,

@@ -6,12 +6,14 @@ use super::activity::{add_count, by_count};
 use crate::error::VerifyError;
 use crate::token::Kind;
 
-/// Requests whose token was rejected: counted apart, never as clicks or opens.
+/// Requests whose token was rejected: counted apart, never as clicks, opens or
+/// unsubscribes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rejected {
     clicks: u64,
     opens: u64,
+    unsubscribes: u64,
     reasons: HashMap<String, u64>,
 }
 
@@ -26,9 +28,14 @@ impl Rejected {
         self.opens
     }
 
-    /// Both.
+    /// Rejected unsubscribe requests.
+    pub fn unsubscribes(&self) -> u64 {
+        self.unsubscribes
+    }
+
+    /// All of them.
     pub fn total(&self) -> u64 {
-        self.clicks + self.opens
+        self.clicks + self.opens + self.unsubscribes
     }
 
     /// Counts by reason (see [`rejection_reason`]), most frequent first.
@@ -40,6 +47,7 @@ impl Rejected {
         match kind {
             Kind::Click => self.clicks += 1,
             Kind::Open => self.opens += 1,
+            Kind::Unsubscribe => self.unsubscribes += 1,
         }
         add_count(&mut self.reasons, reason, 1);
     }
@@ -47,6 +55,7 @@ impl Rejected {
     pub(super) fn merge(&mut self, other: Rejected) {
         self.clicks += other.clicks;
         self.opens += other.opens;
+        self.unsubscribes += other.unsubscribes;
         for (reason, count) in other.reasons {
             add_count(&mut self.reasons, &reason, count);
         }

@@ -8,12 +8,14 @@ use crate::token::{Kind, MAX_TOKEN_LEN};
 
 use super::HONEYPOT_LABEL;
 
-/// The URL prefixes of one tracker's click and open routes.
+/// The URL prefixes of one tracker's click, open and unsubscribe routes.
 pub(crate) struct OwnUrls {
     /// `{base}/c/`: what precedes every click token.
     pub(crate) click: String,
     /// `{base}/o/`: what precedes every open token.
     open: String,
+    /// `{base}/u/`: what precedes every unsubscribe token.
+    pub(crate) unsubscribe: String,
     /// Length of the base's scheme and authority, which compare in any case.
     origin_len: usize,
 }
@@ -32,6 +34,7 @@ impl OwnUrls {
         Self {
             click: tracker.token_prefix(Kind::Click),
             open: tracker.token_prefix(Kind::Open),
+            unsubscribe: tracker.token_prefix(Kind::Unsubscribe),
             origin_len: tracker
                 .base_url()
                 .len()
@@ -42,14 +45,24 @@ impl OwnUrls {
     /// Whether an href (entity-decoded and trimmed) is a click or open URL of this
     /// tracker: the base URL, scheme and host in any case, then the click or open route.
     pub(crate) fn is_tracking_url(&self, href: &str) -> bool {
-        [&self.click, &self.open].into_iter().any(|prefix| {
-            let (Some(origin), Some(path)) = (href.get(..self.origin_len), href.get(self.origin_len..))
-            else {
-                return false;
-            };
-            origin.eq_ignore_ascii_case(prefix.get(..self.origin_len).unwrap_or_default())
-                && path.starts_with(prefix.get(self.origin_len..).unwrap_or_default())
-        })
+        [&self.click, &self.open]
+            .into_iter()
+            .any(|prefix| self.is_under(href, prefix))
+    }
+
+    /// Whether an href is an unsubscribe URL of this tracker: a `GET` of it never
+    /// unsubscribes, but tracking it would only hide where it goes.
+    pub(crate) fn is_unsubscribe_url(&self, href: &str) -> bool {
+        self.is_under(href, &self.unsubscribe)
+    }
+
+    /// Whether an href starts with one of the prefixes, its scheme and host in any case.
+    fn is_under(&self, href: &str, prefix: &str) -> bool {
+        let (Some(origin), Some(path)) = (href.get(..self.origin_len), href.get(self.origin_len..)) else {
+            return false;
+        };
+        origin.eq_ignore_ascii_case(prefix.get(..self.origin_len).unwrap_or_default())
+            && path.starts_with(prefix.get(self.origin_len..).unwrap_or_default())
     }
 
     /// Looks for what this crate's rewrite inserts, byte for byte as it writes it: the
@@ -88,6 +101,9 @@ mod tests {
         ] {
             assert!(own.is_tracking_url(ours), "{ours}");
         }
+        assert!(own.is_unsubscribe_url("HTTPS://t.EXAMPLE.com/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..tag"));
+        assert!(!own.is_tracking_url("https://t.example.com/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..tag"));
+        assert!(!own.is_unsubscribe_url("https://t.example.com/hb/c/1c.k1.x.0..1..tag?https://a.example/"));
         for other in [
             "https://t.example.com/HB/c/1c",
             "https://t.example.com/hb/privacy",

@@ -119,7 +119,7 @@ pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, Rewrit
     if pixel_pending {
         b.insert_pixel(pixel_at)?;
     }
-    Ok(b.finish())
+    b.finish()
 }
 
 /// Where each found link's text can end at the latest: where the next link starts (a

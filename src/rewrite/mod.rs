@@ -105,6 +105,14 @@ pub use crate::classify::HONEYPOT_LABEL;
 /// [`PixelPlacement::Placeholder`]. Whitespace inside it is ignored.
 pub const PIXEL_PLACEHOLDER: &str = "<!--hashbeacon:pixel-->";
 
+/// Text an author puts where the recipient's signed one-click unsubscribe URL goes,
+/// typically the visible unsubscribe link: `<a href="hashbeacon:unsubscribe">`. Every
+/// occurrence, in HTML or plain text, becomes the URL the `List-Unsubscribe` header
+/// carries ([`Template::unsubscribe_headers`]), never a tracked link; it is filled in
+/// even for a recipient who opted out of tracking. Rendering a body that holds it needs
+/// a recipient with a pseudonym. No templating language treats this text as its own.
+pub const UNSUBSCRIBE_PLACEHOLDER: &str = "hashbeacon:unsubscribe";
+
 /// Default of [`Options::max_url_len`]: well under the ~2,000 characters beyond which
 /// Outlook breaks links.
 pub const DEFAULT_MAX_URL_LEN: usize = 1800;
@@ -243,7 +251,11 @@ pub struct Recipient<'a> {
     pub issued_at: u64,
     /// When the tokens stop being fresh, if ever.
     pub expires_at: Option<u64>,
-    /// The recipient declined tracking: they get the original body, untouched.
+    /// When the unsubscribe URL stops being fresh, if ever (by default never: old
+    /// messages must keep letting people leave).
+    pub unsubscribe_expires_at: Option<u64>,
+    /// The recipient declined tracking: they get the original body, untouched but for
+    /// its [`UNSUBSCRIBE_PLACEHOLDER`]s.
     pub opted_out: bool,
 }
 
@@ -254,6 +266,7 @@ impl<'a> Recipient<'a> {
             pseudonym: None,
             issued_at,
             expires_at: None,
+            unsubscribe_expires_at: None,
             opted_out: false,
         }
     }
@@ -267,6 +280,12 @@ impl<'a> Recipient<'a> {
     /// Sets the tokens' expiry (unix seconds).
     pub fn expiring_at(mut self, expires_at: u64) -> Self {
         self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets the unsubscribe URL's expiry (unix seconds); by default it never expires.
+    pub fn unsubscribe_expiring_at(mut self, expires_at: u64) -> Self {
+        self.unsubscribe_expires_at = Some(expires_at);
         self
     }
 
@@ -377,14 +396,15 @@ pub fn rewrite_text(
 }
 
 /// Compiles and renders once, or hands the body back untouched to a recipient who
-/// opted out (without parsing it).
+/// opted out (without parsing it, unless it has unsubscribe placeholders to fill).
 fn rewrite<'a>(
     message: &Message<'_>,
     input: &'a [u8],
     html: bool,
     compile: impl FnOnce() -> Result<Template<'a>, RewriteError>,
 ) -> Result<Rewritten, RewriteError> {
-    if message.recipient.opted_out {
+    let placeholder = || memchr::memmem::find(input, UNSUBSCRIBE_PLACEHOLDER.as_bytes()).is_some();
+    if message.recipient.opted_out && !placeholder() {
         let report = Report {
             bytes_before: input.len(),
             html,

@@ -141,6 +141,8 @@ pub struct Report {
     /// Whether a honeypot link was inserted (in a [`super::Template`]'s own report:
     /// whether each render inserts one).
     pub honeypot: bool,
+    /// How many [`super::UNSUBSCRIBE_PLACEHOLDER`]s get the recipient's unsubscribe URL.
+    pub unsubscribe_links: usize,
     /// Whether the recipient opted out of tracking, so the body was returned untouched.
     pub recipient_opted_out: bool,
     /// Size of the body before rewriting, in bytes.

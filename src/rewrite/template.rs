@@ -6,11 +6,17 @@
 //! finish. Rendering copies the spans and finishes one token per link for the
 //! recipient — no parsing, no URL work. Rewriting from scratch is compiling and
 //! rendering once, so both paths produce the same bytes by construction.
+//!
+//! Every [`UNSUBSCRIBE_PLACEHOLDER`] in the body becomes the recipient's signed one-click
+//! unsubscribe URL, the same URL [`Template::unsubscribe_headers`] puts in the
+//! `List-Unsubscribe` header, so the body's link and the header do the same thing.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::error::{LinkError, SignError};
+use memchr::memmem;
+
+use crate::error::{HeaderError, LinkError, SignError};
 use crate::link::{Tracker, check_destination, encode_destination};
 use crate::token::{Kind, LinkId, PreparedToken, Tail, is_campaign, is_label};
 
@@ -20,7 +26,8 @@ use super::destination::tag_utm;
 use super::entities::{attribute_escaped, push_attribute_escaped};
 use super::report::{Report, SkipReason, SkippedLink, TrackedLink, Warning};
 use super::skip::{Unsubscribe, has_placeholder};
-use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten};
+use super::{HONEYPOT_LABEL, Options, Recipient, RewriteError, Rewritten, UNSUBSCRIBE_PLACEHOLDER};
+use crate::unsubscribe::{Mailto, UnsubscribeHeaders};
 
 /// One piece of a compiled body.
 #[derive(Clone, Debug)]
@@ -36,6 +43,38 @@ enum Piece {
     /// Boxed, so that growing the list moves a pointer, not the MAC state: a moved state
     /// would stay behind, unwiped, in the list's old buffer.
     Token(Box<PreparedToken>),
+    /// The recipient's unsubscribe URL, in place of an [`UNSUBSCRIBE_PLACEHOLDER`].
+    Unsubscribe,
+}
+
+/// A campaign's unsubscribe URL up to the recipient's part.
+#[derive(Clone, Debug)]
+struct UnsubscribeUrl {
+    /// `{base}/u/`.
+    prefix: Box<str>,
+    token: PreparedToken,
+}
+
+impl UnsubscribeUrl {
+    /// The recipient's part: their pseudonym (required: an unsubscribe must say whose),
+    /// the send time and the unsubscribe expiry, none by default.
+    fn tail(recipient: &Recipient<'_>) -> Result<Tail, SignError> {
+        let pseudonym = recipient.pseudonym.ok_or(SignError::RecipientRequired)?;
+        Tail::new(
+            Some(pseudonym.as_str()),
+            recipient.issued_at,
+            recipient.unsubscribe_expires_at,
+        )
+    }
+
+    fn push(&self, tail: &Tail, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.prefix.as_bytes());
+        self.token.finish_bytes(tail, out);
+    }
+
+    fn max_len(&self) -> usize {
+        self.prefix.len() + self.token.max_len()
+    }
 }
 
 /// A body compiled for one campaign, ready to render per recipient.
@@ -63,6 +102,9 @@ pub struct Template<'a> {
     report: Report,
     /// Output bytes for any recipient, at most.
     capacity: usize,
+    unsubscribe: UnsubscribeUrl,
+    /// Where the body's [`UNSUBSCRIBE_PLACEHOLDER`]s start.
+    placeholders: Vec<usize>,
 }
 
 impl<'a> Template<'a> {
@@ -85,9 +127,7 @@ impl<'a> Template<'a> {
         options: &Options,
         input: &'a [u8],
     ) -> Result<Self, RewriteError> {
-        Ok(super::text::compile(Builder::new(
-            tracker, campaign, options, input, false,
-        )?))
+        super::text::compile(Builder::new(tracker, campaign, options, input, false)?)
     }
 
     /// What compiling found: tracked and skipped links, pixel, warnings.
@@ -109,15 +149,59 @@ impl<'a> Template<'a> {
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
+            unsubscribe: self.unsubscribe,
+            placeholders: self.placeholders,
         }
+    }
+
+    /// The recipient's signed one-click unsubscribe URL for this campaign: the value
+    /// of the body's [`UNSUBSCRIBE_PLACEHOLDER`]s, for a templating step of the host's
+    /// own. The recipient needs a pseudonym.
+    pub fn unsubscribe_url(&self, recipient: &Recipient<'_>) -> Result<String, SignError> {
+        let tail = UnsubscribeUrl::tail(recipient)?;
+        let mut url = Vec::with_capacity(self.unsubscribe.max_len());
+        self.unsubscribe.push(&tail, &mut url);
+        // Only ASCII is written: the base URL's ASCII form and token characters.
+        Ok(String::from_utf8_lossy(&url).into_owned())
+    }
+
+    /// The recipient's `List-Unsubscribe` and `List-Unsubscribe-Post` headers, with the
+    /// same URL as the body's [`UNSUBSCRIBE_PLACEHOLDER`]s (see [`crate::unsubscribe`]).
+    ///
+    /// ```
+    /// use hashbeacon::{Key, KeyId, PseudonymKey, Tracker};
+    /// use hashbeacon::rewrite::{Options, Recipient, Template};
+    /// let tracker = Tracker::new(Key::new(KeyId::new("k1")?, &[7u8; 32])?.into(), "https://t.example.com/hb")?;
+    /// let html = br#"<p><a href="hashbeacon:unsubscribe">Unsubscribe</a></p>"#;
+    /// let template = Template::html(&tracker, "weekly", &Options::default(), html)?;
+    /// let ada = PseudonymKey::new(&[0x42; 32])?.pseudonym("ada@example.com");
+    /// let recipient = Recipient::new(1_767_225_600).with_pseudonym(&ada);
+    ///
+    /// let headers = template.unsubscribe_headers(&recipient, None)?;
+    /// let body = String::from_utf8(template.render(&recipient)?.body)?;
+    /// assert!(body.starts_with(&format!(r#"<p><a href="{}">Unsubscribe</a></p>"#, headers.url())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unsubscribe_headers(
+        &self,
+        recipient: &Recipient<'_>,
+        mailto: Option<&Mailto>,
+    ) -> Result<UnsubscribeHeaders, HeaderError> {
+        UnsubscribeHeaders::new(self.unsubscribe_url(recipient)?, mailto.cloned())
     }
 
     /// Renders the body for one recipient, appending it to `out`.
     ///
-    /// A recipient who opted out gets the original body, untouched.
+    /// A recipient who opted out gets the original body, untouched but for its
+    /// [`UNSUBSCRIBE_PLACEHOLDER`]s: an unsubscribe link is not tracking. A body with
+    /// such placeholders needs a recipient with a pseudonym.
     pub fn render_into(&self, recipient: &Recipient<'_>, out: &mut Vec<u8>) -> Result<(), RewriteError> {
+        let unsubscribe = match self.placeholders.is_empty() {
+            true => None,
+            false => Some(UnsubscribeUrl::tail(recipient)?),
+        };
         if recipient.opted_out {
-            out.extend_from_slice(&self.source);
+            self.render_untracked(unsubscribe.as_ref(), out);
             return Ok(());
         }
         // The recipient's part of every token, checked and written once.
@@ -140,9 +224,27 @@ impl<'a> Template<'a> {
                     out.extend_from_slice(self.click_prefix_in_attribute.as_bytes())
                 }
                 Piece::Token(prepared) => prepared.finish_bytes(&tail, out),
+                Piece::Unsubscribe => {
+                    if let Some(unsubscribe) = &unsubscribe {
+                        self.unsubscribe.push(unsubscribe, out);
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// The original body with only its unsubscribe placeholders filled in.
+    fn render_untracked(&self, unsubscribe: Option<&Tail>, out: &mut Vec<u8>) {
+        let mut copied = 0;
+        if let Some(tail) = unsubscribe {
+            for &at in &self.placeholders {
+                out.extend_from_slice(self.source.get(copied..at).unwrap_or_default());
+                self.unsubscribe.push(tail, out);
+                copied = at + UNSUBSCRIBE_PLACEHOLDER.len();
+            }
+        }
+        out.extend_from_slice(self.source.get(copied..).unwrap_or_default());
     }
 
     /// Renders the body for one recipient, with a report.
@@ -198,6 +300,8 @@ pub(crate) struct Builder<'t, 'a> {
     capacity: usize,
     /// Present when unsubscribe links are detected.
     unsubscribe: Option<Unsubscribe>,
+    /// Where the body's [`UNSUBSCRIBE_PLACEHOLDER`]s start, in order.
+    placeholders: Vec<usize>,
 }
 
 impl<'t, 'a> Builder<'t, 'a> {
@@ -218,11 +322,13 @@ impl<'t, 'a> Builder<'t, 'a> {
         } else {
             Earlier::default()
         };
+        let placeholders = memmem::find_iter(source, UNSUBSCRIBE_PLACEHOLDER.as_bytes()).collect();
         Ok(Self {
             tracker,
             campaign,
             options,
             source,
+            placeholders,
             charset,
             pieces: Vec::new(),
             cursor: 0,
@@ -241,8 +347,20 @@ impl<'t, 'a> Builder<'t, 'a> {
         })
     }
 
-    /// Copies the original bytes up to `at`.
+    /// Copies the original bytes up to `at`, each whole unsubscribe placeholder among
+    /// them replaced by the recipient's unsubscribe URL.
     fn copy_to(&mut self, at: usize) {
+        let len = UNSUBSCRIBE_PLACEHOLDER.len();
+        let inside = self.placeholders.partition_point(|&p| p < self.cursor)
+            ..self.placeholders.partition_point(|&p| p + len <= at);
+        for placeholder in inside.filter_map(|i| self.placeholders.get(i).copied()) {
+            if placeholder > self.cursor {
+                self.pieces.push(Piece::Source(self.cursor..placeholder));
+            }
+            self.pieces.push(Piece::Unsubscribe);
+            self.report.unsubscribe_links += 1;
+            self.cursor = placeholder + len;
+        }
         if at > self.cursor {
             self.pieces.push(Piece::Source(self.cursor..at));
             self.cursor = at;
@@ -344,6 +462,9 @@ impl<'t, 'a> Builder<'t, 'a> {
     ) -> Result<(PreparedToken, Box<str>, String, String), SkipReason> {
         if self.own.is_tracking_url(href) {
             return Err(SkipReason::AlreadyTracked);
+        }
+        if href == UNSUBSCRIBE_PLACEHOLDER || self.own.is_unsubscribe_url(href) {
+            return Err(SkipReason::Unsubscribe);
         }
         if has_placeholder(href) {
             return Err(SkipReason::Placeholder);
@@ -448,15 +569,27 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     /// Copies the rest of the body and returns the template.
-    pub(crate) fn finish(mut self) -> Template<'a> {
+    pub(crate) fn finish(mut self) -> Result<Template<'a>, RewriteError> {
         self.copy_to(self.source.len());
-        Template {
+        let token =
+            self.tracker
+                .keyring()
+                .signing_key()
+                .prepare(Kind::Unsubscribe, self.campaign, None, "")?;
+        let unsubscribe = UnsubscribeUrl {
+            prefix: self.own.unsubscribe.into(),
+            token,
+        };
+        self.capacity += self.report.unsubscribe_links * unsubscribe.max_len();
+        Ok(Template {
             source: Cow::Borrowed(self.source),
             click_prefix: self.own.click.into(),
             click_prefix_in_attribute: self.click_in_attribute.into(),
             pieces: self.pieces,
             report: self.report,
             capacity: self.capacity,
-        }
+            unsubscribe,
+            placeholders: self.placeholders,
+        })
     }
 }

@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 
+use super::RewriteError;
 use super::report::SkipReason;
 use super::template::{Builder, Context, Template};
 
@@ -16,7 +17,7 @@ use super::template::{Builder, Context, Template};
 /// visit https://…").
 const LINE_WINDOW: usize = 200;
 
-pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Template<'a> {
+pub(crate) fn compile<'a>(mut b: Builder<'_, 'a>) -> Result<Template<'a>, RewriteError> {
     if !b.options.links.text() {
         return b.finish();
     }

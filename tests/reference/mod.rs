@@ -80,7 +80,7 @@ impl ReferenceKeyring {
                 found: parsed.claims.kind,
             });
         }
-        if kind == Kind::Open && !destination.is_empty() {
+        if kind != Kind::Click && !destination.is_empty() {
             return Err(VerifyError::BadMac);
         }
         let (key_id, keyed) = self
@@ -142,6 +142,7 @@ fn label(kind: Kind) -> &'static [u8] {
     match kind {
         Kind::Click => b"hashbeacon/v1/click\0",
         Kind::Open => b"hashbeacon/v1/open\0",
+        Kind::Unsubscribe => b"hashbeacon/v1/unsubscribe\0",
     }
 }
 
@@ -182,6 +183,7 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
     let kind = match version.as_bytes() {
         [b'1', b'c'] => Kind::Click,
         [b'1', b'o'] => Kind::Open,
+        [b'1', b'u'] => Kind::Unsubscribe,
         [b'1', _] => return Err(VerifyError::Malformed("unknown purpose")),
         [_, _] => return Err(VerifyError::UnsupportedVersion),
         _ => return Err(VerifyError::Malformed("version and purpose")),
@@ -196,10 +198,13 @@ fn parse(token: &str) -> Result<Parsed<'_>, VerifyError> {
         return Err(VerifyError::Malformed("campaign id"));
     }
     let link = parse_link(link)?;
-    if kind == Kind::Open && link.is_some() {
-        return Err(VerifyError::Malformed("open tokens carry no link"));
+    if kind != Kind::Click && link.is_some() {
+        return Err(VerifyError::Malformed("only click tokens carry a link"));
     }
     let recipient = match recipient {
+        "" if kind == Kind::Unsubscribe => {
+            return Err(VerifyError::Malformed("unsubscribe tokens name a recipient"));
+        }
         "" => None,
         r if r.len() == PSEUDONYM_LEN && r.bytes().all(is_slug_byte) => Some(r),
         _ => return Err(VerifyError::Malformed("recipient pseudonym")),

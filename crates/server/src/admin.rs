@@ -1,5 +1,5 @@
 //! The admin routes, served on their own listener: `GET /stats`, `GET /dashboard`,
-//! `GET /healthz` and `POST /conversion`, optionally behind a bearer token.
+//! `GET /unsubscribes`, `GET /healthz` and `POST /conversion`, optionally behind a bearer token.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,7 +14,7 @@ use hashbeacon::{Keyring, ReferenceParameter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use hashbeacon_store::{Database, Health, HealthReport, Store, StoreError};
+use hashbeacon_store::{Database, Health, HealthReport, Store, StoreError, StoredUnsubscribe};
 
 use crate::dashboard;
 use crate::figures::{self, Stats};
@@ -59,6 +59,7 @@ pub(crate) fn router(admin: Arc<Admin>) -> Router {
         .route("/healthz", get(healthz))
         .route("/stats", get(stats))
         .route("/dashboard", get(dashboard))
+        .route("/unsubscribes", get(unsubscribes))
         .route("/conversion", post(conversion))
         .layer(middleware::from_fn_with_state(Arc::clone(&admin), authorize))
         .with_state(admin)
@@ -126,6 +127,34 @@ async fn stats(
         query.delivered,
         granularity,
     )))
+}
+
+/// `/unsubscribes?since=ID&limit=N`: the stored one-click unsubscribes after row `since`
+/// (0, the default, for all), oldest first, at most `limit` (default and most 1000).
+#[derive(Deserialize)]
+struct UnsubscribesQuery {
+    since: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// What `/unsubscribes` returns: the rows, and the cursor to ask for the next ones.
+#[derive(Serialize)]
+struct Unsubscribes {
+    unsubscribes: Vec<StoredUnsubscribe>,
+    /// The `since` of the next request: the last id returned, or the one asked for.
+    next: i64,
+}
+
+/// Lists stored unsubscribes for the host's list manager to act on.
+async fn unsubscribes(
+    State(admin): State<Arc<Admin>>,
+    Query(query): Query<UnsubscribesQuery>,
+) -> Result<Json<Unsubscribes>, Response> {
+    let since = query.since.unwrap_or(0).max(0);
+    let limit = query.limit.unwrap_or(1000).clamp(1, 1000);
+    let unsubscribes = on_db(&admin, move |reader| reader.unsubscribes(since, limit)).await?;
+    let next = unsubscribes.last().map_or(since, |last| last.id);
+    Ok(Json(Unsubscribes { unsubscribes, next }))
 }
 
 /// Runs a query on the reader connection off the async threads, opening it first if

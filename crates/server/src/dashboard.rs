@@ -145,6 +145,14 @@ fn tiles(page: &mut String, report: &CampaignFigures, dashboard: &Dashboard<'_>)
             report.conversion_rate(),
             "converters per clicker",
         ),
+        tile(
+            "Unsubscribes",
+            report.unsubscribes.unique,
+            &format!(
+                "recipients · {} one-click POSTs",
+                whole(report.unsubscribes.total())
+            ),
+        ),
     ];
     if let Some(delivered) = dashboard.delivered {
         tiles.push(tile_rate(
@@ -156,6 +164,11 @@ fn tiles(page: &mut String, report: &CampaignFigures, dashboard: &Dashboard<'_>)
             "Open rate",
             report.open_rate(delivered),
             &format!("openers per {} delivered", whole(delivered)),
+        ));
+        tiles.push(tile_rate(
+            "Unsubscribe rate",
+            report.unsubscribe_rate(delivered),
+            &format!("unsubscribed per {} delivered", whole(delivered)),
         ));
     }
     page.push_str("<section class=\"tiles\">");
@@ -554,6 +567,9 @@ mod tests {
                 )
             },
             record(Action::Open, None, "AAAAAAAAAAAAAAAA", SENT + 300),
+            // The same recipient's one-click POST, twice: one unsubscribe.
+            record(Action::Unsubscribe, None, "BBBBBBBBBBBBBBBB", SENT + 7_200),
+            record(Action::Unsubscribe, None, "BBBBBBBBBBBBBBBB", SENT + 7_260),
         ];
         records.iter().collect()
     }
@@ -622,6 +638,8 @@ mod tests {
             "<b>20.0%</b>",  // click-through: 2 clickers of 10 delivered
             "<b>200.0%</b>", // click-to-open: 2 clickers, 1 opener
             "2 human · 1 machine",
+            "recipients · 2 one-click POSTs",
+            "<b>10.0%</b>", // unsubscribe rate: 1 recipient of 10 delivered
             "Rejected requests (forged or altered tokens, all campaigns): 2",
             "Updated 2026-01-02 00:00 UTC",
         ] {

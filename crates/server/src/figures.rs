@@ -88,6 +88,10 @@ pub(crate) struct Figures {
     pub(crate) opens: Counts,
     /// Conversions reported by the landing site.
     pub(crate) conversions: Counts,
+    /// One-click unsubscribes: every authentic one, whoever made the POST.
+    pub(crate) unsubscribes: Unsubscribes,
+    /// Unique unsubscribed recipients per delivered message (with `delivered`).
+    pub(crate) unsubscribe_rate: Option<f64>,
     /// Unique human openers per delivered message (with `delivered`).
     pub(crate) open_rate: Option<f64>,
     /// Unique human clickers per delivered message (with `delivered`).
@@ -122,6 +126,15 @@ pub(crate) struct Counts {
     pub(crate) unique_human: u64,
     /// Counts by verdict and signal, most frequent first.
     pub(crate) reasons: Vec<Reason>,
+}
+
+/// The one-click unsubscribes of a campaign.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Unsubscribes {
+    /// Every accepted one-click POST.
+    pub(crate) total: u64,
+    /// Distinct recipients: the same token posted twice counts once.
+    pub(crate) unique: u64,
 }
 
 /// One reason and its count.
@@ -190,6 +203,11 @@ fn report(
         clicks: counts(&campaign.clicks),
         opens: counts(&campaign.opens),
         conversions: counts(&campaign.conversions),
+        unsubscribes: Unsubscribes {
+            total: campaign.unsubscribes.total(),
+            unique: campaign.unsubscribes.unique,
+        },
+        unsubscribe_rate: per_delivered(CampaignFigures::unsubscribe_rate),
         open_rate: per_delivered(CampaignFigures::open_rate),
         click_through_rate: per_delivered(CampaignFigures::click_through_rate),
         click_to_open_rate: campaign.click_to_open_rate().value(),

@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::sink::ChannelSink;
 use hashbeacon::{Endpoint, Request};
 
@@ -27,15 +29,26 @@ pub(crate) fn router(tracking: Arc<Tracking>) -> Router {
 }
 
 /// Every tracking request. The library stays clock-free; the host supplies `now`.
+///
+/// Only a one-click unsubscribe `POST` has a body the endpoint reads: at most one byte
+/// past [`MAX_BODY_LEN`] is read, so a longer one is answered 413 unread.
 async fn track(
     State(state): State<Arc<Tracking>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let body = match parts.method {
+        Method::POST => match axum::body::to_bytes(body, MAX_BODY_LEN + 1).await {
+            Ok(body) => body,
+            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        },
+        _ => axum::body::Bytes::new(),
+    };
+    let request = axum::http::Request::from_parts(parts, body);
     let handled = state
         .endpoint
-        .handle(&Request::from_http_parts(&parts, peer.ip()), unix_now());
+        .handle(&Request::from_http_with_body(&request, peer.ip()), unix_now());
     if let Some(error) = handled.sink_error {
         // The reader gets their redirect or pixel regardless; the events are reported.
         let reason = error.to_string();

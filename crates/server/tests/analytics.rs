@@ -51,6 +51,7 @@ fn url(server: &app::Server, kind: Kind, link: Option<&str>, recipient: &str) ->
     match kind {
         Kind::Click => server.tracker().click_url(&claims, DESTINATION).unwrap(),
         Kind::Open => server.tracker().open_url(&claims).unwrap(),
+        Kind::Unsubscribe => server.tracker().unsubscribe_url(&claims).unwrap(),
     }
 }
 

@@ -58,6 +58,7 @@ fn plan() -> Vec<Planned> {
             let url = match kind {
                 Kind::Click => tracker.click_url(&claims, "https://shop.example/?a=1"),
                 Kind::Open => tracker.open_url(&claims),
+                other => panic!("the plan makes clicks and opens only, not {other:?}"),
             }
             .unwrap();
             Planned {

@@ -7,7 +7,7 @@ use hashbeacon::event::Link;
 use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, Rejected, Split, TIME_BUCKETS};
 
 use crate::raw::link_id;
-use crate::rollup::{CAMPAIGN_SCOPE, CLICKS, CONVERSIONS, OPENS, role};
+use crate::rollup::{CAMPAIGN_SCOPE, CLICKS, CONVERSIONS, OPENS, UNSUBSCRIBES, role};
 
 /// The figures of one kind of action (clicks, opens, conversions) in a campaign or
 /// on a link: what [`Activity`] answers, without the per-recipient listing.
@@ -126,6 +126,9 @@ pub struct CampaignFigures {
     pub opens: ActivityFigures,
     /// Conversions reported by the landing site.
     pub conversions: ActivityFigures,
+    /// One-click unsubscribes, whatever their verdict: the `POST` usually comes from
+    /// the mailbox provider on the reader's behalf.
+    pub unsubscribes: ActivityFigures,
     /// Each link's figures: indexes in order, then labels, then clicks whose token
     /// named no link.
     pub links: Vec<LinkFigures>,
@@ -138,6 +141,7 @@ impl CampaignFigures {
             clicks: ActivityFigures::from_activity(campaign.clicks()),
             opens: ActivityFigures::from_activity(campaign.opens()),
             conversions: ActivityFigures::from_activity(campaign.conversions()),
+            unsubscribes: ActivityFigures::from_activity(campaign.unsubscribes()),
             links: (campaign.links().into_iter())
                 .map(|link| LinkFigures {
                     link: link.link().cloned(),
@@ -180,6 +184,14 @@ impl CampaignFigures {
     /// Unique converters per unique human clicker.
     pub fn conversion_rate(&self) -> Rate {
         conversion_rate(&self.clicks, &self.conversions)
+    }
+
+    /// Unsubscribe rate: unique unsubscribed recipients per delivered message.
+    pub fn unsubscribe_rate(&self, delivered: u64) -> Rate {
+        Rate {
+            numerator: self.unsubscribes.unique,
+            denominator: delivered,
+        }
     }
 
     /// Clicks, opens and conversions per bucket, oldest first (empty buckets left out).
@@ -243,6 +255,7 @@ impl RejectedFigures {
         let kinds = [
             (hashbeacon::Kind::Click, rejected.clicks()),
             (hashbeacon::Kind::Open, rejected.opens()),
+            (hashbeacon::Kind::Unsubscribe, rejected.unsubscribes()),
         ];
         Self {
             kinds: (kinds.into_iter())
@@ -367,6 +380,7 @@ impl CampaignRows {
                     CLICKS => campaign.clicks = figures,
                     OPENS => campaign.opens = figures,
                     CONVERSIONS => campaign.conversions = figures,
+                    UNSUBSCRIBES => campaign.unsubscribes = figures,
                     _ => {}
                 }
                 continue;

@@ -58,6 +58,7 @@ mod rollup;
 mod schema;
 mod sqlite;
 mod store;
+mod unsubscribes;
 mod writer;
 
 pub use figures::{ActivityFigures, CampaignFigures, LinkFigures, RejectedFigures, TrendBucket};
@@ -66,4 +67,5 @@ pub use raw::UnknownName;
 pub use schema::{NewerSchema, SCHEMA_VERSION};
 pub use sqlite::SqliteOpenError;
 pub use store::{Database, OpenError, Purged, Store, StoreError};
+pub use unsubscribes::StoredUnsubscribe;
 pub use writer::{Health, HealthReport, Writer, WriterOptions};

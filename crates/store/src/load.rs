@@ -59,11 +59,18 @@ pub fn template(kind: Kind, rejected: bool) -> Event {
     let url = match kind {
         Kind::Click => signer.click_url(&claims, "https://shop.example/"),
         Kind::Open => signer.open_url(&claims),
+        Kind::Unsubscribe => signer.unsubscribe_url(&claims),
     };
     let url = url.unwrap_or_default();
     let target = url.strip_prefix(BASE_URL).unwrap_or_default();
-    let request = Request::new("GET", target, IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .with_user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0");
+    // An unsubscribe is recorded only from the one-click POST (RFC 8058).
+    let (method, body) = match kind {
+        Kind::Unsubscribe => ("POST", hashbeacon::unsubscribe::ONE_CLICK.as_bytes()),
+        _ => ("GET", &b""[..]),
+    };
+    let request = Request::new(method, target, IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .with_user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+        .with_body(Some("application/x-www-form-urlencoded"), body);
     endpoint.handle(&request, ISSUED_AT + 60);
     match endpoint.sink().take().pop() {
         Some(event) => event,

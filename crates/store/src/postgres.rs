@@ -18,6 +18,7 @@ use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
+use crate::unsubscribes::{self, StoredUnsubscribe};
 
 /// How often a batch is tried again after a deadlock or serialization failure.
 const TRANSIENT_RETRIES: usize = 5;
@@ -258,6 +259,20 @@ impl Postgres {
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < $1", &[&cutoff])?;
         tx.commit()?;
         Ok((events, conversions))
+    }
+
+    /// Accepted unsubscribes after row `since`, at most `limit`.
+    pub(crate) fn unsubscribes(
+        &mut self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        let sql = unsubscribes::QUERY
+            .replace("{since}", "$1")
+            .replace("{limit}", "$2");
+        Ok((self.client.query(&sql, &[&since, &limit])?.iter())
+            .map(|r| StoredUnsubscribe::from_columns(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
     }
 
     /// Every raw row, for folding.

@@ -37,6 +37,8 @@ pub(crate) const CLICKS: &str = "click";
 pub(crate) const OPENS: &str = "open";
 /// Conversions reported by the landing site.
 pub(crate) const CONVERSIONS: &str = "conversion";
+/// One-click unsubscribes.
+pub(crate) const UNSUBSCRIBES: &str = "unsubscribe";
 
 /// How a report counts `action` (see [`Role`]). An action this crate does not know
 /// yet counts as an activity of its own, per campaign.
@@ -51,6 +53,7 @@ pub(crate) fn role(action: Action) -> Role {
         Action::Open => role(OPENS, false, false),
         Action::ImpliedOpen => role(OPENS, true, false),
         Action::Conversion => role(CONVERSIONS, false, true),
+        Action::Unsubscribe => role(UNSUBSCRIBES, false, false),
         other => role(other.as_str(), false, false),
     }
 }

@@ -11,7 +11,7 @@ const MIGRATIONS: [&str; 2] = [
     "
 CREATE TABLE events (
     id          {id},
-    kind        TEXT    NOT NULL,   -- the request: click or open
+    kind        TEXT    NOT NULL,   -- the request: click, open or unsubscribe
     action      TEXT,               -- what a report counts it as; NULL when rejected
     campaign    TEXT,               -- NULL when the token was rejected
     link        TEXT,

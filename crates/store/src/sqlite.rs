@@ -11,6 +11,7 @@ use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, RecipientDeltas, earliest, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
+use crate::unsubscribes::{self, StoredUnsubscribe};
 
 /// An open SQLite database.
 pub(crate) struct Sqlite {
@@ -197,6 +198,30 @@ impl Sqlite {
         tx.execute("DELETE FROM written_batches WHERE written_at < ?1", [cutoff])?;
         tx.commit()?;
         Ok((count(events), count(conversions)))
+    }
+
+    /// Accepted unsubscribes after row `since`, at most `limit`.
+    pub(crate) fn unsubscribes(
+        &mut self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        let sql = unsubscribes::QUERY
+            .replace("{since}", "?1")
+            .replace("{limit}", "?2");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map([since, limit], |r| {
+                Ok(StoredUnsubscribe::from_columns(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     /// Every raw row, for folding.

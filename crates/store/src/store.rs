@@ -11,6 +11,7 @@ use crate::postgres::{Postgres, PostgresOpenError};
 use crate::raw::{ConversionRow, EventRow, UnknownName};
 use crate::rollup::seconds;
 use crate::sqlite::{Sqlite, SqliteOpenError};
+use crate::unsubscribes::StoredUnsubscribe;
 
 /// Where the events are stored, parsed from one `db` string: a `postgres://` or
 /// `postgresql://` URL is a PostgreSQL database, anything else a SQLite file path.
@@ -309,6 +310,24 @@ impl Store {
             conversion.fold_into(&mut report);
         }
         Ok(report)
+    }
+
+    /// The accepted one-click unsubscribes stored after row id `since`, oldest first,
+    /// at most `limit`: what a list manager polls to act on them, passing the last id
+    /// it saw as the next `since`. A recipient who posted twice appears twice.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("events.db");
+    /// let mut store = hashbeacon_store::Store::open(path.to_str().unwrap())?;
+    /// assert!(store.unsubscribes(0, 100)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unsubscribes(&mut self, since: i64, limit: u32) -> Result<Vec<StoredUnsubscribe>, StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.unsubscribes(since, i64::from(limit)),
+            Backend::Postgres(db) => db.unsubscribes(since, i64::from(limit)),
+        }
     }
 
     /// The schema version of the database (see [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).

@@ -63,7 +63,7 @@ fn inputs() -> impl Strategy<Value = Input> {
         (
             0..CAMPAIGNS.len(),
             any::<bool>(),
-            0u8..8,
+            0u8..10,
             links(),
             prop::option::of(0..RECIPIENTS.len()),
         ),
@@ -94,6 +94,22 @@ fn inputs() -> impl Strategy<Value = Input> {
                     let (reference, conversion) =
                         common::conversion(campaign, link_id, recipient, clicked_at, clicked_at + delay);
                     return Input::Conversion(reference, conversion);
+                }
+                if shape >= 8 {
+                    // A one-click unsubscribe: the header's token is issued at sending
+                    // and names no link, so a recipient who posts again posts the same
+                    // token; shape 9 is a forged one.
+                    let mut event = template(Kind::Unsubscribe, false);
+                    event.received_at = ISSUED_AT + delay;
+                    event.verdict = verdict;
+                    if let Ok(token) = &mut event.token {
+                        token.campaign = campaign.into();
+                        token.recipient = recipient.map(Into::into);
+                    }
+                    if shape == 9 {
+                        event.token = Err(rejection);
+                    }
+                    return Input::Event(event);
                 }
                 let kind = if is_click { Kind::Click } else { Kind::Open };
                 let mut event = template(kind, false);

@@ -243,3 +243,66 @@ fn an_older_schema_is_migrated_at_open() {
     assert!(store.write_once("b1", &[template(Kind::Open, false)]).unwrap());
     assert_eq!(store.raw_report().unwrap().events(), 2, "the old rows stay");
 }
+
+fn unsubscribe(recipient: &str, at: u64) -> hashbeacon::Event {
+    let mut event = template(Kind::Unsubscribe, false);
+    event.received_at = at;
+    if let Ok(token) = &mut event.token {
+        token.recipient = Some(recipient.into());
+    }
+    event
+}
+
+#[test]
+fn accepted_unsubscribes_are_listed_after_a_cursor() {
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let mut expired = unsubscribe("BBBBBBBBBBBBBBBB", ISSUED_AT + 120);
+        if let Ok(token) = &mut expired.token {
+            token.expired = true;
+        }
+        store
+            .write(&[
+                click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 30, Verdict::Human),
+                unsubscribe("AAAAAAAAAAAAAAAA", ISSUED_AT + 60),
+                template(Kind::Unsubscribe, true),
+                expired,
+                // The same recipient's second press: listed again.
+                unsubscribe("AAAAAAAAAAAAAAAA", ISSUED_AT + 180),
+            ])
+            .unwrap();
+        let all = store.unsubscribes(0, 100).unwrap();
+        let listed: Vec<_> = (all.iter())
+            .map(|row| {
+                (
+                    row.campaign.as_str(),
+                    row.recipient.as_str(),
+                    row.received_at,
+                    row.expired,
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (CAMPAIGN, "AAAAAAAAAAAAAAAA", ISSUED_AT + 60, false),
+                (CAMPAIGN, "BBBBBBBBBBBBBBBB", ISSUED_AT + 120, true),
+                (CAMPAIGN, "AAAAAAAAAAAAAAAA", ISSUED_AT + 180, false),
+            ],
+            "the click and the forged POST are not listed"
+        );
+        assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
+        // Paging by cursor yields the same rows, none twice.
+        let first = store.unsubscribes(0, 2).unwrap();
+        assert_eq!(first, all[..2]);
+        assert_eq!(store.unsubscribes(first[1].id, 2).unwrap(), all[2..]);
+        assert!(store.unsubscribes(all[2].id, 2).unwrap().is_empty());
+        // The figures count the recipient once, and the forged POST as rejected.
+        let figures = store.figures(CAMPAIGN).unwrap();
+        assert_eq!(
+            (figures.unsubscribes.total(), figures.unsubscribes.unique),
+            (3, 2)
+        );
+        assert_eq!(store.rejected().unwrap().of(Kind::Unsubscribe), 1);
+    });
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{Fatal, keyfile, print_line, unix_now};
 
-/// Verify a click or open URL and print one JSON object on stdout: `"valid": true` and
+/// Verify a click, open or unsubscribe URL and print one JSON object on stdout: `"valid": true` and
 /// its claims (exit 0), or `"valid": false` and the reason (exit 1).
 ///
 /// The tracking base (scheme, host and path prefix) is taken from the URL itself, so any
@@ -63,7 +63,7 @@ fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
         .collect();
     let parsed = url::Url::parse(&url).map_err(|err| format!("not an absolute URL: {err}"))?;
     let (path, query) = path_and_query(&url);
-    let prefix = route_prefix(path).ok_or("not a tracking URL: no /c/ or /o/ route segment")?;
+    let prefix = route_prefix(path).ok_or("not a tracking URL: no /c/, /o/ or /u/ route segment")?;
     let base = format!("{}{prefix}", parsed.origin().ascii_serialization());
     let tracker = Tracker::new(keyring, &base).map_err(|err| err.to_string())?;
     let (kind, _) = tracker.route(path).map_err(|err| err.to_string())?;
@@ -75,6 +75,10 @@ fn inspect(keyring: Keyring, url: &str, now: u64) -> Result<Value, String> {
             Ok(describe(&click.verified, Some(&destination)))
         }
         Kind::Open => Ok(describe(&tracker.verify_open(path, now).map_err(text)?, None)),
+        Kind::Unsubscribe => Ok(describe(
+            &tracker.verify_unsubscribe(path, now).map_err(text)?,
+            None,
+        )),
     }
 }
 
@@ -114,11 +118,13 @@ fn escaped_reason(reason: &str, valid_unescaped: bool) -> String {
     )
 }
 
-/// The path prefix in front of a `/c/<token>` or `/o/<token>` route. Tokens never hold a
-/// `/`, so the route is the second-to-last segment.
+/// The path prefix in front of a `/c/<token>`, `/o/<token>` or `/u/<token>` route.
+/// Tokens never hold a `/`, so the route is the second-to-last segment.
 fn route_prefix(path: &str) -> Option<&str> {
     let (head, _token) = path.rsplit_once('/')?;
-    head.strip_suffix("/c").or_else(|| head.strip_suffix("/o"))
+    ["/c", "/o", "/u"]
+        .into_iter()
+        .find_map(|route| head.strip_suffix(route))
 }
 
 fn describe(verified: &Verified<'_>, destination: Option<&str>) -> Value {

@@ -2,15 +2,41 @@
 //! `hbp1.` text of a [`PseudonymKey`], from a file or an environment variable.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hashbeacon::{KeyError, Keyring, PseudonymKey};
+use hashbeacon::{KeyError, Keyring, PseudonymKey, Tracker};
 use zeroize::Zeroizing;
 
 use crate::Fatal;
 
 /// A key file larger than this is not a key file (a keyring of a thousand keys fits).
 const MAX_KEY_FILE_LEN: u64 = 128 * 1024;
+
+/// The arguments of the commands that sign: the keyring, the tracking base and the
+/// campaign.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SigningArgs {
+    /// Keyring file: one `hbk1.` key per line; the first key signs. By default the
+    /// keyring is read from the HASHBEACON_KEY environment variable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+
+    /// Tracking base URL, e.g. https://t.example.com or https://example.com/hb.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base: String,
+
+    /// Campaign (or list) id: 1 to 64 ASCII letters, digits, `-` or `_`.
+    #[arg(long, value_name = "ID")]
+    pub(crate) campaign: String,
+}
+
+impl SigningArgs {
+    /// The tracker of `--key` and `--base`.
+    pub(crate) fn tracker(&self) -> Result<Tracker, Fatal> {
+        let keyring = read_keyring(self.key.as_deref())?;
+        Tracker::new(keyring, &self.base).map_err(|err| Fatal(format!("--base: {err}")))
+    }
+}
 
 /// The environment variable holding the keyring text when `--key` is not given, as
 /// for the reference server.

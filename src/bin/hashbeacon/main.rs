@@ -8,7 +8,10 @@
 //!                                        write it to a new file of mode 0600 instead
 //! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text | --message] [FILE]
 //!                                        track a body's links: body on stdout, report on stderr
-//! hashbeacon inspect --key FILE URL      verify a click or open URL, print JSON
+//! hashbeacon inspect --key FILE URL      verify a click, open or unsubscribe URL, print JSON
+//! hashbeacon unsubscribe --key FILE --base URL --campaign ID --recipient ADDRESS
+//!                        --pseudonym-key FILE [--mailto ADDRESS]
+//!                                        print the List-Unsubscribe headers (CRLF lines)
 //! ```
 //!
 //! Exit codes: 0 success (for `inspect`: the URL is valid), 1 the inspected URL is not
@@ -19,6 +22,7 @@ mod inspect;
 mod keyfile;
 mod keygen;
 mod rewrite;
+mod unsubscribe;
 
 use std::fmt;
 use std::io::Write;
@@ -40,6 +44,7 @@ enum Command {
     Keygen(keygen::Args),
     Rewrite(rewrite::Args),
     Inspect(inspect::Args),
+    Unsubscribe(unsubscribe::Args),
 }
 
 /// Why a command could not run: shown as one line on stderr, exit code 2.
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Rewrite(args) => rewrite::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Unsubscribe(args) => unsubscribe::run(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -82,7 +88,9 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         };
     }
     if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return fatal("a subcommand is required (keygen, rewrite or inspect); see `hashbeacon --help`");
+        return fatal(
+            "a subcommand is required (keygen, rewrite, inspect or unsubscribe); see `hashbeacon --help`",
+        );
     }
     // clap's first paragraph is the message (a list of missing arguments spans several
     // lines); the usage and tips after the blank line are left to `--help`.

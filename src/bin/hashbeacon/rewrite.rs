@@ -9,7 +9,7 @@ use hashbeacon::rewrite::{
     Charset, CharsetSource, Message, Options, Recipient, Report, Rewritten, SkipReason, rewrite_html,
     rewrite_text,
 };
-use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey, Tracker};
+use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey};
 
 use crate::{Fatal, keyfile, unix_now};
 
@@ -22,18 +22,8 @@ const PSEUDONYM_KEY_ENV: &str = "HASHBEACON_PSEUDONYM_KEY";
 /// message goes to stdout in the input's charset, a report of what was done to stderr.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Keyring file: one `hbk1.` key per line; the first key signs. By default the
-    /// keyring is read from the HASHBEACON_KEY environment variable.
-    #[arg(long, value_name = "FILE")]
-    key: Option<PathBuf>,
-
-    /// Tracking base URL, e.g. https://t.example.com or https://example.com/hb.
-    #[arg(long, value_name = "URL")]
-    base: String,
-
-    /// Campaign id: 1 to 64 ASCII letters, digits, `-` or `_`.
-    #[arg(long, value_name = "ID")]
-    campaign: String,
+    #[command(flatten)]
+    signing: keyfile::SigningArgs,
 
     /// Attribute clicks and opens to this recipient's pseudonym. The address itself is
     /// never written anywhere; needs a pseudonym key.
@@ -84,14 +74,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
                 .ok_or_else(|| Fatal(format!("--expires-in {seconds}: too far in the future")))
         })
         .transpose()?;
-    check_campaign(&args.campaign, now, expires_at)?;
+    check_campaign(&args.signing.campaign, now, expires_at)?;
     let pseudonym = args
         .recipient
         .as_deref()
-        .map(|address| pseudonym(address, args))
+        .map(|address| pseudonym(address, args.pseudonym_key.as_deref()))
         .transpose()?;
-    let keyring = keyfile::read_keyring(args.key.as_deref())?;
-    let tracker = Tracker::new(keyring, &args.base).map_err(|err| Fatal(format!("--base: {err}")))?;
+    let tracker = args.signing.tracker()?;
     let input = read_input(args.file.as_deref())?;
 
     let mut recipient = Recipient::new(now);
@@ -101,7 +90,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
     if let Some(expires_at) = expires_at {
         recipient = recipient.expiring_at(expires_at);
     }
-    let message = Message::new(&args.campaign, recipient);
+    let message = Message::new(&args.signing.campaign, recipient);
     let (body, report, hints): (_, _, Vec<String>) = if args.message {
         let mut options = MessageOptions::default();
         options.allow_dkim_signed = args.allow_dkim_signed;
@@ -181,11 +170,11 @@ fn check_campaign(campaign: &str, now: u64, expires_at: Option<u64>) -> Result<(
 
 /// The recipient's pseudonym, keyed by `--pseudonym-key` or the environment. Errors
 /// never repeat the address or the key.
-fn pseudonym(address: &str, args: &Args) -> Result<Pseudonym, Fatal> {
+pub(crate) fn pseudonym(address: &str, key_file: Option<&Path>) -> Result<Pseudonym, Fatal> {
     if address.trim().is_empty() {
         return Err(Fatal("--recipient is empty".to_owned()));
     }
-    let key = match &args.pseudonym_key {
+    let key = match key_file {
         Some(path) => keyfile::read_pseudonym_key(path)?,
         None => pseudonym_key_from_env()?,
     };
