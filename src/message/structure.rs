@@ -69,6 +69,8 @@ pub(crate) struct Structure {
     pub(crate) leaves: Vec<Leaf>,
     /// The top-level header block carries a `DKIM-Signature`.
     pub(crate) dkim_signed: bool,
+    /// The top-level header block carries `List-Unsubscribe` or `List-Unsubscribe-Post`.
+    pub(crate) list_unsubscribe: bool,
     /// Where top-level header fields can be added, with the headers' line ending.
     pub(crate) header_end: Option<(usize, LineEnding)>,
 }
@@ -85,10 +87,14 @@ pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
         .parse(raw)?;
     let parts = &message.parts;
     let root = parts.first()?;
-    let dkim_signed = root
-        .headers
-        .iter()
-        .any(|header| matches!(header.name, HeaderName::DkimSignature));
+    let has = |wanted: fn(&HeaderName<'_>) -> bool| root.headers.iter().any(|header| wanted(&header.name));
+    let dkim_signed = has(|name| matches!(name, HeaderName::DkimSignature));
+    let list_unsubscribe = has(|name| {
+        matches!(
+            name,
+            HeaderName::ListUnsubscribe | HeaderName::ListUnsubscribePost
+        )
+    });
     let header_end = blank_line(raw, root).map(|at| {
         let eol = LineEnding::first_in(raw.get(at..).unwrap_or_default()).unwrap_or(LineEnding::CrLf);
         (at, eol)
@@ -126,6 +132,7 @@ pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
     Some(Structure {
         leaves,
         dkim_signed,
+        list_unsubscribe,
         header_end,
     })
 }
