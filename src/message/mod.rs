@@ -63,6 +63,7 @@
 mod assemble;
 mod charset;
 mod list_unsubscribe;
+mod quoted_printable;
 mod report;
 mod structure;
 mod transfer;
@@ -409,12 +410,12 @@ fn part_edits(
     if leaf.malformed {
         return Err(LeftAlone::Malformed);
     }
-    let rewritten = rewrite(&decoded, charset).map_err(LeftAlone::Unrewritable)?;
-    if rewritten.body == *decoded {
+    let rewritten = rewrite(decoded.text(), charset).map_err(LeftAlone::Unrewritable)?;
+    if rewritten.body == decoded.text() {
         return Ok((rewritten.report, encoding, None, Vec::new()));
     }
     let eol = leaf.line_ending(raw);
-    let (encoded, now) = transfer::encode(encoding, &rewritten.body, body, eol);
+    let (encoded, now) = transfer::encode(encoding, &rewritten.body, &decoded, body, eol);
     let mut edits = vec![Edit {
         range: leaf.body.clone(),
         bytes: encoded,
