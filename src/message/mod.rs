@@ -65,6 +65,7 @@ mod charset;
 mod list_unsubscribe;
 mod quoted_printable;
 mod report;
+mod scan;
 mod structure;
 mod transfer;
 

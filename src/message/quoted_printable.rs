@@ -191,6 +191,7 @@ fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
 }
 
 /// Bytes written as they are within a line: printable ASCII but `=`, space and tab.
+#[allow(clippy::indexing_slicing, reason = "b runs over the table's 256 indexes")]
 const LITERAL: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
