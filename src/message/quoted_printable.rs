@@ -40,55 +40,61 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
         text: Vec::with_capacity(body.len()),
         lines: Vec::with_capacity(body.len() / 64 + 1),
     };
-    let out = &mut decoded.text;
-    let mut at = 0;
+    let text = &mut decoded.text;
+    // `body[..copied]` is decoded; the hard line being decoded starts at `line_start`.
+    let mut copied = 0;
     let mut line_start = 0;
-    loop {
-        let rest = body.get(at..).unwrap_or_default();
-        let (line, ending, next) = match memchr::memchr(b'\n', rest) {
-            Some(lf) => {
-                let line = rest.get(..lf).unwrap_or_default();
-                match line.strip_suffix(b"\r") {
-                    Some(line) => (line, b"\r\n".as_slice(), Some(at + lf + 1)),
-                    None => (line, b"\n".as_slice(), Some(at + lf + 1)),
-                }
-            }
-            None => (rest, b"".as_slice(), None),
-        };
-        let line = line.trim_ascii_end();
-        let (mut content, soft) = match line.strip_suffix(b"=") {
-            Some(content) => (content, true),
-            None => (line, false),
-        };
-        while let Some(eq) = memchr::memchr(b'=', content) {
-            let (literal, escape) = content.split_at(eq);
-            out.extend_from_slice(literal);
-            let (high, low) = match escape {
-                [_, high, low, ..] => (hex(*high)?, hex(*low)?),
-                _ => return None,
-            };
-            out.push(high << 4 | low);
-            content = escape.get(3..).unwrap_or_default();
-        }
-        out.extend_from_slice(content);
-        let end = next.unwrap_or(body.len());
-        if !soft || next.is_none() {
-            let broken = !soft && !ending.is_empty();
-            if broken {
-                out.extend_from_slice(ending);
-            }
+    while let Some(found) = body
+        .get(copied..)
+        .and_then(|rest| memchr::memchr2(b'=', b'\n', rest))
+    {
+        let at = copied + found;
+        let literal = body.get(copied..at).unwrap_or_default();
+        if body.get(at) == Some(&b'\n') {
+            text.extend_from_slice(literal.trim_ascii_end());
+            let cr = at
+                .checked_sub(1)
+                .filter(|&cr| cr >= copied && body.get(cr) == Some(&b'\r'));
+            text.extend_from_slice(if cr.is_some() { b"\r\n" } else { b"\n" });
+            copied = at + 1;
             decoded.lines.push(HardLine {
-                encoded: line_start..end,
-                decoded_end: out.len(),
-                broken,
+                encoded: line_start..copied,
+                decoded_end: text.len(),
+                broken: true,
             });
-            line_start = end;
+            line_start = copied;
+            continue;
         }
-        match next {
-            Some(next) => at = next,
-            None => return Some(decoded),
+        text.extend_from_slice(literal);
+        if let Some(&[high, low]) = body.get(at + 1..at + 3) {
+            if let (Some(high), Some(low)) = (hex(high), hex(low)) {
+                text.push(high << 4 | low);
+                copied = at + 3;
+                continue;
+            }
+        }
+        // A soft line break: `=`, maybe transport padding, then a line feed or the end.
+        let padding = body
+            .get(at + 1..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b != b'\n' && b.is_ascii_whitespace())
+            .count();
+        copied = at + 1 + padding;
+        match body.get(copied) {
+            Some(b'\n') => copied += 1,
+            None => {}
+            Some(_) => return None,
         }
     }
+    let literal = body.get(copied..).unwrap_or_default();
+    text.extend_from_slice(literal.trim_ascii_end());
+    decoded.lines.push(HardLine {
+        encoded: line_start..body.len(),
+        decoded_end: text.len(),
+        broken: false,
+    });
+    Some(decoded)
 }
 
 fn hex(digit: u8) -> Option<u8> {
@@ -332,7 +338,49 @@ mod tests {
         ]
     }
 
+    /// Decoding line by line, as RFC 2045 describes it: the reference for [`decode`].
+    fn decode_by_lines(body: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut lines = body.split(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            let last = lines.peek().is_none();
+            let (line, ending) = match line.strip_suffix(b"\r") {
+                Some(line) if !last => (line, b"\r\n".as_slice()),
+                _ => (line, if last { b"".as_slice() } else { b"\n".as_slice() }),
+            };
+            let line = line.trim_ascii_end();
+            let (mut content, soft) = match line.strip_suffix(b"=") {
+                Some(content) => (content, true),
+                None => (line, false),
+            };
+            while let Some(eq) = content.iter().position(|&b| b == b'=') {
+                out.extend_from_slice(&content[..eq]);
+                let escape = content.get(eq + 1..eq + 3)?;
+                out.push(hex(escape[0])? << 4 | hex(escape[1])?);
+                content = &content[eq + 3..];
+            }
+            out.extend_from_slice(content);
+            if !soft {
+                out.extend_from_slice(ending);
+            }
+        }
+        Some(out)
+    }
+
     proptest! {
+        #[test]
+        fn decoding_equals_decoding_line_by_line(
+            body in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'='), Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'\t'), Just(0x0C),
+                    Just(b'3'), Just(b'D'), Just(b'a'), any::<u8>()
+                ],
+                0..200,
+            )
+        ) {
+            prop_assert_eq!(decode(&body).map(|decoded| decoded.text), decode_by_lines(&body));
+        }
+
         #[test]
         fn encoding_round_trips_within_76(body in proptest::collection::vec(any::<u8>(), 0..400), crlf: bool) {
             let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
