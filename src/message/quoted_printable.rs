@@ -8,19 +8,18 @@
 //! the changed lines are encoded afresh. That keeps the input's bytes wherever nothing
 //! changed, and spares encoding most of the body.
 
-use std::ops::Range;
-
 use super::transfer::LineEnding;
 
 /// Longest encoded line (RFC 2045), not counting the line ending.
 const ENCODED_LINE: usize = 76;
 
-/// One hard line of an encoded body: its encoded bytes (soft breaks and line ending
-/// included), and where its decoded text ends.
+/// One hard line of an encoded body: where its encoded bytes (soft breaks and line
+/// ending included) and its decoded text end; each starts where the previous line's
+/// end. Offsets are `u32` (a message is at most 4 GiB) to keep the list small.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct HardLine {
-    encoded: Range<usize>,
-    decoded_end: usize,
+    encoded_end: u32,
+    decoded_end: u32,
     /// It ends in a line break (the last line of a body may not).
     broken: bool,
 }
@@ -38,12 +37,11 @@ pub(crate) struct Decoded {
 pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
     let mut decoded = Decoded {
         text: Vec::with_capacity(body.len()),
-        lines: Vec::with_capacity(body.len() / 64 + 1),
+        lines: Vec::new(),
     };
     let text = &mut decoded.text;
-    // `body[..copied]` is decoded; the hard line being decoded starts at `line_start`.
+    // `body[..copied]` is decoded.
     let mut copied = 0;
-    let mut line_start = 0;
     while let Some(found) = body
         .get(copied..)
         .and_then(|rest| memchr::memchr2(b'=', b'\n', rest))
@@ -58,11 +56,10 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
             text.extend_from_slice(if cr.is_some() { b"\r\n" } else { b"\n" });
             copied = at + 1;
             decoded.lines.push(HardLine {
-                encoded: line_start..copied,
-                decoded_end: text.len(),
+                encoded_end: u32::try_from(copied).ok()?,
+                decoded_end: u32::try_from(text.len()).ok()?,
                 broken: true,
             });
-            line_start = copied;
             continue;
         }
         text.extend_from_slice(literal);
@@ -90,8 +87,8 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
     let literal = body.get(copied..).unwrap_or_default();
     text.extend_from_slice(literal.trim_ascii_end());
     decoded.lines.push(HardLine {
-        encoded: line_start..body.len(),
-        decoded_end: text.len(),
+        encoded_end: u32::try_from(body.len()).ok()?,
+        decoded_end: u32::try_from(text.len()).ok()?,
         broken: false,
     });
     Some(decoded)
@@ -132,11 +129,11 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
     // The original line `i`'s encoded bytes, if its text is what follows `at`.
     let unchanged_at = |i: usize, at: usize| -> Option<(&[u8], usize)> {
         let line = decoded.lines.get(i)?;
-        let start = i
-            .checked_sub(1)
-            .and_then(|prev| decoded.lines.get(prev))
-            .map_or(0, |prev| prev.decoded_end);
-        let text = decoded.text.get(start..line.decoded_end)?;
+        let previous = i.checked_sub(1).and_then(|prev| decoded.lines.get(prev));
+        let (encoded_start, decoded_start) = previous.map_or((0, 0), |prev| {
+            (prev.encoded_end as usize, prev.decoded_end as usize)
+        });
+        let text = decoded.text.get(decoded_start..line.decoded_end as usize)?;
         let rest = rewritten.get(at..)?;
         // A line without a break is the body's last: it matches only at the end.
         let matches = if line.broken {
@@ -145,7 +142,12 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
             rest == text
         };
         matches
-            .then(|| Some((original.get(line.encoded.clone())?, text.len())))
+            .then(|| {
+                Some((
+                    original.get(encoded_start..line.encoded_end as usize)?,
+                    text.len(),
+                ))
+            })
             .flatten()
     };
     while at < rewritten.len() {

@@ -1,8 +1,10 @@
 //! A message's MIME structure as byte ranges of the raw message.
 //!
-//! `mail-parser` finds the parts (it copes with the malformed mail found in the wild);
-//! this module keeps only where each leaf's headers and body are and what its headers
-//! say, so that rewriting touches nothing but the bodies it replaces.
+//! `mail-parser` finds the parts (it copes with the malformed mail found in the wild):
+//! for ordinary mail by parsing the header blocks alone while [`super::scan`] finds the
+//! delimiters, for anything else by parsing the whole message. This module keeps only
+//! where each leaf's headers and body are and what its headers say, so that rewriting
+//! touches nothing but the bodies it replaces.
 
 use std::ops::Range;
 
