@@ -63,12 +63,12 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
             continue;
         }
         text.extend_from_slice(literal);
-        if let Some(&[high, low]) = body.get(at + 1..at + 3) {
-            if let (Some(high), Some(low)) = (hex(high), hex(low)) {
-                text.push(high << 4 | low);
-                copied = at + 3;
-                continue;
-            }
+        if let Some(&[high, low]) = body.get(at + 1..at + 3)
+            && let (Some(high), Some(low)) = (hex(high), hex(low))
+        {
+            text.push(high << 4 | low);
+            copied = at + 3;
+            continue;
         }
         // A soft line break: `=`, maybe transport padding, then a line feed or the end.
         let padding = body
