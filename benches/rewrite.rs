@@ -316,17 +316,44 @@ fn message(c: &mut Criterion) {
 
     // `HASHBEACON_CALLS=rewrite_message:N` (or `rewrite_html_plus_text:N`) makes N calls
     // of one side and exits: under callgrind, N = 11 less N = 1, divided by 10, counts
-    // the instructions of one call without the setup's.
+    // the instructions of one call without the setup's. `alternate:N` times N calls of
+    // each side, one after the other, so that both see the same load, and prints the
+    // medians.
     if let Ok(calls) = std::env::var("HASHBEACON_CALLS") {
         let (side, n) = calls.split_once(':').expect("HASHBEACON_CALLS=SIDE:N");
-        for _ in 0..n.parse::<usize>().expect("a number of calls") {
+        let n = n.parse::<usize>().expect("a number of calls");
+        let whole = || {
+            drop(black_box(
+                rewrite_message(&f.tracker, &message, &options, black_box(&raw)).unwrap(),
+            ))
+        };
+        let parts = || drop(black_box(bodies()));
+        let (mut whole_ns, mut parts_ns) = (Vec::new(), Vec::new());
+        for _ in 0..n {
             match side {
-                "rewrite_message" => drop(black_box(
-                    rewrite_message(&f.tracker, &message, &options, black_box(&raw)).unwrap(),
-                )),
-                "rewrite_html_plus_text" => drop(black_box(bodies())),
+                "rewrite_message" => whole(),
+                "rewrite_html_plus_text" => parts(),
+                "alternate" => {
+                    let start = std::time::Instant::now();
+                    whole();
+                    let middle = std::time::Instant::now();
+                    parts();
+                    whole_ns.push((middle - start).as_nanos());
+                    parts_ns.push(middle.elapsed().as_nanos());
+                }
                 other => panic!("no side {other}"),
             }
+        }
+        if side == "alternate" {
+            whole_ns.sort_unstable();
+            parts_ns.sort_unstable();
+            let (whole, parts) = (whole_ns[n / 2], parts_ns[n / 2]);
+            println!(
+                "message/rewrite_message {} µs, message/rewrite_html_plus_text {} µs: {:.2}×",
+                whole / 1000,
+                parts / 1000,
+                whole as f64 / parts as f64
+            );
         }
         std::process::exit(0);
     }
