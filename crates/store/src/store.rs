@@ -9,7 +9,7 @@ use hashbeacon::{Conversion, Event};
 use crate::figures::{CampaignFigures, RejectedFigures};
 use crate::postgres::{Postgres, PostgresOpenError};
 use crate::raw::{ConversionRow, EventRow, UnknownName};
-use crate::rollup::seconds;
+use crate::rollup::{Batch, seconds};
 use crate::sqlite::{Sqlite, SqliteOpenError};
 use crate::unsubscribes::StoredUnsubscribe;
 
@@ -347,16 +347,31 @@ impl Store {
         }
     }
 
+    /// Stores raw rows only, in one transaction: half of a bulk load ([`crate::load`]).
+    pub(crate) fn insert_rows(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.insert_raw(rows),
+            Backend::Postgres(db) => db.copy_raw(rows),
+        }
+    }
+
+    /// Adds what a batch counts to the rollups, in one transaction, with no raw row:
+    /// the other half of a bulk load.
+    pub(crate) fn add_to_rollups(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.write(&[], batch, None),
+            Backend::Postgres(db) => db.write(&[], batch, None),
+        }
+        .map(drop)
+    }
+
     /// Stores raw rows only, with no rollup: PostgreSQL's `COPY`, SQLite's plain
     /// inserts. The figures no longer match the raw rows afterwards; this is the
     /// baseline that benchmarks compare [`Store::write`] with, not for production.
     #[doc(hidden)]
     pub fn write_raw_only(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.insert_raw(&rows),
-            Backend::Postgres(db) => db.copy_raw(&rows),
-        }
+        self.insert_rows(&rows)
     }
 }
 
