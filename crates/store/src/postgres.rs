@@ -211,7 +211,7 @@ impl Postgres {
     pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
         let client = &mut self.client;
         let query = |client: &mut Client, sql: &str| client.query(sql, &[&campaign]);
-        Ok(CampaignRows {
+        let mut rows = CampaignRows {
             counts: query(
                 client,
                 "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
@@ -219,13 +219,7 @@ impl Postgres {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
             .collect(),
-            hours: query(
-                client,
-                "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect(),
+            hours: Vec::new(),
             uniques: query(
                 client,
                 "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
@@ -240,7 +234,15 @@ impl Postgres {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect(),
-        })
+        };
+        let hours = query(
+            client,
+            "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
+        )?;
+        for r in &hours {
+            rows.push_hour(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+        Ok(rows)
     }
 
     /// The rejected requests' rollup rows: `(kind, reason, count)`.
