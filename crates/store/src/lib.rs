@@ -51,6 +51,7 @@
 #![forbid(unsafe_code)]
 
 mod figures;
+mod known;
 pub mod load;
 mod postgres;
 mod raw;

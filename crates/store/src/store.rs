@@ -7,6 +7,7 @@ use hashbeacon::report::Report;
 use hashbeacon::{Conversion, Event};
 
 use crate::figures::{CampaignFigures, RejectedFigures};
+use crate::known::KnownRecipients;
 use crate::postgres::{Postgres, PostgresOpenError};
 use crate::raw::{ConversionRow, EventRow, UnknownName};
 use crate::rollup::{Batch, seconds};
@@ -168,6 +169,7 @@ pub struct Purged {
 /// per thread (the [`Writer`](crate::Writer) opens its own).
 pub struct Store {
     backend: Backend,
+    known: KnownRecipients,
 }
 
 enum Backend {
@@ -219,7 +221,23 @@ impl Store {
                 })?))
             }
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            known: KnownRecipients::default(),
+        })
+    }
+
+    /// Sets how many recipients this connection remembers as stored (250,000 by
+    /// default, some 30 MB at most; 0 for none), forgetting those it knew.
+    ///
+    /// Each recipient's first action in a campaign, per link and activity, has a
+    /// row behind the exact unique counts, and storing it is most of what writing
+    /// an event costs. A recipient this connection stored before, whose row the new
+    /// events cannot move to an earlier first action, is left out of the write: the
+    /// row, stored by whichever writer, can only have an earlier one. When the
+    /// count is reached, all are forgotten at once.
+    pub fn remember_recipients(&mut self, capacity: usize) {
+        self.known = KnownRecipients::new(capacity);
     }
 
     /// Stores events and what they add to the rollups, in one transaction: all of
@@ -243,11 +261,16 @@ impl Store {
     }
 
     fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
-        let (rows, batch) = EventRow::batch(events);
-        match &mut self.backend {
+        let (rows, mut batch) = EventRow::batch(events);
+        self.known.skip_unchanged(&mut batch);
+        let written = match &mut self.backend {
             Backend::Sqlite(db) => db.write(&rows, &batch, once),
             Backend::Postgres(db) => db.write(&rows, &batch, once),
+        }?;
+        if written {
+            self.known.committed(&batch);
         }
+        Ok(written)
     }
 
     /// Stores a verified conversion, once per click `reference` (the text it was
