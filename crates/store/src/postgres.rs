@@ -39,6 +39,22 @@ pub(crate) struct Postgres {
 #[derive(Default)]
 struct Prepared(HashMap<&'static str, Statement>);
 
+impl Prepared {
+    /// The statement of `sql`, prepared with `prepare` the first time.
+    fn get(
+        &mut self,
+        sql: &'static str,
+        prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
+    ) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = prepare(sql)?;
+        self.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
 /// A transaction that prepares each statement once per connection.
 struct Tx<'a> {
     inner: Transaction<'a>,
@@ -47,12 +63,8 @@ struct Tx<'a> {
 
 impl Tx<'_> {
     fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        if let Some(statement) = self.prepared.0.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.inner.prepare(sql)?;
-        self.prepared.0.insert(sql, statement.clone());
-        Ok(statement)
+        let inner = &mut self.inner;
+        self.prepared.get(sql, |sql| inner.prepare(sql))
     }
 
     fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
@@ -207,37 +219,46 @@ impl Postgres {
         }
     }
 
+    /// Runs a query prepared once per connection: figures are read every few
+    /// seconds, and preparing anew costs a round trip each time.
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = &mut self.client;
+        let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
     /// A campaign's rollup rows.
     pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
-        let client = &mut self.client;
-        let query = |client: &mut Client, sql: &str| client.query(sql, &[&campaign]);
         let mut rows = CampaignRows {
-            counts: query(
-                client,
-                "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect(),
+            counts: self
+                .query(
+                    "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect(),
             hours: Vec::new(),
-            uniques: query(
-                client,
-                "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
-            firsts: query(
-                client,
-                "SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect(),
+            uniques: self
+                .query(
+                    "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            firsts: self
+                .query(
+                    "SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect(),
         };
-        let hours = query(
-            client,
+        let hours = self.query(
             "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
+            &[&campaign],
         )?;
         for r in &hours {
             rows.push_hour(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
@@ -248,7 +269,6 @@ impl Postgres {
     /// The rejected requests' rollup rows: `(kind, reason, count)`.
     pub(crate) fn rejected_rows(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok((self
-            .client
             .query("SELECT kind, reason, n FROM rollup_rejected", &[])?
             .iter())
         .map(|r| (r.get(0), r.get(1), r.get(2)))
