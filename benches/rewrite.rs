@@ -12,7 +12,12 @@
 //!   multipart/alternative of the newsletter as quoted-printable HTML, a plain-text
 //!   version and a base64 attachment) — the body rewriting any message rewriter does,
 //!   without the MIME work.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -308,6 +313,50 @@ fn message(c: &mut Criterion) {
         (tracked_in_part(&once, 1), tracked_in_part(&once, 0)),
         "both sides track the same links"
     );
+
+    // `HASHBEACON_CALLS=rewrite_message:N` (or `rewrite_html_plus_text:N`) makes N calls
+    // of one side and exits: under callgrind, N = 11 less N = 1, divided by 10, counts
+    // the instructions of one call without the setup's. `alternate:N` times N calls of
+    // each side, one after the other, so that both see the same load, and prints the
+    // medians.
+    if let Ok(calls) = std::env::var("HASHBEACON_CALLS") {
+        let (side, n) = calls.split_once(':').expect("HASHBEACON_CALLS=SIDE:N");
+        let n = n.parse::<usize>().expect("a number of calls");
+        let whole = || {
+            drop(black_box(
+                rewrite_message(&f.tracker, &message, &options, black_box(&raw)).unwrap(),
+            ))
+        };
+        let parts = || drop(black_box(bodies()));
+        let (mut whole_ns, mut parts_ns) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            match side {
+                "rewrite_message" => whole(),
+                "rewrite_html_plus_text" => parts(),
+                "alternate" => {
+                    let start = std::time::Instant::now();
+                    whole();
+                    let middle = std::time::Instant::now();
+                    parts();
+                    whole_ns.push((middle - start).as_nanos());
+                    parts_ns.push(middle.elapsed().as_nanos());
+                }
+                other => panic!("no side {other}"),
+            }
+        }
+        if side == "alternate" {
+            whole_ns.sort_unstable();
+            parts_ns.sort_unstable();
+            let (whole, parts) = (whole_ns[n / 2], parts_ns[n / 2]);
+            println!(
+                "message/rewrite_message {} µs, message/rewrite_html_plus_text {} µs: {:.2}×",
+                whole / 1000,
+                parts / 1000,
+                whole as f64 / parts as f64
+            );
+        }
+        std::process::exit(0);
+    }
 
     let mut group = c.benchmark_group("message");
     group.throughput(Throughput::Bytes(raw.len() as u64));

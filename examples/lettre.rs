@@ -1,6 +1,7 @@
 //! Sending with lettre: lettre builds and formats the multipart/alternative message,
 //! `rewrite_message` rewrites the formatted bytes for one recipient (HTML part first,
-//! then the text part, every other byte as lettre wrote it), and lettre's file
+//! then the text part, every other byte as lettre wrote it) and adds the recipient's
+//! one-click `List-Unsubscribe` headers, and lettre's file
 //! transport writes them with `send_raw` (no network). Swap in `SmtpTransport` to
 //! really send it.
 //!
@@ -16,7 +17,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hashbeacon::message::{MessageOptions, rewrite_message};
+use hashbeacon::message::{ListUnsubscribe, MessageOptions, rewrite_message};
 use hashbeacon::rewrite::{Message, Recipient};
 use hashbeacon::{Key, KeyId, Keyring, PseudonymKey, Tracker};
 use lettre::message::{Mailbox, MultiPart};
@@ -51,8 +52,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         ))?;
 
     // The finished message, rewritten for this recipient: what the author opted out in
-    // the HTML part stays untracked in the text part too.
-    let tracked = rewrite_message(&tracker, &message, &MessageOptions::default(), &email.formatted())?;
+    // the HTML part stays untracked in the text part too. A DKIM signature would come
+    // after this step, covering the unsubscribe headers.
+    let mut options = MessageOptions::default();
+    options.list_unsubscribe = Some(ListUnsubscribe::new());
+    let tracked = rewrite_message(&tracker, &message, &options, &email.formatted())?;
     eprintln!("{tracked}");
 
     let folder = std::env::args_os()

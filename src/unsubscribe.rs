@@ -204,8 +204,9 @@ impl UnsubscribeHeaders {
         out
     }
 
-    /// The physical lines, without their CRLF.
-    fn lines(&self) -> Vec<String> {
+    /// The physical lines, without their line ending: what [`Self::to_lines`] writes,
+    /// for a message whose line ending is not CRLF.
+    pub(crate) fn lines(&self) -> Vec<String> {
         let first = format!("{LIST_UNSUBSCRIBE}: <{}>", self.url);
         let mut lines = match &self.mailto {
             None => vec![first],
@@ -241,13 +242,26 @@ impl Tracker {
         issued_at: u64,
         mailto: Option<&Mailto>,
     ) -> Result<UnsubscribeHeaders, HeaderError> {
+        self.unsubscribe_headers_expiring(campaign, recipient, issued_at, None, mailto)
+    }
+
+    /// [`Tracker::unsubscribe_headers`] with an unsubscribe URL that stops being fresh
+    /// at `expires_at`, if given.
+    pub(crate) fn unsubscribe_headers_expiring(
+        &self,
+        campaign: &str,
+        recipient: &Pseudonym,
+        issued_at: u64,
+        expires_at: Option<u64>,
+        mailto: Option<&Mailto>,
+    ) -> Result<UnsubscribeHeaders, HeaderError> {
         let claims = Claims {
             kind: Kind::Unsubscribe,
             campaign,
             link: None,
             recipient: Some(recipient.as_str()),
             issued_at,
-            expires_at: None,
+            expires_at,
         };
         UnsubscribeHeaders::new(self.unsubscribe_url(&claims)?, mailto.cloned())
     }

@@ -1118,6 +1118,78 @@ fn rewrite_message_refuses_a_dkim_signed_message_unless_allowed() {
     assert_one_line_error(&rewrite(&keys.key, &conflicting, EML.as_bytes(), None), "--text");
 }
 
+#[test]
+fn rewrite_message_adds_the_recipients_list_unsubscribe_headers() {
+    let keys = keys("rewrite-message-unsubscribe");
+    let before = unix_now();
+    let args = [
+        "--base",
+        BASE,
+        "--campaign",
+        "weekly",
+        "--message",
+        "--recipient",
+        ADDRESS,
+        "--pseudonym-key",
+        keys.pseudonym_key.to_str().unwrap(),
+        "--list-unsubscribe",
+        "--mailto",
+        "leave@shop.example",
+    ];
+    let output = rewrite(&keys.key, &args, EML.as_bytes(), None);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    let headers = "From: shop@example.com\r\nSubject: Spring\r\n\
+Content-Type: multipart/alternative; boundary=\"b\"\r\n";
+    let rest = out.strip_prefix(headers).unwrap();
+    let (url, rest) = rest
+        .strip_prefix("List-Unsubscribe: <")
+        .and_then(|rest| rest.split_once(">,\r\n <mailto:leave@shop.example>\r\n"))
+        .unwrap();
+    let rest = rest
+        .strip_prefix("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\n--b\r\n")
+        .unwrap();
+    assert!(EML.ends_with(&rest[rest.find("\r\n--b--").unwrap()..]));
+    let (code, json) = inspect(&keys.key, url, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["kind"], "unsubscribe");
+    assert_eq!(json["campaign"], "weekly");
+    assert_eq!(json["recipient"], keys.pseudonym.as_str());
+    assert!(json["issued_at"].as_u64().unwrap() >= before);
+
+    // A message with its own List-Unsubscribe is refused; the flag needs a recipient.
+    let own = format!("List-Unsubscribe: <mailto:x@lists.example>\r\n{EML}");
+    assert_one_line_error(
+        &rewrite(&keys.key, &args, own.as_bytes(), None),
+        "already has a List-Unsubscribe",
+    );
+    let anonymous = [
+        "--base",
+        BASE,
+        "--campaign",
+        "weekly",
+        "--message",
+        "--list-unsubscribe",
+    ];
+    assert_one_line_error(
+        &rewrite(&keys.key, &anonymous, EML.as_bytes(), None),
+        "--recipient",
+    );
+    let no_flag = [
+        "--base",
+        BASE,
+        "--campaign",
+        "weekly",
+        "--message",
+        "--mailto",
+        "a@b.example",
+    ];
+    assert_one_line_error(
+        &rewrite(&keys.key, &no_flag, EML.as_bytes(), None),
+        "--list-unsubscribe",
+    );
+}
+
 #[path = "reference/mod.rs"]
 mod reference;
 

@@ -1,9 +1,15 @@
 //! Property tests over random MIME trees (nesting, transfer encodings, charsets, CRLF
 //! and LF): a recipient who opted out gets the exact input bytes back, and a rewritten
 //! message parses, with an independent parser, to the same tree with every HTML and
-//! text body equal to what the body rewriters make of it.
+//! text body equal to what the body rewriters make of it; the one-click unsubscribe
+//! headers are two fields more at the end of the top-level headers, and nothing else.
 #![cfg(feature = "message")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 #[path = "common/mime.rs"]
@@ -11,8 +17,11 @@ mod mime;
 
 use base64::Engine as _;
 use common::{NOW, tracker};
-use hashbeacon::message::{MessageOptions, PartOutcome, rewrite_message};
+use hashbeacon::PseudonymKey;
+use hashbeacon::message::{ListUnsubscribe, MessageOptions, PartOutcome, rewrite_message};
 use hashbeacon::rewrite::{Message, Recipient};
+use hashbeacon::unsubscribe::Mailto;
+use mailparse::MailHeaderMap as _;
 use proptest::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -245,5 +254,54 @@ proptest! {
         if !crlf {
             prop_assert!(!out.message.windows(2).any(|w| w == b"\r\n") || raw.windows(2).any(|w| w == b"\r\n"));
         }
+    }
+
+    #[test]
+    fn list_unsubscribe_adds_its_fields_and_moves_nothing(
+        tree in tree(),
+        crlf: bool,
+        opted_out: bool,
+        mailto: bool,
+    ) {
+        let raw = message_bytes(&tree, crlf);
+        let ada = PseudonymKey::new(&[0x42; 32]).unwrap().pseudonym("ada@example.com");
+        let message = Message::new("props", Recipient::new(NOW).with_pseudonym(&ada).opted_out(opted_out));
+        let mailto = mailto.then(|| Mailto::new("leave@shop.example").unwrap());
+        let mut options = MessageOptions::default();
+        let mut list_unsubscribe = ListUnsubscribe::new();
+        if let Some(mailto) = &mailto {
+            list_unsubscribe = list_unsubscribe.with_mailto(mailto.clone());
+        }
+        options.list_unsubscribe = Some(list_unsubscribe);
+        let out = rewrite_message(&tracker(), &message, &options, &raw).unwrap();
+
+        // The two fields, in the message's line ending, where its headers end.
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let blank = format!("{eol}{eol}");
+        let at = raw.windows(blank.len()).position(|w| w == blank.as_bytes()).unwrap() + eol.len();
+        let headers = tracker().unsubscribe_headers("props", &ada, NOW, mailto.as_ref()).unwrap();
+        let lines = headers.to_lines().replace("\r\n", eol);
+        prop_assert!(out.message[..at] == raw[..at]);
+        prop_assert!(out.message[at..].starts_with(lines.as_bytes()));
+        let mut stripped = out.clone();
+        stripped.message = [&raw[..at], &out.message[at + lines.len()..]].concat();
+        if opted_out {
+            prop_assert!(stripped.message == raw);
+        } else {
+            mime::check(&tracker(), &message, &options, &raw, &stripped);
+        }
+
+        // A mailbox provider finds the one-click URL, signed for the recipient.
+        let parsed = mailparse::parse_mail(&out.message).unwrap();
+        let value = parsed.headers.get_all_values("List-Unsubscribe");
+        let post = parsed.headers.get_first_value("List-Unsubscribe-Post");
+        prop_assert_eq!(value.len(), 1);
+        let url = match list_unsubscribe::parse_with_post(&value[0], post.as_deref()) {
+            list_unsubscribe::UnsubscribeMethod::OneClick { url } => url.to_string(),
+            other => panic!("not one-click: {other:?}"),
+        };
+        let path = url.strip_prefix("https://t.example.com").unwrap();
+        let verified = tracker().verify_unsubscribe(path, NOW).unwrap();
+        prop_assert_eq!(verified.claims.recipient, Some(ada.as_str()));
     }
 }

@@ -402,7 +402,7 @@ pub fn fuzz_rewrite(data: &[u8], html: bool) {
 /// selector pick the body options as for [`rewrite_options`] (HTML's reading; the
 /// charset bit is moot, each part declares its own).
 pub fn fuzz_rewrite_message(data: &[u8]) {
-    use hashbeacon::message::{HeaderField, MessageError, MessageOptions, rewrite_message};
+    use hashbeacon::message::{HeaderField, ListUnsubscribe, MessageError, MessageOptions, rewrite_message};
     use hashbeacon::rewrite::{Message, Recipient};
 
     let Some((selector, raw)) = split_rewrite_input(data) else {
@@ -422,10 +422,14 @@ pub fn fuzz_rewrite_message(data: &[u8]) {
     }
 
     options.add_headers.push(HeaderField::new("X-Fuzz", "1"));
-    let message = Message::new("fuzz", Recipient::new(FUZZ_ISSUED_AT));
+    options.list_unsubscribe = Some(ListUnsubscribe::new());
+    let pseudonym = hashbeacon::PseudonymKey::new(&[9; 32])
+        .expect("a pseudonym key")
+        .pseudonym("ada@example.com");
+    let message = Message::new("fuzz", Recipient::new(FUZZ_ISSUED_AT).with_pseudonym(&pseudonym));
     let out = match rewrite_message(&tracker, &message, &options, raw) {
         Ok(out) => out,
-        Err(MessageError::NoHeaderBlock) => return,
+        Err(MessageError::NoHeaderBlock | MessageError::ListUnsubscribeExists) => return,
         Err(err) => panic!("unexpected error {err}"),
     };
     // Output linear in the input: bodies grow by tracked URLs, the pixel and

@@ -16,8 +16,9 @@ pub(crate) struct Edit {
 pub(crate) fn apply(raw: &[u8], mut edits: Vec<Edit>) -> Option<Vec<u8>> {
     // Stable: insertions at one offset keep the order they were made in.
     edits.sort_by_key(|edit| (edit.range.start, edit.range.end));
-    let grown: usize = edits.iter().map(|edit| edit.bytes.len()).sum();
-    let mut out = Vec::with_capacity(raw.len() + grown);
+    let added: usize = edits.iter().map(|edit| edit.bytes.len()).sum();
+    let removed: usize = edits.iter().map(|edit| edit.range.len()).sum();
+    let mut out = Vec::with_capacity((raw.len() + added).saturating_sub(removed));
     let mut copied = 0;
     for edit in edits {
         out.extend_from_slice(raw.get(copied..edit.range.start)?);

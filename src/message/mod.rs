@@ -16,8 +16,9 @@
 //! Every byte outside a rewritten body is the input's: headers, boundaries, preambles,
 //! epilogues and untouched parts are copied, never re-serialized. A rewritten body keeps
 //! its charset (the rewriters work in it and insert only ASCII), its line ending and its
-//! `Content-Transfer-Encoding`: quoted-printable is re-encoded in lines of at most 76
-//! characters, base64 re-wrapped at 76, and a `7bit`/`8bit` body becomes
+//! `Content-Transfer-Encoding`: in quoted-printable, every line the rewriter changed is
+//! encoded afresh in lines of at most 76 characters and every other line keeps its
+//! encoded bytes; base64 is re-wrapped at 76, and a `7bit`/`8bit` body becomes
 //! quoted-printable (with its header updated) only when a rewritten line outgrows the
 //! 998 bytes such a body may have. A body the rewriter leaves unchanged (a recipient who
 //! opted out, no links) keeps its exact encoded bytes.
@@ -62,24 +63,29 @@
 
 mod assemble;
 mod charset;
+mod list_unsubscribe;
+mod quoted_printable;
 mod report;
+mod scan;
 mod structure;
 mod transfer;
 
 use std::fmt;
 
+pub use list_unsubscribe::ListUnsubscribe;
 pub use report::{LeftAlone, PartOutcome, PartReport};
 pub use transfer::TransferEncoding;
 
 use self::assemble::Edit;
 use self::structure::{Kind, Leaf};
 use self::transfer::LineEnding;
-use crate::error::SignError;
+use crate::error::{HeaderError, SignError};
 use crate::link::Tracker;
 use crate::rewrite::{
     Charset, Message, Options, Report, RewriteError, Rewritten, rewrite_html, rewrite_text,
 };
 use crate::token::{Claims, Kind as TokenKind};
+use crate::unsubscribe::{LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST};
 
 /// Longest header field [`MessageOptions::add_headers`] may add, line ending excluded
 /// (RFC 5322's line limit).
@@ -105,9 +111,26 @@ pub struct MessageOptions {
     /// with [`MessageError::DkimSigned`].
     pub allow_dkim_signed: bool,
     /// Header fields added at the end of the top-level header block, in order, with the
-    /// message's line ending: e.g. a recipient's `List-Unsubscribe` and
-    /// `List-Unsubscribe-Post`.
+    /// message's line ending.
     pub add_headers: Vec<HeaderField>,
+    /// Add the recipient's one-click unsubscribe headers (`List-Unsubscribe` and
+    /// `List-Unsubscribe-Post`, after [`Self::add_headers`]), signed for the
+    /// [`Message`]'s campaign and recipient, whose pseudonym is then required
+    /// ([`MessageError::UnsubscribeNeedsRecipient`]). It is the URL the bodies'
+    /// [`UNSUBSCRIBE_PLACEHOLDER`](crate::rewrite::UNSUBSCRIBE_PLACEHOLDER)s get, and
+    /// the body rewriters never track it (nor any unsubscribe URL of the tracker). A
+    /// recipient who opted out of tracking gets the headers too: an unsubscribe is not
+    /// tracking.
+    ///
+    /// A message that already carries either field is refused
+    /// ([`MessageError::ListUnsubscribeExists`]) rather than given a second one or
+    /// stripped of its own: that one is an unsubscribe route its sender set up (a list
+    /// manager's address, say), which dropping silently would break, and two
+    /// `List-Unsubscribe` fields leave a mailbox provider to guess which to honour.
+    ///
+    /// Add the headers before DKIM signing: a provider honours them only when the
+    /// signature covers them (see [`crate::unsubscribe`]).
+    pub list_unsubscribe: Option<ListUnsubscribe>,
 }
 
 /// A header field to add to a message.
@@ -135,6 +158,13 @@ impl HeaderField {
         let name_ok = !self.name.is_empty() && self.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         let value_ok = !self.value.chars().any(|c| c.is_control() && c != '\t');
         name_ok && value_ok && self.name.len() + 2 + self.value.len() <= MAX_FIELD_LEN
+    }
+
+    /// Whether the field is one of the two [`MessageOptions::list_unsubscribe`] adds.
+    fn is_list_unsubscribe(&self) -> bool {
+        [LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST]
+            .iter()
+            .any(|name| self.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -202,6 +232,22 @@ pub enum MessageError {
     /// Headers must be added but the message has no header block to add them to.
     #[error("the message's header block has no end, so no header field can be added")]
     NoHeaderBlock,
+    /// [`MessageOptions::list_unsubscribe`] is set but the recipient has no pseudonym:
+    /// an unsubscribe must say who leaves.
+    #[error("List-Unsubscribe needs the recipient's pseudonym: an unsubscribe must say who leaves")]
+    UnsubscribeNeedsRecipient,
+    /// [`MessageOptions::list_unsubscribe`] is set but the message already carries a
+    /// `List-Unsubscribe` or `List-Unsubscribe-Post` field (or
+    /// [`MessageOptions::add_headers`] adds one): remove it from the message, or leave
+    /// the option off to keep it.
+    #[error(
+        "the message already has a List-Unsubscribe or List-Unsubscribe-Post field: remove it before adding the recipient's"
+    )]
+    ListUnsubscribeExists,
+    /// The one-click unsubscribe headers could not be built (a base URL so long that a
+    /// line would pass 998 characters).
+    #[error("cannot add List-Unsubscribe: {0}")]
+    Unsubscribe(HeaderError),
     /// The parser reported overlapping parts, so the edits could not be applied.
     #[error("the message's parts overlap; nothing was rewritten")]
     Overlapping,
@@ -212,7 +258,8 @@ pub enum MessageError {
 /// everything else stays byte for byte as it was (see the [module docs](self)).
 ///
 /// A recipient who opted out ([`crate::rewrite::Recipient::opted_out`]) gets the
-/// message back unchanged, apart from [`MessageOptions::add_headers`].
+/// message back unchanged, apart from [`MessageOptions::add_headers`] and
+/// [`MessageOptions::list_unsubscribe`].
 pub fn rewrite_message(
     tracker: &Tracker,
     message: &Message<'_>,
@@ -226,18 +273,33 @@ pub fn rewrite_message(
     if let Some(field) = options.add_headers.iter().find(|field| !field.is_valid()) {
         return Err(MessageError::InvalidHeader(field.name.clone()));
     }
+    let unsubscribe = match &options.list_unsubscribe {
+        Some(list_unsubscribe) => {
+            if options.add_headers.iter().any(HeaderField::is_list_unsubscribe) {
+                return Err(MessageError::ListUnsubscribeExists);
+            }
+            Some(list_unsubscribe.headers(tracker, message)?)
+        }
+        None => None,
+    };
     let structure = structure::parse(raw).ok_or(MessageError::NotAMessage)?;
     if structure.dkim_signed && !options.allow_dkim_signed {
         return Err(MessageError::DkimSigned);
     }
+    if unsubscribe.is_some() && structure.list_unsubscribe {
+        return Err(MessageError::ListUnsubscribeExists);
+    }
 
     let mut edits = Vec::new();
-    if !options.add_headers.is_empty() {
+    if !options.add_headers.is_empty() || unsubscribe.is_some() {
         let (at, eol) = structure.header_end.ok_or(MessageError::NoHeaderBlock)?;
         let mut bytes = Vec::new();
         for field in &options.add_headers {
             bytes.extend_from_slice(field.to_string().as_bytes());
             bytes.extend_from_slice(eol.as_bytes());
+        }
+        if let Some(headers) = &unsubscribe {
+            bytes.extend(list_unsubscribe::field_lines(headers, eol));
         }
         edits.push(Edit { range: at..at, bytes });
     }
@@ -350,12 +412,12 @@ fn part_edits(
     if leaf.malformed {
         return Err(LeftAlone::Malformed);
     }
-    let rewritten = rewrite(&decoded, charset).map_err(LeftAlone::Unrewritable)?;
-    if rewritten.body == *decoded {
+    let rewritten = rewrite(decoded.text(), charset).map_err(LeftAlone::Unrewritable)?;
+    if rewritten.body == decoded.text() {
         return Ok((rewritten.report, encoding, None, Vec::new()));
     }
     let eol = leaf.line_ending(raw);
-    let (encoded, now) = transfer::encode(encoding, &rewritten.body, body, eol);
+    let (encoded, now) = transfer::encode(encoding, &rewritten.body, &decoded, body, eol);
     let mut edits = vec![Edit {
         range: leaf.body.clone(),
         bytes: encoded,

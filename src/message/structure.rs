@@ -1,13 +1,16 @@
 //! A message's MIME structure as byte ranges of the raw message.
 //!
-//! `mail-parser` finds the parts (it copes with the malformed mail found in the wild);
-//! this module keeps only where each leaf's headers and body are and what its headers
-//! say, so that rewriting touches nothing but the bodies it replaces.
+//! `mail-parser` finds the parts (it copes with the malformed mail found in the wild):
+//! for ordinary mail by parsing the header blocks alone while [`super::scan`] finds the
+//! delimiters, for anything else by parsing the whole message. This module keeps only
+//! where each leaf's headers and body are and what its headers say, so that rewriting
+//! touches nothing but the bodies it replaces.
 
 use std::ops::Range;
 
 use mail_parser::{Header, HeaderName, MessageParser, MessagePart, MimeHeaders as _, PartType};
 
+use super::scan;
 use super::transfer::LineEnding;
 
 /// Deepest `multipart` nesting whose parts are looked at; a deeper subtree is left
@@ -28,7 +31,7 @@ pub(crate) enum Kind {
 }
 
 /// One leaf of the MIME tree.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaf {
     /// IMAP-style part number: `1`, `2.1`, …
     pub(crate) number: String,
@@ -64,36 +67,43 @@ impl Leaf {
 }
 
 /// The parts of a message that matter for rewriting it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Structure {
     pub(crate) leaves: Vec<Leaf>,
     /// The top-level header block carries a `DKIM-Signature`.
     pub(crate) dkim_signed: bool,
+    /// The top-level header block carries `List-Unsubscribe` or `List-Unsubscribe-Post`.
+    pub(crate) list_unsubscribe: bool,
     /// Where top-level header fields can be added, with the headers' line ending.
     pub(crate) header_end: Option<(usize, LineEnding)>,
 }
 
 /// The structure of `raw`, or `None` when it holds no header block at all.
 pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
+    let parser = parser();
+    match scan::parse(&parser, raw) {
+        Some((leaves, root)) => Some(structure(raw, &root, leaves)),
+        None => parse_whole(&parser, raw),
+    }
+}
+
+/// The parser, set to read the headers that matter here.
+pub(crate) fn parser() -> MessageParser {
     // The parser would decode every quoted-printable and base64 body (a copy of each
     // attachment) while it looks for boundaries. With the transfer encoding hidden from
     // it, it only finds where parts end; the bodies that are rewritten are decoded here,
     // and only those.
-    let message = MessageParser::new()
+    MessageParser::new()
         .with_mime_headers()
         .ignore_header(HeaderName::ContentTransferEncoding)
-        .parse(raw)?;
+}
+
+/// The structure of `raw` as `mail-parser` finds it parsing the whole message, which
+/// copes with the malformed mail found in the wild.
+pub(crate) fn parse_whole(parser: &MessageParser, raw: &[u8]) -> Option<Structure> {
+    let message = parser.parse(raw)?;
     let parts = &message.parts;
     let root = parts.first()?;
-    let dkim_signed = root
-        .headers
-        .iter()
-        .any(|header| matches!(header.name, HeaderName::DkimSignature));
-    let header_end = blank_line(raw, root).map(|at| {
-        let eol = LineEnding::first_in(raw.get(at..).unwrap_or_default()).unwrap_or(LineEnding::CrLf);
-        (at, eol)
-    });
-
     let mut leaves = Vec::new();
     // Depth-first, in document order, without recursion (nesting depth is input-chosen);
     // each part is visited at most once whatever the parser's child lists say.
@@ -123,14 +133,33 @@ pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
             }
         }
     }
-    Some(Structure {
-        leaves,
-        dkim_signed,
-        header_end,
-    })
+    Some(structure(raw, root, leaves))
 }
 
-fn leaf(raw: &[u8], part: &MessagePart<'_>, body: &PartType<'_>, number: String) -> Leaf {
+/// The structure of a message with these leaves and this root part.
+pub(crate) fn structure(raw: &[u8], root: &MessagePart<'_>, leaves: Vec<Leaf>) -> Structure {
+    let has = |wanted: fn(&HeaderName<'_>) -> bool| root.headers.iter().any(|header| wanted(&header.name));
+    let dkim_signed = has(|name| matches!(name, HeaderName::DkimSignature));
+    let list_unsubscribe = has(|name| {
+        matches!(
+            name,
+            HeaderName::ListUnsubscribe | HeaderName::ListUnsubscribePost
+        )
+    });
+    let header_end = blank_line(raw, root).map(|at| {
+        let eol = LineEnding::first_in(raw.get(at..).unwrap_or_default()).unwrap_or(LineEnding::CrLf);
+        (at, eol)
+    });
+    Structure {
+        leaves,
+        dkim_signed,
+        list_unsubscribe,
+        header_end,
+    }
+}
+
+/// The leaf for one part of the parsed tree.
+pub(crate) fn leaf(raw: &[u8], part: &MessagePart<'_>, body: &PartType<'_>, number: String) -> Leaf {
     let content_type = part.content_type();
     let type_name = content_type.map_or_else(
         || "text/plain".to_owned(),

@@ -1,12 +1,13 @@
 //! Content-Transfer-Encodings: a part's body decoded for the rewriter, and the rewritten
 //! body encoded back in the part's own encoding and line ending.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
+
+use super::quoted_printable;
 
 /// Longest encoded line of quoted-printable and base64 (RFC 2045), not counting the line
 /// ending.
@@ -99,16 +100,37 @@ impl LineEnding {
     }
 }
 
+/// A part's body with its transfer encoding undone.
+#[derive(Debug)]
+pub(crate) enum Decoded<'a> {
+    /// Not encoded: the body itself.
+    Unencoded(&'a [u8]),
+    /// Quoted-printable, with where each line came from.
+    QuotedPrintable(quoted_printable::Decoded),
+    Base64(Vec<u8>),
+}
+
+impl Decoded<'_> {
+    /// The decoded bytes.
+    pub(crate) fn text(&self) -> &[u8] {
+        match self {
+            Decoded::Unencoded(body) => body,
+            Decoded::QuotedPrintable(decoded) => &decoded.text,
+            Decoded::Base64(text) => text,
+        }
+    }
+}
+
 /// The body with its transfer encoding undone, or `None` when it is not validly encoded.
-pub(crate) fn decode(encoding: TransferEncoding, body: &[u8]) -> Option<Cow<'_, [u8]>> {
+pub(crate) fn decode(encoding: TransferEncoding, body: &[u8]) -> Option<Decoded<'_>> {
     match encoding {
         TransferEncoding::SevenBit | TransferEncoding::EightBit | TransferEncoding::Binary => {
-            Some(Cow::Borrowed(body))
+            Some(Decoded::Unencoded(body))
         }
-        TransferEncoding::QuotedPrintable => decode_quoted_printable(body).map(Cow::Owned),
+        TransferEncoding::QuotedPrintable => quoted_printable::decode(body).map(Decoded::QuotedPrintable),
         TransferEncoding::Base64 => {
             let text: Vec<u8> = body.iter().copied().filter(|b| !is_space(*b)).collect();
-            BASE64_DECODER.decode(text).ok().map(Cow::Owned)
+            BASE64_DECODER.decode(text).ok().map(Decoded::Base64)
         }
     }
 }
@@ -116,22 +138,30 @@ pub(crate) fn decode(encoding: TransferEncoding, body: &[u8]) -> Option<Cow<'_, 
 /// The rewritten body encoded for the part, and the encoding it is in: the part's own,
 /// except that an unencoded body whose lines no longer fit (or that a `7bit` label no
 /// longer describes) becomes quoted-printable. `original` is the encoded body before
-/// rewriting: a base64 body keeps its trailing line break.
+/// rewriting and `decoded` what it decoded to: a base64 body keeps its trailing line
+/// break, and a quoted-printable one the encoded bytes of every line left unchanged.
 pub(crate) fn encode(
     encoding: TransferEncoding,
     body: &[u8],
+    decoded: &Decoded<'_>,
     original: &[u8],
     eol: LineEnding,
 ) -> (Vec<u8>, TransferEncoding) {
     match encoding {
-        TransferEncoding::QuotedPrintable => (encode_quoted_printable(body, eol), encoding),
+        TransferEncoding::QuotedPrintable => {
+            let encoded = match decoded {
+                Decoded::QuotedPrintable(lines) => quoted_printable::reencode(body, lines, original, eol),
+                _ => quoted_printable::encode(body, eol),
+            };
+            (encoded, encoding)
+        }
         TransferEncoding::Base64 => {
             let kept = original.len() - original.iter().rev().take_while(|b| is_space(**b)).count();
             let tail = original.get(kept..).unwrap_or_default();
             (encode_base64(body, eol, tail), encoding)
         }
         TransferEncoding::SevenBit | TransferEncoding::EightBit if !fits_unencoded(encoding, body) => (
-            encode_quoted_printable(body, eol),
+            quoted_printable::encode(body, eol),
             TransferEncoding::QuotedPrintable,
         ),
         TransferEncoding::SevenBit | TransferEncoding::EightBit | TransferEncoding::Binary => {
@@ -151,141 +181,6 @@ fn fits_unencoded(encoding: TransferEncoding, body: &[u8]) -> bool {
         && body
             .split(|&b| b == b'\n')
             .all(|line| line.strip_suffix(b"\r").unwrap_or(line).len() <= RAW_LINE)
-}
-
-/// Strict quoted-printable decoding: `=` must start a soft line break or two hex digits.
-/// Line endings are kept as written; trailing white space on a line is transport
-/// padding and dropped (RFC 2045 §6.7).
-fn decode_quoted_printable(body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body;
-    loop {
-        let (line, ending, next) = match memchr::memchr(b'\n', rest) {
-            Some(at) => {
-                let (line, next) = rest.split_at(at);
-                let next = next.get(1..).unwrap_or_default();
-                match line.strip_suffix(b"\r") {
-                    Some(line) => (line, b"\r\n".as_slice(), Some(next)),
-                    None => (line, b"\n".as_slice(), Some(next)),
-                }
-            }
-            None => (rest, b"".as_slice(), None),
-        };
-        let line = line.trim_ascii_end();
-        let (mut content, soft) = match line.strip_suffix(b"=") {
-            Some(content) => (content, true),
-            None => (line, false),
-        };
-        while let Some(at) = memchr::memchr(b'=', content) {
-            let (literal, escape) = content.split_at(at);
-            out.extend_from_slice(literal);
-            let (high, low) = match escape {
-                [_, high, low, ..] => (hex(*high)?, hex(*low)?),
-                _ => return None,
-            };
-            out.push(high << 4 | low);
-            content = escape.get(3..).unwrap_or_default();
-        }
-        out.extend_from_slice(content);
-        if !soft {
-            out.extend_from_slice(ending);
-        }
-        match next {
-            Some(next) => rest = next,
-            None => return Some(out),
-        }
-    }
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
-}
-
-/// Quoted-printable with lines of at most 76 characters: the body's own line breaks (in
-/// `eol`) stay literal line breaks, every other CR or LF is escaped, and so are `=`,
-/// bytes outside printable ASCII and white space before a line break.
-fn encode_quoted_printable(body: &[u8], eol: LineEnding) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 8);
-    let mut rest = body;
-    loop {
-        let (line, next) = split_hard_line(rest, eol);
-        encode_quoted_printable_line(line, eol, &mut out);
-        match next {
-            Some(next) => {
-                out.extend_from_slice(eol.as_bytes());
-                rest = next;
-            }
-            None => return out,
-        }
-    }
-}
-
-/// The text before the first line break written as `eol`, and what follows that break
-/// (`None` when there is none).
-fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
-    let mut from = 0;
-    while let Some(at) = text.get(from..).and_then(|rest| memchr::memchr(b'\n', rest)) {
-        let at = from + at;
-        let line_end = match eol {
-            LineEnding::Lf => Some(at),
-            LineEnding::CrLf => at.checked_sub(1).filter(|&cr| text.get(cr) == Some(&b'\r')),
-        };
-        if let Some(line_end) = line_end {
-            return (text.get(..line_end).unwrap_or_default(), text.get(at + 1..));
-        }
-        from = at + 1;
-    }
-    (text, None)
-}
-
-/// Whether quoted-printable writes the byte as it is (within a line): printable ASCII
-/// but `=`, space and tab.
-fn is_literal(b: u8) -> bool {
-    matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')
-}
-
-/// One line without its line break, with soft breaks keeping every encoded line within
-/// 76 characters (the 76th being the soft break's `=`).
-fn encode_quoted_printable_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    const ROOM: usize = ENCODED_LINE - 1;
-    let mut width = 0;
-    let mut rest = line;
-    while let Some(&first) = rest.first() {
-        let mut run = rest.iter().position(|&b| !is_literal(b)).unwrap_or(rest.len());
-        // White space that ends the line would be taken for transport padding.
-        if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
-            run -= 1;
-        }
-        if run == 0 {
-            if width + 3 > ROOM {
-                out.push(b'=');
-                out.extend_from_slice(eol.as_bytes());
-                width = 0;
-            }
-            let digit = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
-            let escape = [b'=', digit(first >> 4), digit(first & 0xF)];
-            out.extend_from_slice(&escape);
-            width += 3;
-            rest = rest.get(1..).unwrap_or_default();
-            continue;
-        }
-        let (mut chunk, after) = rest.split_at(run);
-        while !chunk.is_empty() {
-            if width == ROOM {
-                out.push(b'=');
-                out.extend_from_slice(eol.as_bytes());
-                width = 0;
-            }
-            let (now, later) = chunk.split_at((ROOM - width).min(chunk.len()));
-            out.extend_from_slice(now);
-            width += now.len();
-            chunk = later;
-        }
-        rest = after;
-    }
 }
 
 /// Base64 in lines of 76 characters, then `tail` (the original body's trailing line
@@ -312,63 +207,85 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_quoted_printable_strictly() {
-        let decoded = decode_quoted_printable(b"caf=C3=A9 =3d ok=\r\nnext  \r\nend").unwrap();
-        assert_eq!(decoded, "café = oknext\r\nend".as_bytes());
-        assert_eq!(decode_quoted_printable(b"a=\nb\n").unwrap(), b"ab\n");
-        assert_eq!(decode_quoted_printable(b"50% =off"), None);
-        assert_eq!(decode_quoted_printable(b"=4"), None);
-        assert_eq!(decode_quoted_printable(b"x=="), None);
-    }
-
-    #[test]
-    fn encodes_quoted_printable_within_76_characters() {
-        let long = "é".repeat(60) + " " + &"a".repeat(100) + " \r\n=.\t";
-        let encoded = encode_quoted_printable(long.as_bytes(), LineEnding::CrLf);
-        let text = String::from_utf8(encoded.clone()).unwrap();
-        assert!(text.split("\r\n").all(|line| line.len() <= 76), "{text}");
-        assert!(text.contains("=20\r\n=3D.=09"), "{text}");
-        assert_eq!(decode_quoted_printable(&encoded).unwrap(), long.as_bytes());
-    }
-
-    #[test]
     fn base64_keeps_the_trailing_break_and_wraps_at_76() {
         let body = vec![0xA5; 200];
         let original = encode_base64(&body, LineEnding::Lf, b"\n");
-        let (encoded, encoding) = encode(TransferEncoding::Base64, &body, &original, LineEnding::Lf);
+        let decoded = decode(TransferEncoding::Base64, &original).unwrap();
+        let (encoded, encoding) = encode(
+            TransferEncoding::Base64,
+            &body,
+            &decoded,
+            &original,
+            LineEnding::Lf,
+        );
         assert_eq!(encoding, TransferEncoding::Base64);
         assert!(encoded.ends_with(b"\n") && !encoded.ends_with(b"\n\n"));
         assert!(encoded.split(|&b| b == b'\n').all(|line| line.len() <= 76));
-        assert_eq!(decode(TransferEncoding::Base64, &encoded).unwrap(), body);
+        assert_eq!(decode(TransferEncoding::Base64, &encoded).unwrap().text(), body);
         assert_eq!(
-            decode(TransferEncoding::Base64, b"QUJD\r\nRA"),
-            Some(b"ABCD".as_slice().into())
+            decode(TransferEncoding::Base64, b"QUJD\r\nRA").unwrap().text(),
+            b"ABCD"
         );
-        assert_eq!(decode(TransferEncoding::Base64, b"QUJD*"), None);
+        assert!(decode(TransferEncoding::Base64, b"QUJD*").is_none());
     }
 
     #[test]
     fn unencoded_bodies_switch_only_when_they_must() {
         let short = b"line\r\nline\r\n";
         assert_eq!(
-            encode(TransferEncoding::SevenBit, short, short, LineEnding::CrLf).1,
+            encode(
+                TransferEncoding::SevenBit,
+                short,
+                &Decoded::Unencoded(short),
+                short,
+                LineEnding::CrLf
+            )
+            .1,
             TransferEncoding::SevenBit
         );
         let long = "x".repeat(999);
         assert_eq!(
-            encode(TransferEncoding::EightBit, long.as_bytes(), b"", LineEnding::CrLf).1,
+            encode(
+                TransferEncoding::EightBit,
+                long.as_bytes(),
+                &Decoded::Unencoded(b""),
+                b"",
+                LineEnding::CrLf
+            )
+            .1,
             TransferEncoding::QuotedPrintable
         );
         assert_eq!(
-            encode(TransferEncoding::SevenBit, "é".as_bytes(), b"", LineEnding::Lf).1,
+            encode(
+                TransferEncoding::SevenBit,
+                "é".as_bytes(),
+                &Decoded::Unencoded(b""),
+                b"",
+                LineEnding::Lf
+            )
+            .1,
             TransferEncoding::QuotedPrintable
         );
         assert_eq!(
-            encode(TransferEncoding::EightBit, "é".as_bytes(), b"", LineEnding::Lf).1,
+            encode(
+                TransferEncoding::EightBit,
+                "é".as_bytes(),
+                &Decoded::Unencoded(b""),
+                b"",
+                LineEnding::Lf
+            )
+            .1,
             TransferEncoding::EightBit
         );
         assert_eq!(
-            encode(TransferEncoding::Binary, long.as_bytes(), b"", LineEnding::Lf).1,
+            encode(
+                TransferEncoding::Binary,
+                long.as_bytes(),
+                &Decoded::Unencoded(b""),
+                b"",
+                LineEnding::Lf
+            )
+            .1,
             TransferEncoding::Binary
         );
     }
@@ -391,23 +308,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn quoted_printable_round_trips_within_76(body in proptest::collection::vec(any::<u8>(), 0..400), crlf: bool) {
-            let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
-            let encoded = encode_quoted_printable(&body, eol);
-            prop_assert_eq!(decode_quoted_printable(&encoded).unwrap(), body);
-            for line in encoded.split(|&b| b == b'\n') {
-                let line = if crlf { line.strip_suffix(b"\r").unwrap_or(line) } else { line };
-                prop_assert!(line.len() <= 76);
-                prop_assert!(line.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t'));
-                prop_assert!(!line.ends_with(b" ") && !line.ends_with(b"\t"));
-            }
-        }
-
-        #[test]
         fn base64_round_trips(body in proptest::collection::vec(any::<u8>(), 0..400), crlf: bool) {
             let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
             let encoded = encode_base64(&body, eol, eol.as_bytes());
-            prop_assert_eq!(decode(TransferEncoding::Base64, &encoded).unwrap().into_owned(), body);
+            let decoded = decode(TransferEncoding::Base64, &encoded).unwrap();
+            prop_assert_eq!(decoded.text(), body);
         }
     }
 }

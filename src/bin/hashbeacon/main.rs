@@ -8,6 +8,8 @@
 //!                                        write it to a new file of mode 0600 instead
 //! hashbeacon rewrite --key FILE --base URL --campaign ID [--recipient ADDRESS] [--text | --message] [FILE]
 //!                                        track a body's links: body on stdout, report on stderr
+//! hashbeacon rewrite … --message --recipient ADDRESS --list-unsubscribe [--mailto ADDRESS]
+//!                                        also add the recipient's List-Unsubscribe headers
 //! hashbeacon inspect --key FILE URL      verify a click, open or unsubscribe URL, print JSON
 //! hashbeacon unsubscribe --key FILE --base URL --campaign ID --recipient ADDRESS
 //!                        --pseudonym-key FILE [--mailto ADDRESS]

@@ -4,11 +4,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use hashbeacon::message::{MessageOptions, rewrite_message};
+use hashbeacon::message::{ListUnsubscribe, MessageOptions, rewrite_message};
 use hashbeacon::rewrite::{
     Charset, CharsetSource, Message, Options, Recipient, Report, Rewritten, SkipReason, rewrite_html,
     rewrite_text,
 };
+use hashbeacon::unsubscribe::Mailto;
 use hashbeacon::{Claims, Kind, Pseudonym, PseudonymKey};
 
 use crate::{Fatal, keyfile, unix_now};
@@ -49,6 +50,17 @@ pub(crate) struct Args {
     /// signature breaks; sign after rewriting).
     #[arg(long, requires = "message")]
     allow_dkim_signed: bool,
+
+    /// With --message: add the recipient's one-click unsubscribe headers
+    /// (List-Unsubscribe and List-Unsubscribe-Post) at the end of the message's
+    /// headers. A message that already has either header is refused.
+    #[arg(long, requires_all = ["message", "recipient"])]
+    list_unsubscribe: bool,
+
+    /// With --list-unsubscribe: also offer unsubscribing by mail to this address
+    /// (`<mailto:ADDRESS>` after the HTTPS URL).
+    #[arg(long, value_name = "ADDRESS", value_parser = Mailto::new, requires = "list_unsubscribe")]
+    mailto: Option<Mailto>,
 
     /// The body's charset, kept in the output: utf-8, windows-1252, iso-8859-1, or any
     /// other ASCII-compatible charset label. By default it is found as a browser finds
@@ -94,6 +106,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, Fatal> {
     let (body, report, hints): (_, _, Vec<String>) = if args.message {
         let mut options = MessageOptions::default();
         options.allow_dkim_signed = args.allow_dkim_signed;
+        options.list_unsubscribe = args.list_unsubscribe.then(|| {
+            let headers = ListUnsubscribe::new();
+            match &args.mailto {
+                Some(mailto) => headers.with_mailto(mailto.clone()),
+                None => headers,
+            }
+        });
         let out = rewrite_message(&tracker, &message, &options, &input)
             .map_err(|err| Fatal(format!("cannot rewrite the message: {err}")))?;
         let hints = out

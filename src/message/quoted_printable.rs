@@ -1,0 +1,452 @@
+//! Quoted-printable (RFC 2045 §6.7): strict decoding that remembers where each hard
+//! line came from, and re-encoding that copies the encoded bytes of every line the
+//! rewriter left as it was.
+//!
+//! A rewriter changes a few lines of a body (those holding links) and keeps the rest.
+//! Quoted-printable decodes line by line, so a hard line whose decoded text is in the
+//! rewritten body unchanged can be written with its original encoded bytes, and only
+//! the changed lines are encoded afresh. That keeps the input's bytes wherever nothing
+//! changed, and spares encoding most of the body.
+
+use super::transfer::LineEnding;
+
+/// Longest encoded line (RFC 2045), not counting the line ending.
+const ENCODED_LINE: usize = 76;
+
+/// One hard line of an encoded body: where its encoded bytes (soft breaks and line
+/// ending included) and its decoded text end; each starts where the previous line's
+/// end. Offsets are `u32` (a message is at most 4 GiB) to keep the list small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HardLine {
+    encoded_end: u32,
+    decoded_end: u32,
+    /// It ends in a line break (the last line of a body may not).
+    broken: bool,
+}
+
+/// A decoded body and where each of its hard lines is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    pub(crate) text: Vec<u8>,
+    lines: Vec<HardLine>,
+}
+
+/// Strict decoding: `=` must start a soft line break or two hex digits; `None`
+/// otherwise. Line endings are kept as written; trailing white space on a line is
+/// transport padding and dropped.
+pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
+    let mut decoded = Decoded {
+        text: Vec::with_capacity(body.len()),
+        lines: Vec::new(),
+    };
+    let text = &mut decoded.text;
+    // `body[..copied]` is decoded.
+    let mut copied = 0;
+    while let Some(found) = body
+        .get(copied..)
+        .and_then(|rest| memchr::memchr2(b'=', b'\n', rest))
+    {
+        let at = copied + found;
+        let literal = body.get(copied..at).unwrap_or_default();
+        if body.get(at) == Some(&b'\n') {
+            text.extend_from_slice(literal.trim_ascii_end());
+            let cr = at
+                .checked_sub(1)
+                .filter(|&cr| cr >= copied && body.get(cr) == Some(&b'\r'));
+            text.extend_from_slice(if cr.is_some() { b"\r\n" } else { b"\n" });
+            copied = at + 1;
+            decoded.lines.push(HardLine {
+                encoded_end: u32::try_from(copied).ok()?,
+                decoded_end: u32::try_from(text.len()).ok()?,
+                broken: true,
+            });
+            continue;
+        }
+        text.extend_from_slice(literal);
+        if let Some(&[high, low]) = body.get(at + 1..at + 3)
+            && let (Some(high), Some(low)) = (hex(high), hex(low))
+        {
+            text.push(high << 4 | low);
+            copied = at + 3;
+            continue;
+        }
+        // A soft line break: `=`, maybe transport padding, then a line feed or the end.
+        let padding = body
+            .get(at + 1..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b != b'\n' && b.is_ascii_whitespace())
+            .count();
+        copied = at + 1 + padding;
+        match body.get(copied) {
+            Some(b'\n') => copied += 1,
+            None => {}
+            Some(_) => return None,
+        }
+    }
+    let literal = body.get(copied..).unwrap_or_default();
+    text.extend_from_slice(literal.trim_ascii_end());
+    decoded.lines.push(HardLine {
+        encoded_end: u32::try_from(body.len()).ok()?,
+        decoded_end: u32::try_from(text.len()).ok()?,
+        broken: false,
+    });
+    Some(decoded)
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `text` encoded afresh, in lines of at most 76 characters: its own line breaks (in
+/// `eol`) stay literal line breaks, every other CR or LF is escaped, and so are `=`,
+/// bytes outside printable ASCII and white space before a line break.
+pub(crate) fn encode(text: &[u8], eol: LineEnding) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16 + 8);
+    let mut rest = text;
+    while let Some(after) = encode_hard_line(rest, eol, &mut out) {
+        rest = after;
+    }
+    out
+}
+
+/// `rewritten` encoded as [`encode`] would, except that each hard line of `decoded`
+/// found unchanged at its place keeps its encoded bytes from `original`.
+///
+/// The lines are paired in order: a line equal to the next original one is copied, any
+/// other is encoded afresh and stands for that original line (a changed line), unless
+/// the original line follows it unchanged (an inserted line). Every piece starts a line,
+/// so the result decodes to `rewritten` however the lines pair up.
+pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol: LineEnding) -> Vec<u8> {
+    let mut out = Vec::with_capacity(original.len() + rewritten.len().saturating_sub(decoded.text.len()) * 2);
+    let mut at = 0;
+    let mut next_line = 0;
+    // The original line `i`'s encoded bytes, if its text is what follows `at`.
+    let unchanged_at = |i: usize, at: usize| -> Option<(&[u8], usize)> {
+        let line = decoded.lines.get(i)?;
+        let previous = i.checked_sub(1).and_then(|prev| decoded.lines.get(prev));
+        let (encoded_start, decoded_start) = previous.map_or((0, 0), |prev| {
+            (prev.encoded_end as usize, prev.decoded_end as usize)
+        });
+        let text = decoded.text.get(decoded_start..line.decoded_end as usize)?;
+        let rest = rewritten.get(at..)?;
+        // A line without a break is the body's last: it matches only at the end.
+        let matches = if line.broken {
+            rest.starts_with(text)
+        } else {
+            rest == text
+        };
+        matches
+            .then(|| {
+                Some((
+                    original.get(encoded_start..line.encoded_end as usize)?,
+                    text.len(),
+                ))
+            })
+            .flatten()
+    };
+    while at < rewritten.len() {
+        if let Some((encoded, len)) = unchanged_at(next_line, at) {
+            out.extend_from_slice(encoded);
+            at += len;
+            next_line += 1;
+            continue;
+        }
+        let rest = rewritten.get(at..).unwrap_or_default();
+        at = match encode_hard_line(rest, eol, &mut out) {
+            Some(after) => rewritten.len() - after.len(),
+            None => rewritten.len(),
+        };
+        if unchanged_at(next_line, at).is_none() {
+            next_line += 1;
+        }
+    }
+    out
+}
+
+/// Encodes the first hard line of `text` (with its `eol` break, if it has one) and
+/// returns what follows that break, `None` when no break follows.
+fn encode_hard_line<'a>(text: &'a [u8], eol: LineEnding, out: &mut Vec<u8>) -> Option<&'a [u8]> {
+    let (line, next) = split_hard_line(text, eol);
+    encode_line(line, eol, out);
+    if next.is_some() {
+        out.extend_from_slice(eol.as_bytes());
+    }
+    next
+}
+
+/// The text before the first line break written as `eol`, and what follows that break
+/// (`None` when there is none).
+fn split_hard_line(text: &[u8], eol: LineEnding) -> (&[u8], Option<&[u8]>) {
+    let mut from = 0;
+    while let Some(at) = text.get(from..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+        let at = from + at;
+        let line_end = match eol {
+            LineEnding::Lf => Some(at),
+            LineEnding::CrLf => at.checked_sub(1).filter(|&cr| text.get(cr) == Some(&b'\r')),
+        };
+        if let Some(line_end) = line_end {
+            return (text.get(..line_end).unwrap_or_default(), text.get(at + 1..));
+        }
+        from = at + 1;
+    }
+    (text, None)
+}
+
+/// Bytes written as they are within a line: printable ASCII but `=`, space and tab.
+#[allow(clippy::indexing_slicing, reason = "b runs over the table's 256 indexes")]
+const LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t');
+        b += 1;
+    }
+    table
+};
+
+fn is_literal(b: u8) -> bool {
+    LITERAL.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// One line without its line break, with soft breaks keeping every encoded line within
+/// 76 characters (the 76th being the soft break's `=`).
+fn encode_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const ROOM: usize = ENCODED_LINE - 1;
+    let mut width = 0;
+    let mut rest = line;
+    while let Some(&first) = rest.first() {
+        let mut run = rest.iter().position(|&b| !is_literal(b)).unwrap_or(rest.len());
+        // White space that ends the line would be taken for transport padding.
+        if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
+            run -= 1;
+        }
+        if run == 0 {
+            if width + 3 > ROOM {
+                out.push(b'=');
+                out.extend_from_slice(eol.as_bytes());
+                width = 0;
+            }
+            let digit = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'=', digit(first >> 4), digit(first & 0xF)]);
+            width += 3;
+            rest = rest.get(1..).unwrap_or_default();
+            continue;
+        }
+        let (mut chunk, after) = rest.split_at(run);
+        while !chunk.is_empty() {
+            if width == ROOM {
+                out.push(b'=');
+                out.extend_from_slice(eol.as_bytes());
+                width = 0;
+            }
+            let (now, later) = chunk.split_at((ROOM - width).min(chunk.len()));
+            out.extend_from_slice(now);
+            width += now.len();
+            chunk = later;
+        }
+        rest = after;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text(body: &[u8]) -> Vec<u8> {
+        decode(body).unwrap().text
+    }
+
+    #[test]
+    fn decodes_strictly() {
+        assert_eq!(
+            text(b"caf=C3=A9 =3d ok=\r\nnext  \r\nend"),
+            "café = oknext\r\nend".as_bytes()
+        );
+        assert_eq!(text(b"a=\nb\n"), b"ab\n");
+        assert_eq!(decode(b"50% =off"), None);
+        assert_eq!(decode(b"=4"), None);
+        assert_eq!(decode(b"x=="), None);
+    }
+
+    #[test]
+    fn encodes_within_76_characters() {
+        let long = "é".repeat(60) + " " + &"a".repeat(100) + " \r\n=.\t";
+        let encoded = encode(long.as_bytes(), LineEnding::CrLf);
+        let written = String::from_utf8(encoded.clone()).unwrap();
+        assert!(written.split("\r\n").all(|line| line.len() <= 76), "{written}");
+        assert!(written.contains("=20\r\n=3D.=09"), "{written}");
+        assert_eq!(text(&encoded), long.as_bytes());
+    }
+
+    #[test]
+    fn reencoding_keeps_the_bytes_of_unchanged_lines() {
+        // Odd but valid encodings that a fresh encoding would not reproduce.
+        let original = b"keep=20me  \r\nlink=3Dold\r\nsoft=\r\nbreak\r\nlast";
+        let decoded = decode(original).unwrap();
+        assert_eq!(decoded.text, b"keep me\r\nlink=old\r\nsoftbreak\r\nlast");
+
+        let changed = b"keep me\r\nlink=new\r\nsoftbreak\r\nlast";
+        let out = reencode(changed, &decoded, original, LineEnding::CrLf);
+        assert_eq!(out, b"keep=20me  \r\nlink=3Dnew\r\nsoft=\r\nbreak\r\nlast");
+
+        // An inserted line, and a changed last line.
+        let inserted = b"keep me\r\nnew line\r\nlink=old\r\nsoftbreak\r\nlast!";
+        let out = reencode(inserted, &decoded, original, LineEnding::CrLf);
+        assert_eq!(
+            out,
+            b"keep=20me  \r\nnew line\r\nlink=3Dold\r\nsoft=\r\nbreak\r\nlast!"
+        );
+
+        // The unbroken last line is not copied where a break follows it.
+        let grown = b"keep me\r\nlink=old\r\nsoftbreak\r\nlast\r\nmore";
+        let out = reencode(grown, &decoded, original, LineEnding::CrLf);
+        assert_eq!(text(&out), grown);
+        assert!(out.ends_with(b"\r\nlast\r\nmore"));
+    }
+
+    /// Random edits as a rewriter makes them: some lines changed, some inserted, some
+    /// dropped.
+    fn edited(lines: &[Vec<u8>], edits: &[(u8, Vec<u8>)]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            match edits.get(i) {
+                Some((0, new)) => out.push(new.clone()),
+                Some((1, new)) => {
+                    out.push(new.clone());
+                    out.push(line.clone());
+                }
+                Some((2, _)) => {}
+                _ => out.push(line.clone()),
+            }
+        }
+        out
+    }
+
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..120),
+            "[a-z =.\t]{0,100}".prop_map(String::into_bytes),
+        ]
+    }
+
+    /// Decoding line by line, as RFC 2045 describes it: the reference for [`decode`].
+    fn decode_by_lines(body: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut lines = body.split(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            let last = lines.peek().is_none();
+            let (line, ending) = match line.strip_suffix(b"\r") {
+                Some(line) if !last => (line, b"\r\n".as_slice()),
+                _ => (line, if last { b"".as_slice() } else { b"\n".as_slice() }),
+            };
+            let line = line.trim_ascii_end();
+            let (mut content, soft) = match line.strip_suffix(b"=") {
+                Some(content) => (content, true),
+                None => (line, false),
+            };
+            while let Some(eq) = content.iter().position(|&b| b == b'=') {
+                out.extend_from_slice(&content[..eq]);
+                let escape = content.get(eq + 1..eq + 3)?;
+                out.push(hex(escape[0])? << 4 | hex(escape[1])?);
+                content = &content[eq + 3..];
+            }
+            out.extend_from_slice(content);
+            if !soft {
+                out.extend_from_slice(ending);
+            }
+        }
+        Some(out)
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_equals_decoding_line_by_line(
+            body in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'='), Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'\t'), Just(0x0C),
+                    Just(b'3'), Just(b'D'), Just(b'a'), any::<u8>()
+                ],
+                0..200,
+            )
+        ) {
+            prop_assert_eq!(decode(&body).map(|decoded| decoded.text), decode_by_lines(&body));
+        }
+
+        #[test]
+        fn encoding_round_trips_within_76(body in proptest::collection::vec(any::<u8>(), 0..400), crlf: bool) {
+            let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
+            let encoded = encode(&body, eol);
+            prop_assert_eq!(text(&encoded), body);
+            for line in encoded.split(|&b| b == b'\n') {
+                let line = if crlf { line.strip_suffix(b"\r").unwrap_or(line) } else { line };
+                prop_assert!(line.len() <= 76);
+                prop_assert!(line.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\t'));
+                prop_assert!(!line.ends_with(b" ") && !line.ends_with(b"\t"));
+            }
+        }
+
+        /// Re-encoding decodes to exactly what encoding afresh does (the rewritten
+        /// text), keeps every line it copies as the input wrote it, and writes every
+        /// other line within 76 characters.
+        #[test]
+        fn reencoding_decodes_as_encoding_afresh(
+            lines in proptest::collection::vec(line(), 0..12),
+            edits in proptest::collection::vec((0u8..4, line()), 0..12),
+            crlf: bool,
+            trailing_break: bool,
+        ) {
+            let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
+            let join = |lines: &[Vec<u8>]| {
+                let mut body = lines.join(eol.as_bytes());
+                if trailing_break && !lines.is_empty() {
+                    body.extend_from_slice(eol.as_bytes());
+                }
+                body
+            };
+            // The input as another encoder might write it: padding, soft breaks
+            // anywhere, escapes where none are needed.
+            let mut original = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                for (j, &b) in line.iter().enumerate() {
+                    if j % 50 == 49 {
+                        original.push(b'=');
+                        original.extend_from_slice(eol.as_bytes());
+                    }
+                    if is_literal(b) && b != b' ' && b != b'\t' && j % 7 != 3 {
+                        original.push(b);
+                    } else {
+                        original.extend_from_slice(format!("={b:02X}").as_bytes());
+                    }
+                }
+                if i + 1 < lines.len() || trailing_break {
+                    if i % 3 == 0 {
+                        original.extend_from_slice(b"  ");
+                    }
+                    original.extend_from_slice(eol.as_bytes());
+                }
+            }
+            let decoded = decode(&original).unwrap();
+            prop_assert_eq!(&decoded.text, &join(&lines));
+
+            let rewritten = join(&edited(&lines, &edits));
+            let fresh = encode(&rewritten, eol);
+            let reused = reencode(&rewritten, &decoded, &original, eol);
+            prop_assert_eq!(text(&reused), text(&fresh));
+            prop_assert_eq!(&text(&reused), &rewritten);
+            if rewritten == decoded.text {
+                prop_assert_eq!(reused, original);
+            }
+        }
+    }
+}
