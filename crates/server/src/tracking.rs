@@ -14,12 +14,13 @@ use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::sink::ChannelSink;
 use hashbeacon::{Endpoint, Request};
 
-use hashbeacon_store::Health;
+use crate::overflow::Overflow;
 
 /// What the tracking handler needs.
 pub(crate) struct Tracking {
     pub(crate) endpoint: Endpoint<ChannelSink>,
-    pub(crate) health: Arc<Health>,
+    /// Where events the queue could not take are counted and logged.
+    pub(crate) overflow: Overflow,
 }
 
 /// The tracking listener's router: nothing but the tracker's URLs (anything else is
@@ -52,7 +53,7 @@ async fn track(
     if let Some(error) = handled.sink_error {
         // The reader gets their redirect or pixel regardless; the events are reported.
         let reason = error.to_string();
-        state.health.not_queued(&error.into_events(), &reason);
+        state.overflow.report(error.into_events(), &reason);
     }
     handled.response.into_http().map(Body::from)
 }
