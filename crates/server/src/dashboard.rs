@@ -95,7 +95,7 @@ code{background:#f3f4f6;padding:1px 6px;border-radius:4px}.muted{color:#6b7280;f
 .tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}.tile{border:1px solid #e5e7eb;\
 border-radius:8px;padding:10px 14px;min-width:140px}.tile b{display:block;font-size:22px}\
 .tile span{color:#6b7280;font-size:12px}table{border-collapse:collapse;font-size:13px}\
-td,th{padding:3px 10px 3px 0;text-align:left}td.n{text-align:right}svg{display:block;max-width:100%}\
+td,th{padding:3px 10px 3px 0;text-align:left}td.n{text-align:right}svg{display:block;max-width:100%;height:auto}\
 svg text{font:12px system-ui,sans-serif;fill:#374151}.key i{display:inline-block;width:10px;height:10px;\
 margin:0 4px 0 12px;border-radius:2px}.empty{margin:40px 0;color:#6b7280}";
 
