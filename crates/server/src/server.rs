@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::dashboard;
 use crate::overflow::{LOG_QUEUE, Overflow, OverflowLog};
 use crate::retention;
-use crate::serve::{Limits, serve};
+use crate::serve::{Limits, routed, serve};
 use crate::tracking::{self, Tracking};
 
 /// Why the server could not start.
@@ -100,7 +100,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         None => endpoint,
     };
     let (overflow, overflow_log) = Overflow::start(Arc::clone(&health), LOG_QUEUE);
-    let tracking = tracking::router(Arc::new(Tracking { endpoint, overflow }));
+    let tracking = Arc::new(Tracking { endpoint, overflow });
+    let track = move |peer, request| tracking::track(Arc::clone(&tracking), peer, request);
     let admin = admin::router(Arc::new(Admin {
         keyring: tracker.keyring().clone(),
         reference_field,
@@ -118,8 +119,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let retention =
         (config.retention).map(|keep| tokio::spawn(retention::purge_periodically(db, keep, stopped.clone())));
     let listeners = [
-        tokio::spawn(serve(public, tracking, limits, stopped.clone())),
-        tokio::spawn(serve(admin_listener, admin, limits, stopped)),
+        tokio::spawn(serve(public, track, limits, stopped.clone())),
+        tokio::spawn(serve(admin_listener, routed(admin), limits, stopped)),
     ];
     Ok(Server {
         addr,
