@@ -29,6 +29,13 @@
 //!   rollups, and so the figures, stay.
 //! - [`load`] fills a database with synthetic events fast, for benchmarks.
 //!
+//! Every call blocks: a [`Store`] is synchronous (SQLite through `rusqlite`,
+//! PostgreSQL through the blocking `postgres` client). From async code, call it on a
+//! blocking thread (`tokio::task::spawn_blocking`) or keep it on its own thread as the
+//! [`Writer`] does. The blocking `postgres` client drives a runtime of its own, so a
+//! PostgreSQL `Store` panics if it is opened, queried or dropped on a tokio worker
+//! thread.
+//!
 //! ```
 //! use hashbeacon::sink::ChannelSink;
 //! use hashbeacon_store::{Database, Store, Writer, WriterOptions};

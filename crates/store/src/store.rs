@@ -62,8 +62,31 @@ impl fmt::Display for Database {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db?password=secret` →
+/// `postgres://user:***@host/db?password=***`: a password can stand in the userinfo or,
+/// as libpq also reads it, in a `password` query parameter.
 fn redact_password(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_userinfo(base);
+    if let Some(query) = query {
+        let parameters: Vec<&str> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some(("password", _)) => "password=***",
+                _ => parameter,
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&parameters.join("&"));
+    }
+    redacted
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -394,6 +417,17 @@ mod tests {
         assert_eq!(
             Database::parse("postgres://db/hb").to_string(),
             "postgres://db/hb"
+        );
+        let in_query = Database::parse("postgresql://hb@db?sslmode=disable&password=s3cret&user=hb");
+        assert_eq!(
+            in_query.to_string(),
+            "postgresql://hb@db?sslmode=disable&password=***&user=hb"
+        );
+        assert!(!format!("{in_query:?}").contains("s3cret"));
+        // A query with no path before it is still not read as part of the host.
+        assert_eq!(
+            Database::parse("postgres://hb:s3cret@db?password=s3cret").to_string(),
+            "postgres://hb:***@db?password=***"
         );
     }
 }

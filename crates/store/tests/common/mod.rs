@@ -4,50 +4,11 @@
 
 pub(crate) mod cluster;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use hashbeacon::conversion::ClickReference;
 use hashbeacon::{Conversion, Key, KeyId, Keyring, LinkId};
 
-/// The variable naming the PostgreSQL server the tests use.
-pub(crate) const POSTGRES_VAR: &str = "HASHBEACON_TEST_POSTGRES";
-
-/// The PostgreSQL server to test against, or `None` (with a note) when none is
-/// configured outside CI. Under `CI=true` a missing or unreachable server fails the
-/// test: CI must never pass by skipping.
-pub(crate) fn postgres_url() -> Option<String> {
-    let ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
-    let Ok(url) = std::env::var(POSTGRES_VAR) else {
-        assert!(
-            !ci,
-            "{POSTGRES_VAR} is not set: .ci/run starts PostgreSQL and sets it"
-        );
-        eprintln!("skipped: set {POSTGRES_VAR} (source .ci/postgres.sh) to run the PostgreSQL tests");
-        return None;
-    };
-    if let Err(error) = postgres::Client::connect(&url, postgres::NoTls) {
-        panic!("{POSTGRES_VAR}={url} is unreachable: {error}");
-    }
-    Some(url)
-}
-
-/// A URL for a new, empty schema of the server at `url`, so tests never share tables.
-pub(crate) fn fresh_schema(url: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "t{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-csearch_path%3D{name}")
-}
+#[allow(unused_imports, reason = "only the PostgreSQL tests use them")]
+pub(crate) use hashbeacon_test_postgres::{fresh_schema, postgres_url};
 
 /// The keyring conversions are signed with.
 pub(crate) fn keyring() -> Keyring {
