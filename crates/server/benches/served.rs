@@ -84,7 +84,9 @@ fn main() {
         for (at, (name, db)) in targets.iter().enumerate() {
             let run = measure(name, db.as_deref(), &requests, connections, seconds);
             // The baseline runs first in each round.
-            let baseline = runs[0].get(round as usize).map_or(run.answered, |base| base.answered);
+            let baseline = runs[0]
+                .get(round as usize)
+                .map_or(run.answered, |base| base.answered);
             println!(
                 "served/{name} round {}: {:.0} clicks/s answered ({:.2}× the round's baseline), \
                  {:.0} stored ({:.2}×), {} lost",
