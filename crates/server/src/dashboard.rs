@@ -386,6 +386,7 @@ fn trend(page: &mut String, report: &CampaignFigures) {
     let buckets = (last.start - start) / step + 1;
     const WIDTH: u64 = 1060;
     const HEIGHT: u64 = 160;
+    const LABEL_ROOM: u64 = 20;
     let most = points
         .iter()
         .map(|p| p.clicks.total().max(p.opens.human).max(p.conversions))
@@ -393,7 +394,8 @@ fn trend(page: &mut String, report: &CampaignFigures) {
         .unwrap_or(0)
         .max(1);
     let slot = WIDTH / buckets;
-    let scale = |n: u64| scaled(n, HEIGHT - 10, most);
+    // The tallest bar or point stays below the label of the scale, at the top left.
+    let scale = |n: u64| scaled(n, HEIGHT - LABEL_ROOM, most);
     let _ = write!(
         page,
         "<h2>Trend by {}</h2>",
@@ -745,6 +747,27 @@ mod tests {
             "all campaigns): 9,999,999,999",
         ] {
             assert!(html.contains(whole_figure), "{whole_figure} missing");
+        }
+        // Nothing of the trend is drawn over its scale's label (baseline y = 12).
+        let trend = html.split("aria-label=\"trend\"").nth(1).unwrap();
+        let trend = &trend[..trend.find("</svg>").unwrap()];
+        for rect in trend.split("<rect").skip(1) {
+            let y: u64 = rect
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y >= 16, "a bar reaches y = {y}");
+        }
+        for points in trend.split("points=\"").skip(1) {
+            for point in points.split('"').next().unwrap().split(' ') {
+                let y: u64 = point.split(',').nth(1).unwrap().parse().unwrap();
+                assert!(y >= 16, "a line reaches y = {y}");
+            }
         }
         let texts = svg_texts(&html);
         assert!(texts.len() > 20, "{texts:?}");
