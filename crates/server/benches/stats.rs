@@ -7,11 +7,17 @@
 //! HASHBEACON_TEST_POSTGRES=postgres://… cargo bench -p hashbeacon-server --bench stats
 //! ```
 //!
+//! Each backend gets two databases, one with 10 thousand events and one with
+//! `STATS_EVENTS`, and a server on each; the timed requests alternate between the
+//! two servers, so that whatever else the machine does weighs on both sizes alike.
+//!
 //! Settings (environment): `STATS_EVENTS` (10000000) for the large size,
-//! `STATS_REQUESTS` (200) timed requests per size, `STATS_KEEP=DIR` to keep the SQLite
-//! database (e.g. to look at the dashboard at that size). Events are synthetic
-//! ([`hashbeacon_store::load`]: a million recipients, 10 links, 30 days), written
-//! through the store's bulk loader with their rollups.
+//! `STATS_REQUESTS` (200) timed requests per size, `STATS_KEEP=DIR` to keep the
+//! large databases and use them again in later runs (SQLite:
+//! `DIR/stats-N.db`; PostgreSQL: schema `stats_N`), e.g. to look at the dashboard
+//! at that size. Without it every database is deleted at the end. Events are
+//! synthetic ([`hashbeacon_store::load`]: a million recipients, 10 links, 30 days),
+//! written by the store's bulk loader with their rollups.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,6 +36,7 @@ use hashbeacon_store::load::{self, Shape, Synthetic};
 
 const KEY: &str = "hbk1.k1.-zK3TkaNNZ_JOObOWy4n41GuhFVPxzF-LTuwgLFyDLs";
 const SMALL: u64 = 10_000;
+const WARM_UP: usize = 20;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -49,31 +56,31 @@ fn main() {
     let requests = if quick { 20 } else { setting("STATS_REQUESTS", 200) };
     let dir = tempfile::tempdir().unwrap();
     let keep = std::env::var("STATS_KEEP").ok();
-    let sqlite_dir = keep
-        .clone()
-        .unwrap_or_else(|| dir.path().to_str().unwrap().to_owned());
-    let mut backends = vec![("sqlite", format!("{sqlite_dir}/stats.db"))];
+    let mut backends = vec![Backend::Sqlite];
     match std::env::var("HASHBEACON_TEST_POSTGRES") {
-        Ok(url) => backends.push(("postgres", fresh_schema(&url))),
+        Ok(url) => backends.push(Backend::Postgres(url)),
         Err(_) => eprintln!("stats: HASHBEACON_TEST_POSTGRES unset, PostgreSQL not measured"),
     }
-    println!("stats: {requests} timed GET /stats per size, after 20 untimed");
+    println!("stats: {requests} timed GET /stats per size, alternating sizes, after {WARM_UP} untimed");
     let mut rows = Vec::new();
-    for (name, db) in &backends {
-        let mut store = Store::open(db).unwrap();
-        let mut events = Synthetic::new(Shape::default());
-        let mut stored = 0;
-        for size in [SMALL, large] {
-            let started = Instant::now();
-            let take = usize::try_from(size - stored).unwrap();
-            stored += load::load(&mut store, events.by_ref().take(take)).unwrap();
-            eprintln!(
-                "stats/{name}: {stored} events stored ({:.0} s to load)",
-                started.elapsed().as_secs_f64()
-            );
-            let (median, p95) = measure(db, requests);
-            println!("stats/{name} at {stored} events: median {median:.2} ms, p95 {p95:.2} ms");
-            rows.push((*name, stored, median, p95));
+    for backend in &backends {
+        let name = backend.name();
+        let small_db = backend.database(dir.path(), &format!("small_{}", std::process::id()));
+        let large_db = match &keep {
+            Some(keep) => backend.database(keep.as_ref(), &large.to_string()),
+            None => backend.database(dir.path(), &format!("large_{}", std::process::id())),
+        };
+        fill(name, &small_db, SMALL);
+        fill(name, &large_db, large);
+        let [small_times, large_times] = measure([&small_db, &large_db], requests);
+        for (events, times) in [(SMALL, small_times), (large, large_times)] {
+            let (median, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+            println!("stats/{name} at {events} events: median {median:.2} ms, p95 {p95:.2} ms");
+            rows.push((name, events, median, p95));
+        }
+        backend.drop_database(&small_db);
+        if keep.is_none() {
+            backend.drop_database(&large_db);
         }
     }
     println!("\n| backend | events | median | p95 |\n|---|---|---|---|");
@@ -82,26 +89,128 @@ fn main() {
     }
 }
 
-/// Median and 95th percentile of `GET /stats` on a fresh server on `db`, in ms.
-fn measure(db: &str, requests: u64) -> (f64, f64) {
-    let mut server = Server::start(db);
-    let path = format!("/stats?campaign={}&delivered=1000000", load::CAMPAIGN);
-    let mut connection = TcpStream::connect(server.admin).unwrap();
-    connection.set_nodelay(true).unwrap();
-    for _ in 0..20 {
-        get(&mut connection, &path);
+/// Where a backend's databases live.
+enum Backend {
+    Sqlite,
+    /// The server's URL; each database is a schema of it.
+    Postgres(String),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
-    let mut times: Vec<f64> = (0..requests)
-        .map(|_| {
+
+    /// The `--db` of database `name`: a file in `dir`, or a schema (created if missing).
+    fn database(&self, dir: &std::path::Path, name: &str) -> String {
+        match self {
+            Backend::Sqlite => dir.join(format!("stats-{name}.db")).to_str().unwrap().to_owned(),
+            Backend::Postgres(url) => {
+                let schema = format!("stats_{name}");
+                let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                client
+                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .unwrap();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}options=-csearch_path%3D{schema}")
+            }
+        }
+    }
+
+    fn drop_database(&self, db: &str) {
+        match self {
+            Backend::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{db}{suffix}"));
+                }
+            }
+            Backend::Postgres(url) => {
+                let schema = db.rsplit("search_path%3D").next().unwrap();
+                let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                client
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Loads `events` synthetic events into `db`, unless it holds exactly that many
+/// already (kept from an earlier run); anything else there is an error.
+fn fill(name: &str, db: &str, events: u64) {
+    let stored = stored_events(db);
+    if stored == events {
+        eprintln!("stats/{name}: {events} events already stored, used again");
+        return;
+    }
+    assert_eq!(stored, 0, "{db} holds {stored} events, neither none nor {events}");
+    let mut store = Store::open(db).unwrap();
+    let started = Instant::now();
+    let take = usize::try_from(events).unwrap();
+    let loaded = load::load(&mut store, Synthetic::new(Shape::default()).take(take)).unwrap();
+    assert_eq!(loaded, events);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "stats/{name}: {events} events loaded in {seconds:.0} s ({:.0} events/s)",
+        events as f64 / seconds
+    );
+}
+
+/// How many raw events `db` holds (0 for a database not created yet).
+fn stored_events(db: &str) -> u64 {
+    let count = "SELECT count(*) FROM events";
+    let counted: i64 = if db.starts_with("postgres") {
+        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        match client.query_one(count, &[]) {
+            Ok(row) => row.get(0),
+            Err(_) => 0, // no table yet
+        }
+    } else {
+        let Ok(conn) = rusqlite::Connection::open(db) else {
+            return 0;
+        };
+        conn.query_row(count, [], |row| row.get(0)).unwrap_or(0)
+    };
+    u64::try_from(counted).unwrap()
+}
+
+/// The times, in ms, of `GET /stats` on a server for each of `dbs`, the requests
+/// taking turns between them.
+fn measure(dbs: [&str; 2], requests: u64) -> [Vec<f64>; 2] {
+    let mut servers = dbs.map(Server::start);
+    let path = format!("/stats?campaign={}&delivered=1000000", load::CAMPAIGN);
+    let mut connections = servers.each_ref().map(|server| {
+        let connection = TcpStream::connect(server.admin).unwrap();
+        connection.set_nodelay(true).unwrap();
+        connection
+    });
+    for connection in &mut connections {
+        for _ in 0..WARM_UP {
+            get(connection, &path);
+        }
+    }
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..requests {
+        for (connection, times) in connections.iter_mut().zip(&mut times) {
             let started = Instant::now();
-            get(&mut connection, &path);
-            started.elapsed().as_secs_f64() * 1_000.0
-        })
-        .collect();
-    server.stop();
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
+            get(connection, &path);
+            times.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+    }
+    for server in &mut servers {
+        server.stop();
+    }
+    times
+}
+
+/// The `q` quantile of `times`.
+fn percentile(times: &[f64], q: f64) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// One keep-alive GET; checks the status and reads the whole body.
@@ -125,15 +234,6 @@ fn get(connection: &mut TcpStream, path: &str) {
         .expect("a content-length");
     let mut body = vec![0u8; length];
     connection.read_exact(&mut body).unwrap();
-}
-
-/// A new, empty schema of the PostgreSQL server at `url`.
-fn fresh_schema(url: &str) -> String {
-    let name = format!("stats_bench_{}", std::process::id());
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client.batch_execute(&format!("CREATE SCHEMA {name}")).unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-csearch_path%3D{name}")
 }
 
 struct Server {

@@ -50,6 +50,7 @@ fn main() {
     for round in 0..ROUNDS {
         let copy = rate(n, time_copy(&schema(&url, round, "copy"), &events));
         let writer = rate(n, time_writer(&schema(&url, round, "writer"), &events));
+        drop_schemas(&url, round);
         println!(
             "ingest round {round}: writer {writer:>9.0} events/s, COPY {copy:>9.0} rows/s, {:.2}x",
             writer / copy
@@ -66,7 +67,7 @@ fn main() {
 
 /// A fresh, empty schema with the store's tables, and the URL that uses it.
 fn schema(url: &str, round: usize, what: &str) -> String {
-    let name = format!("ingest_{}_{round}_{what}", std::process::id());
+    let name = schema_name(round, what);
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     client
         .batch_execute(&format!(
@@ -77,6 +78,21 @@ fn schema(url: &str, round: usize, what: &str) -> String {
     let url = format!("{url}{separator}options=-csearch_path%3D{name}");
     drop(Store::open(&url).unwrap());
     url
+}
+
+/// Drops a round's schemas: a million events take about a gigabyte.
+fn drop_schemas(url: &str, round: usize) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    for what in ["copy", "writer"] {
+        let name = schema_name(round, what);
+        client
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
+    }
+}
+
+fn schema_name(round: usize, what: &str) -> String {
+    format!("ingest_{}_{round}_{what}", std::process::id())
 }
 
 /// The writer as a server runs it: default options, events already queued.

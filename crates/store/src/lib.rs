@@ -58,6 +58,7 @@
 #![forbid(unsafe_code)]
 
 mod figures;
+mod known;
 pub mod load;
 mod postgres;
 mod raw;

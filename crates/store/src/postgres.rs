@@ -3,8 +3,9 @@
 //! Raw rows go in with a binary `COPY`; rollups are additive upserts of the batch's
 //! counters, so concurrent writers add up instead of overwriting each other. Each
 //! writer touches rollup rows in the same (sorted) order, so two writers wait for each
-//! other rather than deadlock; a deadlock or serialization failure reported anyway
-//! rolls the whole batch back and it is written again.
+//! other rather than deadlock; a deadlock or serialization failure reported anyway,
+//! or a recipient that another writer stored first, rolls the whole batch back and
+//! it is written again.
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use postgres::{Client, NoTls, Row, Statement, Transaction};
 use crate::StoreError;
 use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
-use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, seconds, unix};
+use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, earliest, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
 use crate::unsubscribes::{self, StoredUnsubscribe};
 
@@ -38,6 +39,22 @@ pub(crate) struct Postgres {
 #[derive(Default)]
 struct Prepared(HashMap<&'static str, Statement>);
 
+impl Prepared {
+    /// The statement of `sql`, prepared with `prepare` the first time.
+    fn get(
+        &mut self,
+        sql: &'static str,
+        prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
+    ) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.0.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = prepare(sql)?;
+        self.0.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
 /// A transaction that prepares each statement once per connection.
 struct Tx<'a> {
     inner: Transaction<'a>,
@@ -46,12 +63,8 @@ struct Tx<'a> {
 
 impl Tx<'_> {
     fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        if let Some(statement) = self.prepared.0.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.inner.prepare(sql)?;
-        self.prepared.0.insert(sql, statement.clone());
-        Ok(statement)
+        let inner = &mut self.inner;
+        self.prepared.get(sql, |sql| inner.prepare(sql))
     }
 
     fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
@@ -206,46 +219,56 @@ impl Postgres {
         }
     }
 
+    /// Runs a query prepared once per connection: figures are read every few
+    /// seconds, and preparing anew costs a round trip each time.
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = &mut self.client;
+        let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
+        Ok(self.client.query(&statement, params)?)
+    }
+
     /// A campaign's rollup rows.
     pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
-        let client = &mut self.client;
-        let query = |client: &mut Client, sql: &str| client.query(sql, &[&campaign]);
-        Ok(CampaignRows {
-            counts: query(
-                client,
-                "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect(),
-            hours: query(
-                client,
-                "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect(),
-            uniques: query(
-                client,
-                "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
-            firsts: query(
-                client,
-                "SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = $1",
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect(),
-        })
+        let mut rows = CampaignRows {
+            counts: self
+                .query(
+                    "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect(),
+            hours: Vec::new(),
+            uniques: self
+                .query(
+                    "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            firsts: self
+                .query(
+                    "SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = $1",
+                    &[&campaign],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect(),
+        };
+        let hours = self.query(
+            "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
+            &[&campaign],
+        )?;
+        for r in &hours {
+            rows.push_hour(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+        Ok(rows)
     }
 
     /// The rejected requests' rollup rows: `(kind, reason, count)`.
     pub(crate) fn rejected_rows(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok((self
-            .client
             .query("SELECT kind, reason, n FROM rollup_rejected", &[])?
             .iter())
         .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -322,10 +345,15 @@ impl Postgres {
     }
 }
 
-/// Whether the database rolled a transaction back that may well succeed if tried again.
+/// Whether the database rolled a transaction back that may well succeed if tried
+/// again: a deadlock, a serialization failure, or a unique violation (only the
+/// plain insert of new recipients can raise one: another writer stored one of them
+/// first, and the next try finds it stored).
 fn is_transient(error: &postgres::Error) -> bool {
     error.code().is_some_and(|code| {
-        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::UNIQUE_VIOLATION
     })
 }
 
@@ -477,28 +505,124 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
 /// Stores the batch's recipients and returns what changes in the unique and
 /// time-to-first counters.
 ///
-/// One upsert, in the batch's (sorted) order: a new recipient is inserted; a known
-/// one is locked and, when the batch has an earlier first human action, updated,
-/// with the values it replaces copied to `prev_at`/`prev_since` (a `SET` reads the
-/// row as it was). Rows left as they were are not returned: they change nothing.
-/// A concurrent writer's uncommitted insert of the same row is waited for, and the
-/// update then applies to what it committed.
+/// Most recipients of a batch are either new or already stored with an earlier
+/// first action: one statement inserts the new ones with a plain insert (an upsert
+/// costs several times as much per row) and returns the stored ones with their
+/// first action. Only those the batch moves to an earlier first action are then
+/// upserted ([`move_firsts`]). A recipient that another writer stored after this
+/// statement's snapshot makes the insert fail with a unique violation, and the whole
+/// batch is tried again ([`is_transient`]), seeing it stored.
 fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, StoreError> {
     let mut deltas = RecipientDeltas::default();
-    if batch.recipients.is_empty() {
+    let keys: Vec<(&RecipientKey, &First)> = batch.recipients.iter().collect();
+    if keys.is_empty() {
         return Ok(deltas);
     }
-    let (mut campaign, mut scope, mut activity, mut recipient) = (vec![], vec![], vec![], vec![]);
-    let (mut at, mut since) = (vec![], vec![]);
-    let keys: Vec<(&RecipientKey, &First)> = batch.recipients.iter().collect();
-    for (key, first) in &keys {
-        campaign.push(key.campaign.as_str());
-        scope.push(key.scope.as_str());
-        activity.push(key.activity);
-        recipient.push(key.recipient.as_str());
-        at.push(first.map(|f| seconds(f.0)));
-        since.push(first.map(|f| seconds(f.1)));
+    let columns = KeyColumns::new(&keys);
+    let found = tx.query(
+        "WITH k AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+                  WITH ORDINALITY AS k(c, s, a, p, fa, fs, ord)
+         ), stored AS (
+             -- One index lookup per key (OFFSET 0 keeps the planner from hashing
+             -- the whole table instead).
+             SELECT k.ord, r.first_at, r.first_since
+             FROM k CROSS JOIN LATERAL (
+                 SELECT first_at, first_since FROM rollup_recipients r
+                 WHERE (r.recipient, r.campaign, r.scope, r.activity) = (k.p, k.c, k.s, k.a)
+                 OFFSET 0
+             ) r
+         ), inserted AS (
+             INSERT INTO rollup_recipients (campaign, scope, activity, recipient, first_at, first_since)
+             SELECT c, s, a, p, fa, fs FROM k
+             WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.ord = k.ord)
+             ORDER BY ord
+         )
+         SELECT ord, first_at, first_since FROM stored",
+        &columns.params(),
+    )?;
+    let mut stored: Vec<Option<First>> = vec![None; keys.len()];
+    for row in &found {
+        let ord: i64 = row.get(0);
+        let (at, since): (Option<i64>, Option<i64>) = (row.get(1), row.get(2));
+        let slot = (usize::try_from(ord - 1).ok()).and_then(|i| stored.get_mut(i));
+        let Some(slot) = slot else {
+            return Err(StoreError::Vanished);
+        };
+        *slot = Some(at.zip(since).map(|(at, since)| (unix(at), unix(since))));
     }
+    let mut earlier = Vec::new();
+    for (&(key, first), stored) in keys.iter().zip(stored) {
+        match stored {
+            None => deltas.add(key, None, *first),
+            Some(stored) if earliest(stored, *first) != stored => earlier.push((key, first)),
+            Some(_) => {}
+        }
+    }
+    move_firsts(tx, &earlier, &mut deltas)?;
+    Ok(deltas)
+}
+
+/// Recipient keys as the columns of `unnest` arrays.
+struct KeyColumns<'a> {
+    campaign: Vec<&'a str>,
+    scope: Vec<&'a str>,
+    activity: Vec<&'a str>,
+    recipient: Vec<&'a str>,
+    at: Vec<Option<i64>>,
+    since: Vec<Option<i64>>,
+}
+
+impl<'a> KeyColumns<'a> {
+    fn new(keys: &[(&'a RecipientKey, &'a First)]) -> Self {
+        let mut columns = Self {
+            campaign: Vec::with_capacity(keys.len()),
+            scope: Vec::with_capacity(keys.len()),
+            activity: Vec::with_capacity(keys.len()),
+            recipient: Vec::with_capacity(keys.len()),
+            at: Vec::with_capacity(keys.len()),
+            since: Vec::with_capacity(keys.len()),
+        };
+        for (key, first) in keys {
+            columns.campaign.push(key.campaign.as_str());
+            columns.scope.push(key.scope.as_str());
+            columns.activity.push(key.activity);
+            columns.recipient.push(key.recipient.as_str());
+            columns.at.push(first.map(|f| seconds(f.0)));
+            columns.since.push(first.map(|f| seconds(f.1)));
+        }
+        columns
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.campaign,
+            &self.scope,
+            &self.activity,
+            &self.recipient,
+            &self.at,
+            &self.since,
+        ]
+    }
+}
+
+/// Moves stored recipients to the earlier first action the batch has for them.
+///
+/// One upsert, in the batch's (sorted) order: each row is locked and, when the
+/// batch's first human action is still earlier than the stored one (another writer
+/// may have moved it meanwhile), updated, with the values it replaces copied to
+/// `prev_at`/`prev_since` (a `SET` reads the row as it was). Rows left as they were
+/// are not returned: they change nothing. A row that is missing after all is
+/// inserted and counted as new.
+fn move_firsts(
+    tx: &mut Tx<'_>,
+    keys: &[(&RecipientKey, &First)],
+    deltas: &mut RecipientDeltas,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let columns = KeyColumns::new(keys);
     let changed = tx.query(
         "INSERT INTO rollup_recipients AS r (campaign, scope, activity, recipient, first_at, first_since)
          SELECT c, s, a, p, fa, fs
@@ -512,7 +636,7 @@ fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, Sto
            AND (r.first_at IS NULL
                 OR (EXCLUDED.first_at, EXCLUDED.first_since) < (r.first_at, r.first_since))
          RETURNING r.xmax = 0, r.campaign, r.scope, r.activity, r.recipient, r.prev_at, r.prev_since",
-        &[&campaign, &scope, &activity, &recipient, &at, &since],
+        &columns.params(),
     )?;
     let index: HashMap<(&str, &str, &str, &str), usize> = (keys.iter().enumerate())
         .map(|(i, (key, _))| {
@@ -539,5 +663,5 @@ fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, Sto
         };
         deltas.add(key, stored, *first);
     }
-    Ok(deltas)
+    Ok(())
 }

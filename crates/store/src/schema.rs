@@ -6,7 +6,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The migrations in order: version `n` is reached by running the first `n`. Each is
 /// written once for both backends, with the types that differ left to a [`Dialect`].
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: raw events and conversions, and the rollups behind the figures.
     "
 CREATE TABLE events (
@@ -79,6 +79,9 @@ CREATE TABLE rollup_rejected (
     "
 CREATE TABLE written_batches (id {key} PRIMARY KEY, written_at BIGINT NOT NULL);
 ",
+    // 3: reading a campaign's hourly rollups (some 19,000 rows over 30 days with
+    // 10 links) from one index.
+    "{hours_index}",
 ];
 
 /// The version table, created before anything else.
@@ -92,12 +95,18 @@ pub(crate) struct Dialect {
     pub(crate) id: &'static str,
     /// `{key}`: text in a rollup key, compared byte by byte.
     pub(crate) key: &'static str,
+    /// `{hours_index}`: what makes reading a campaign's hourly rollups cheap.
+    pub(crate) hours_index: &'static str,
 }
 
 /// SQLite's types; its text compares byte by byte already.
 pub(crate) const SQLITE: Dialect = Dialect {
     id: "INTEGER PRIMARY KEY",
     key: "TEXT",
+    // The primary key's index leaves each row's count in the table: an index that
+    // holds the count too spares a table lookup per row, most of the read.
+    hours_index: "CREATE INDEX IF NOT EXISTS rollup_hours_read
+        ON rollup_hours (campaign, scope, action, hour, person, n)",
 };
 
 /// PostgreSQL's types. The "C" collation compares keys as bytes, much faster than a
@@ -105,6 +114,10 @@ pub(crate) const SQLITE: Dialect = Dialect {
 pub(crate) const POSTGRES: Dialect = Dialect {
     id: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     key: "TEXT COLLATE \"C\"",
+    // None: an index holding the count would make every upsert of a count update
+    // it (no more heap-only updates), and an index-only scan still visits the
+    // pages that writers keep changing.
+    hours_index: "SELECT 1",
 };
 
 /// The SQL that takes a database from `from` to [`SCHEMA_VERSION`] in `dialect`;
@@ -112,7 +125,10 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 pub(crate) fn migrations(from: i64, dialect: Dialect) -> Option<Vec<String>> {
     let from = usize::try_from(from).ok()?;
     let pending = MIGRATIONS.get(from..)?;
-    let sql = |sql: &&str| sql.replace("{id}", dialect.id).replace("{key}", dialect.key);
+    let sql = |sql: &&str| {
+        (sql.replace("{id}", dialect.id).replace("{key}", dialect.key))
+            .replace("{hours_index}", dialect.hours_index)
+    };
     Some(pending.iter().map(sql).collect())
 }
 

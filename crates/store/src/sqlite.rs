@@ -151,7 +151,7 @@ impl Sqlite {
     /// A campaign's rollup rows.
     pub(crate) fn campaign_rows(&mut self, campaign: &str) -> Result<CampaignRows, StoreError> {
         let conn = &self.conn;
-        Ok(CampaignRows {
+        let mut rows = CampaignRows {
             counts: conn
                 .prepare_cached(
                     "SELECT scope, action, reason, person, n FROM rollup_counts WHERE campaign = ?1",
@@ -160,14 +160,7 @@ impl Sqlite {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect::<Result<_, _>>()?,
-            hours: conn
-                .prepare_cached(
-                    "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = ?1",
-                )?
-                .query_map([campaign], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })?
-                .collect::<Result<_, _>>()?,
+            hours: Vec::new(),
             uniques: conn
                 .prepare_cached("SELECT scope, activity, n FROM rollup_uniques WHERE campaign = ?1")?
                 .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -176,7 +169,14 @@ impl Sqlite {
                 .prepare_cached("SELECT scope, activity, bucket, n FROM rollup_firsts WHERE campaign = ?1")?
                 .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?,
-        })
+        };
+        let mut hours = conn
+            .prepare_cached("SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = ?1")?;
+        let mut hours = hours.query([campaign])?;
+        while let Some(r) = hours.next()? {
+            rows.push_hour(text(r, 0)?, text(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        }
+        Ok(rows)
     }
 
     /// The rejected requests' rollup rows: `(kind, reason, count)`.
@@ -387,6 +387,13 @@ fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
         firsts.execute(params![key.campaign, key.scope, key.activity, bucket, n])?;
     }
     Ok(())
+}
+
+/// Column `index` of `row` as text, borrowed from the row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, rusqlite::Error> {
+    row.get_ref(index)?.as_str().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+    })
 }
 
 fn count(rows: usize) -> u64 {

@@ -7,9 +7,10 @@ use hashbeacon::report::Report;
 use hashbeacon::{Conversion, Event};
 
 use crate::figures::{CampaignFigures, RejectedFigures};
+use crate::known::KnownRecipients;
 use crate::postgres::{Postgres, PostgresOpenError};
 use crate::raw::{ConversionRow, EventRow, UnknownName};
-use crate::rollup::seconds;
+use crate::rollup::{Batch, seconds};
 use crate::sqlite::{Sqlite, SqliteOpenError};
 use crate::unsubscribes::StoredUnsubscribe;
 
@@ -191,6 +192,7 @@ pub struct Purged {
 /// per thread (the [`Writer`](crate::Writer) opens its own).
 pub struct Store {
     backend: Backend,
+    known: KnownRecipients,
 }
 
 enum Backend {
@@ -242,7 +244,23 @@ impl Store {
                 })?))
             }
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            known: KnownRecipients::default(),
+        })
+    }
+
+    /// Sets how many recipients this connection remembers as stored (250,000 by
+    /// default, some 30 MB at most; 0 for none), forgetting those it knew.
+    ///
+    /// Each recipient's first action in a campaign, per link and activity, has a
+    /// row behind the exact unique counts, and storing it is most of what writing
+    /// an event costs. A recipient this connection stored before, whose row the new
+    /// events cannot move to an earlier first action, is left out of the write: the
+    /// row, stored by whichever writer, can only have an earlier one. When the
+    /// count is reached, all are forgotten at once.
+    pub fn remember_recipients(&mut self, capacity: usize) {
+        self.known = KnownRecipients::new(capacity);
     }
 
     /// Stores events and what they add to the rollups, in one transaction: all of
@@ -266,11 +284,16 @@ impl Store {
     }
 
     fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
-        let (rows, batch) = EventRow::batch(events);
-        match &mut self.backend {
+        let (rows, mut batch) = EventRow::batch(events);
+        self.known.skip_unchanged(&mut batch);
+        let written = match &mut self.backend {
             Backend::Sqlite(db) => db.write(&rows, &batch, once),
             Backend::Postgres(db) => db.write(&rows, &batch, once),
+        }?;
+        if written {
+            self.known.committed(&batch);
         }
+        Ok(written)
     }
 
     /// Stores a verified conversion, once per click `reference` (the text it was
@@ -370,16 +393,31 @@ impl Store {
         }
     }
 
+    /// Stores raw rows only, in one transaction: half of a bulk load ([`crate::load`]).
+    pub(crate) fn insert_rows(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.insert_raw(rows),
+            Backend::Postgres(db) => db.copy_raw(rows),
+        }
+    }
+
+    /// Adds what a batch counts to the rollups, in one transaction, with no raw row:
+    /// the other half of a bulk load.
+    pub(crate) fn add_to_rollups(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.write(&[], batch, None),
+            Backend::Postgres(db) => db.write(&[], batch, None),
+        }
+        .map(drop)
+    }
+
     /// Stores raw rows only, with no rollup: PostgreSQL's `COPY`, SQLite's plain
     /// inserts. The figures no longer match the raw rows afterwards; this is the
     /// baseline that benchmarks compare [`Store::write`] with, not for production.
     #[doc(hidden)]
     pub fn write_raw_only(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.insert_raw(&rows),
-            Backend::Postgres(db) => db.copy_raw(&rows),
-        }
+        self.insert_rows(&rows)
     }
 }
 

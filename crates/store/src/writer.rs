@@ -28,6 +28,9 @@ pub struct WriterOptions {
     /// How many times a batch is tried while the database is reachable but refuses
     /// it, before its events are counted as not stored.
     pub attempts: u32,
+    /// How many recipients the writer remembers as stored, to leave out of later
+    /// batches ([`Store::remember_recipients`]).
+    pub known_recipients: usize,
 }
 
 impl Default for WriterOptions {
@@ -37,6 +40,7 @@ impl Default for WriterOptions {
             retry_min: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
             attempts: 3,
+            known_recipients: crate::known::DEFAULT_KNOWN_RECIPIENTS,
         }
     }
 }
@@ -45,6 +49,12 @@ impl WriterOptions {
     /// Sets the most events in one transaction (at least 1).
     pub fn with_max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets how many recipients the writer remembers as stored (0: none).
+    pub fn with_known_recipients(mut self, known_recipients: usize) -> Self {
+        self.known_recipients = known_recipients;
         self
     }
 
@@ -313,9 +323,12 @@ impl Worker {
     fn try_store(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
         let store = match &mut self.store {
             Some(store) => store,
-            None => self.store.insert(
-                Store::open_database(&self.db).map_err(|error| Failure::Unreachable(error.to_string()))?,
-            ),
+            None => {
+                let mut store = Store::open_database(&self.db)
+                    .map_err(|error| Failure::Unreachable(error.to_string()))?;
+                store.remember_recipients(self.options.known_recipients);
+                self.store.insert(store)
+            }
         };
         self.health.database_down.store(false, Ordering::Relaxed);
         match store.write_once(id, batch) {

@@ -242,6 +242,16 @@ fn an_older_schema_is_migrated_at_open() {
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert!(store.write_once("b1", &[template(Kind::Open, false)]).unwrap());
     assert_eq!(store.raw_report().unwrap().events(), 2, "the old rows stay");
+    // Hourly rollups are read from an index that holds their counts.
+    let plan: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = 'c'",
+            [],
+            |row| row.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("COVERING INDEX rollup_hours_read"), "{plan}");
 }
 
 fn unsubscribe(recipient: &str, at: u64) -> hashbeacon::Event {

@@ -5,7 +5,10 @@
 pub(crate) mod cluster;
 
 use hashbeacon::conversion::ClickReference;
+use hashbeacon::report::Report;
 use hashbeacon::{Conversion, Key, KeyId, Keyring, LinkId};
+use hashbeacon_store::{CampaignFigures, RejectedFigures, Store};
+use proptest::prelude::*;
 
 #[allow(unused_imports, reason = "only the PostgreSQL tests use them")]
 pub(crate) use hashbeacon_test_postgres::{fresh_schema, postgres_url};
@@ -34,4 +37,31 @@ pub(crate) fn conversion(
         .unwrap();
     let conversion = ring.verify_reference(&reference, converted_at).unwrap();
     (reference, conversion)
+}
+
+/// Checks that the rollups' figures equal the report folded from the stored raw rows,
+/// for each of `campaigns`, a campaign never written, and the rejected requests;
+/// returns that report.
+pub(crate) fn rollups_equal_raw_report(
+    store: &mut Store,
+    campaigns: &[&str],
+) -> Result<Report, TestCaseError> {
+    let raw = store.raw_report().unwrap();
+    for &campaign in campaigns.iter().chain(&["never-sent"]) {
+        let expected = raw
+            .campaign(campaign)
+            .map(CampaignFigures::from_report)
+            .unwrap_or_default();
+        prop_assert_eq!(
+            store.figures(campaign).unwrap(),
+            expected,
+            "campaign {}",
+            campaign
+        );
+    }
+    prop_assert_eq!(
+        store.rejected().unwrap(),
+        RejectedFigures::from_report(raw.rejected())
+    );
+    Ok(raw)
 }

@@ -1,0 +1,200 @@
+//! The recipients a connection has seen stored, so that a batch can leave out those
+//! whose first-seen row it cannot change.
+//!
+//! Storing a recipient's first-seen row is most of what a batch costs, and most
+//! events come from recipients already stored (a second open, a click after the
+//! open). A row, once stored, is never deleted (retention deletes raw rows only) and
+//! its first human action only ever moves earlier, whoever writes it. So when this
+//! connection has committed a row with first action `f`, the stored first is `f` or
+//! earlier, and a later batch with no first action, or one at `f` or later, would
+//! leave the row as it is: the batch can skip it. Anything else is written as
+//! before; another writer's rows are simply not known here.
+
+use std::collections::HashMap;
+
+use crate::rollup::{Batch, First, RecipientKey, earliest};
+
+/// How many recipients a connection remembers by default: some 30 MB at most.
+pub(crate) const DEFAULT_KNOWN_RECIPIENTS: usize = 250_000;
+
+/// First actions by recipient, within one campaign, scope and activity.
+type Recipients = HashMap<String, First>;
+
+/// A campaign's recipients by scope, then activity (a handful, searched in order).
+type Scopes = HashMap<String, Vec<(&'static str, Recipients)>>;
+
+/// Recipients committed by this connection, with the first action each was
+/// committed with; forgotten all at once when `capacity` is reached.
+#[derive(Debug)]
+pub(crate) struct KnownRecipients {
+    /// By campaign, then scope, then activity (a handful), then recipient: looked up
+    /// by borrowed text, and the recipient is the only text most entries own.
+    known: HashMap<String, Scopes>,
+    len: usize,
+    capacity: usize,
+}
+
+impl Default for KnownRecipients {
+    fn default() -> Self {
+        Self::new(DEFAULT_KNOWN_RECIPIENTS)
+    }
+}
+
+impl KnownRecipients {
+    /// Remembers at most `capacity` recipients (0: none).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            known: HashMap::new(),
+            len: 0,
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &RecipientKey) -> Option<First> {
+        let activities = self.known.get(&key.campaign)?.get(&key.scope)?;
+        let (_, recipients) = activities
+            .iter()
+            .find(|(activity, _)| *activity == key.activity)?;
+        recipients.get(&key.recipient).copied()
+    }
+
+    /// Whether storing `first` for `key` would change nothing stored.
+    fn unchanged(&self, key: &RecipientKey, first: First) -> bool {
+        self.get(key)
+            .is_some_and(|committed| first.is_none() || earliest(committed, first) == committed)
+    }
+
+    /// Takes out of `batch` the recipients whose rows it cannot change.
+    pub(crate) fn skip_unchanged(&self, batch: &mut Batch) {
+        if self.len > 0 {
+            batch.recipients.retain(|key, first| !self.unchanged(key, *first));
+        }
+    }
+
+    /// Remembers the recipients of a committed batch.
+    pub(crate) fn committed(&mut self, batch: &Batch) {
+        for (key, &first) in &batch.recipients {
+            if self.len >= self.capacity {
+                self.known.clear();
+                self.len = 0;
+                if self.capacity == 0 {
+                    return;
+                }
+            }
+            if self.remember(key, first) {
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Records `first` for `key`; whether the key is new.
+    fn remember(&mut self, key: &RecipientKey, first: First) -> bool {
+        if !self.known.contains_key(&key.campaign) {
+            self.known.insert(key.campaign.clone(), Scopes::new());
+        }
+        let Some(scopes) = self.known.get_mut(&key.campaign) else {
+            return false;
+        };
+        if !scopes.contains_key(&key.scope) {
+            scopes.insert(key.scope.clone(), Vec::new());
+        }
+        let Some(activities) = scopes.get_mut(&key.scope) else {
+            return false;
+        };
+        let index = match activities
+            .iter()
+            .position(|(activity, _)| *activity == key.activity)
+        {
+            Some(index) => index,
+            None => {
+                activities.push((key.activity, Recipients::new()));
+                activities.len() - 1
+            }
+        };
+        let Some((_, recipients)) = activities.get_mut(index) else {
+            return false;
+        };
+        match recipients.get_mut(&key.recipient) {
+            Some(committed) => {
+                *committed = earliest(*committed, first);
+                false
+            }
+            None => {
+                recipients.insert(key.recipient.clone(), first);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(recipient: &str) -> RecipientKey {
+        RecipientKey {
+            campaign: "c".into(),
+            scope: "*".into(),
+            activity: "click",
+            recipient: recipient.into(),
+        }
+    }
+
+    fn batch(recipients: &[(&str, First)]) -> Batch {
+        let mut batch = Batch::default();
+        for &(recipient, first) in recipients {
+            batch.recipients.insert(key(recipient), first);
+        }
+        batch
+    }
+
+    fn kept(known: &KnownRecipients, recipients: &[(&str, First)]) -> Vec<String> {
+        let mut batch = batch(recipients);
+        known.skip_unchanged(&mut batch);
+        batch.recipients.into_keys().map(|key| key.recipient).collect()
+    }
+
+    #[test]
+    fn skips_only_what_cannot_change_a_committed_row() {
+        let mut known = KnownRecipients::new(10);
+        known.committed(&batch(&[("a", Some((100, 0))), ("b", None)]));
+        let later = Some((200, 0));
+        let earlier = Some((50, 0));
+        // No first action, or a later one: nothing to change.
+        assert!(kept(&known, &[("a", None), ("a", later)]).is_empty());
+        assert!(kept(&known, &[("a", Some((100, 0)))]).is_empty());
+        // An earlier first action, a first action where none was, an unknown
+        // recipient: written.
+        assert_eq!(kept(&known, &[("a", earlier)]), ["a"]);
+        assert_eq!(kept(&known, &[("b", later)]), ["b"]);
+        assert!(kept(&known, &[("b", None)]).is_empty());
+        assert_eq!(kept(&known, &[("c", None)]), ["c"]);
+        // Other scopes and activities are other rows.
+        let mut other = batch(&[]);
+        let mut link = key("a");
+        link.scope = "0".into();
+        other.recipients.insert(link, None);
+        let mut open = key("a");
+        open.activity = "open";
+        other.recipients.insert(open, None);
+        known.skip_unchanged(&mut other);
+        assert_eq!(other.recipients.len(), 2);
+        // Committing an earlier first remembers it.
+        known.committed(&batch(&[("a", earlier)]));
+        assert!(kept(&known, &[("a", earlier)]).is_empty());
+    }
+
+    #[test]
+    fn forgets_everything_when_full_and_nothing_at_zero() {
+        let mut known = KnownRecipients::new(2);
+        known.committed(&batch(&[("a", None), ("b", None)]));
+        assert!(kept(&known, &[("a", None), ("b", None)]).is_empty());
+        known.committed(&batch(&[("c", None)]));
+        assert_eq!(kept(&known, &[("a", None), ("b", None)]), ["a", "b"]);
+        assert!(kept(&known, &[("c", None)]).is_empty());
+
+        let mut none = KnownRecipients::new(0);
+        none.committed(&batch(&[("a", None)]));
+        assert_eq!(kept(&none, &[("a", None)]), ["a"]);
+    }
+}
