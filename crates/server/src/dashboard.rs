@@ -95,7 +95,7 @@ code{background:#f3f4f6;padding:1px 6px;border-radius:4px}.muted{color:#6b7280;f
 .tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}.tile{border:1px solid #e5e7eb;\
 border-radius:8px;padding:10px 14px;min-width:140px}.tile b{display:block;font-size:22px}\
 .tile span{color:#6b7280;font-size:12px}table{border-collapse:collapse;font-size:13px}\
-td,th{padding:3px 10px 3px 0;text-align:left}td.n{text-align:right}svg{display:block;max-width:100%}\
+td,th{padding:3px 10px 3px 0;text-align:left}td.n{text-align:right}svg{display:block;max-width:100%;height:auto}\
 svg text{font:12px system-ui,sans-serif;fill:#374151}.key i{display:inline-block;width:10px;height:10px;\
 margin:0 4px 0 12px;border-radius:2px}.empty{margin:40px 0;color:#6b7280}";
 
@@ -237,10 +237,11 @@ fn link_bars(page: &mut String, report: &CampaignFigures) {
         ],
     );
     const ROW: u64 = 26;
-    const LABEL: u64 = 200;
-    const BAR: u64 = 480;
-    // Room for "9,999,999,999 human · 9,999,999,999 machine · 9,999,999,999 conv.".
-    const NOTE: u64 = 380;
+    const LABEL: u64 = 180;
+    const BAR: u64 = 400;
+    // The notes start in one column past the longest bar, with room for
+    // "9,999,999,999 human · 9,999,999,999 machine · 9,999,999,999 conv.".
+    const NOTE: u64 = 480;
     let most = links
         .iter()
         .map(|link| link.clicks.total())
@@ -276,13 +277,13 @@ fn link_bars(page: &mut String, report: &CampaignFigures) {
             y + 3,
             LABEL + human,
             y + 3,
-            LABEL + human + machine + 6,
+            LABEL + BAR + 6,
             y + 16,
             whole(clicks.human),
             whole(clicks.machine),
             whole(link.conversions.total()),
             name = escape(&name),
-            short = escape(&shorten(&name, 26)),
+            short = escape(&shorten(&name, 22)),
         );
     }
     page.push_str("</svg>");
@@ -385,6 +386,7 @@ fn trend(page: &mut String, report: &CampaignFigures) {
     let buckets = (last.start - start) / step + 1;
     const WIDTH: u64 = 1060;
     const HEIGHT: u64 = 160;
+    const LABEL_ROOM: u64 = 20;
     let most = points
         .iter()
         .map(|p| p.clicks.total().max(p.opens.human).max(p.conversions))
@@ -392,7 +394,8 @@ fn trend(page: &mut String, report: &CampaignFigures) {
         .unwrap_or(0)
         .max(1);
     let slot = WIDTH / buckets;
-    let scale = |n: u64| scaled(n, HEIGHT - 10, most);
+    // The tallest bar or point stays below the label of the scale, at the top left.
+    let scale = |n: u64| scaled(n, HEIGHT - LABEL_ROOM, most);
     let _ = write!(
         page,
         "<h2>Trend by {}</h2>",
@@ -612,6 +615,174 @@ mod tests {
         assert!(html.contains(&format!("100.0% human of {}", whole(u64::MAX / 4))));
         // The split's note starts at x = 670 in a drawing 970 wide.
         assert!(html.contains("width=\"970\""));
+    }
+
+    /// A generous estimate of how wide `text` is drawn at the SVG's 12 px: per-glyph
+    /// widths of DejaVu Sans (what `system-ui` falls back to on a bare Linux), the
+    /// widest common sans-serif, rounded up.
+    fn drawn_width(text: &str) -> f64 {
+        let em: f64 = text
+            .chars()
+            .map(|c| match c {
+                '0'..='9' => 0.64,
+                ',' | '.' | ' ' | '·' | ':' | 'i' | 'l' | 'j' => 0.33,
+                'f' | 't' | 'r' | '(' | ')' => 0.42,
+                'm' | 'w' => 0.98,
+                '%' | '…' => 0.95,
+                'A'..='Z' => 0.78,
+                _ => 0.64,
+            })
+            .sum();
+        em * 12.0
+    }
+
+    /// Every SVG text of the page, with its drawing's width, its x, its anchor and what
+    /// it shows (tooltips and tags left out).
+    fn svg_texts(html: &str) -> Vec<(f64, f64, String, String)> {
+        let number = |tag: &str, name: &str| -> Option<String> {
+            let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+            Some(tag[at..].split('"').next()?.to_owned())
+        };
+        let mut texts = Vec::new();
+        for svg in html.split("<svg").skip(1) {
+            let svg = &svg[..svg.find("</svg>").unwrap()];
+            let view_box = number(svg, "viewBox").unwrap();
+            let width: f64 = view_box.split(' ').nth(2).unwrap().parse().unwrap();
+            for text in svg.split("<text").skip(1) {
+                let (tag, rest) = text.split_once('>').unwrap();
+                let body = &rest[..rest.find("</text>").unwrap()];
+                let body = match body.find("</title>") {
+                    Some(end) => &body[end + "</title>".len()..],
+                    None => body,
+                };
+                let mut shown = String::new();
+                let mut in_tag = false;
+                for c in body.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => in_tag = false,
+                        c if !in_tag => shown.push(c),
+                        _ => {}
+                    }
+                }
+                let x: f64 = number(tag, "x").unwrap().parse().unwrap();
+                let anchor = number(tag, "text-anchor").unwrap_or_else(|| "start".to_owned());
+                texts.push((width, x, anchor, shown.replace("&amp;", "&")));
+            }
+        }
+        texts
+    }
+
+    /// Ten-digit counts in every figure the page draws.
+    fn ten_digit_figures() -> CampaignFigures {
+        let activity = |human: u64, machine: u64| {
+            let mut activity = ActivityFigures::default();
+            activity.human = human;
+            activity.machine = machine;
+            activity.unique = human / 3;
+            activity.unique_human = human / 4;
+            activity.implied = machine / 2;
+            activity.reasons = vec![
+                ("human".to_owned(), human),
+                ("scanner: HEAD request".to_owned(), machine),
+            ];
+            activity.time_to_first = [human / 7; TIME_BUCKETS.len()];
+            activity.hours = (0..48)
+                .map(|hour| {
+                    let split = hashbeacon::report::Split {
+                        human: human / 48,
+                        machine: machine / 48,
+                    };
+                    (SENT + hour * 3_600, split)
+                })
+                .collect();
+            activity
+        };
+        let mut figures = CampaignFigures::default();
+        figures.clicks = activity(9_876_543_210, 8_765_432_109);
+        figures.opens = activity(7_654_321_098, 6_543_210_987);
+        figures.conversions = activity(5_432_109_876, 0);
+        figures.unsubscribes = activity(4_321_098_765, 1_234_567_890);
+        figures.links = [
+            Some(Link::Index(0)),
+            Some(Link::Label("a-label-long-enough-to-be-cut-short".into())),
+        ]
+        .into_iter()
+        .map(|link| {
+            let mut figures = hashbeacon_store::LinkFigures::default();
+            figures.link = link;
+            figures.clicks = activity(9_876_543_210, 8_765_432_109);
+            figures.conversions = activity(9_999_999_999, 0);
+            figures
+        })
+        .collect();
+        figures
+    }
+
+    #[test]
+    fn ten_digit_counts_are_written_whole_and_drawn_inside_their_svg() {
+        let figures = ten_digit_figures();
+        let html = render(&Dashboard {
+            campaign: "big",
+            report: Some(&figures),
+            delivered: Some(9_999_999_999),
+            rejected: 9_999_999_999,
+            now: SENT + 2 * 86_400,
+        });
+        for whole_figure in [
+            "<b>18,641,975,319</b>",                       // clicks
+            "9,876,543,210 human · 8,765,432,109 machine", // its note
+            "<b>2,469,135,802</b>",                        // unique clickers
+            "<b>14,197,532,085</b>",                       // opens
+            "3,271,605,493 implied by clicks",
+            "<b>5,432,109,876</b>",                           // conversions
+            "9,876,543,210 human · 8,765,432,109 machine · ", // per link, then
+            ">9,999,999,999 conv.</tspan>",
+            "53.0% human of 18,641,975,319",
+            "53.9% human of 14,197,532,085",
+            "<td class=\"n\">9,876,543,210</td><td class=\"n\">7,654,321,098</td>",
+            ">1,410,934,744<", // the time to first click, per bucket
+            "recipients · 5,555,666,655 one-click POSTs",
+            "clickers per 9,999,999,999 delivered",
+            "all campaigns): 9,999,999,999",
+        ] {
+            assert!(html.contains(whole_figure), "{whole_figure} missing");
+        }
+        // Nothing of the trend is drawn over its scale's label (baseline y = 12).
+        let trend = html.split("aria-label=\"trend\"").nth(1).unwrap();
+        let trend = &trend[..trend.find("</svg>").unwrap()];
+        for rect in trend.split("<rect").skip(1) {
+            let y: u64 = rect
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y >= 16, "a bar reaches y = {y}");
+        }
+        for points in trend.split("points=\"").skip(1) {
+            for point in points.split('"').next().unwrap().split(' ') {
+                let y: u64 = point.split(',').nth(1).unwrap().parse().unwrap();
+                assert!(y >= 16, "a line reaches y = {y}");
+            }
+        }
+        let texts = svg_texts(&html);
+        assert!(texts.len() > 20, "{texts:?}");
+        for (width, x, anchor, shown) in texts {
+            let drawn = drawn_width(&shown);
+            let (left, right) = match anchor.as_str() {
+                "middle" => (x - drawn / 2.0, x + drawn / 2.0),
+                "end" => (x - drawn, x),
+                _ => (x, x + drawn),
+            };
+            assert!(
+                left >= 0.0 && right <= width,
+                "{shown:?} drawn from {left:.0} to {right:.0}, outside its drawing 0–{width}"
+            );
+        }
     }
 
     #[test]

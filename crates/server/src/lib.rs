@@ -30,6 +30,7 @@ pub mod cli;
 mod config;
 mod dashboard;
 mod figures;
+mod overflow;
 mod retention;
 mod serve;
 mod server;

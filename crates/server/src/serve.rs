@@ -32,18 +32,35 @@ pub(crate) struct Limits {
 /// finish flushing before connections with no request in a handler are closed.
 const GRACE: Duration = Duration::from_millis(100);
 
-/// Serves `router` on `listener` until `stop` changes (or its sender is dropped).
+/// A router as a responder: each request carries its peer as [`ConnectInfo`].
+pub(crate) fn routed(
+    router: Router,
+) -> impl Fn(SocketAddr, hyper::Request<Incoming>) -> RouterFuture + Clone + Send + Sync + 'static {
+    move |peer, mut request| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().call(request)
+    }
+}
+
+/// What [`routed`] answers with.
+type RouterFuture = <Router as tower::Service<hyper::Request<Incoming>>>::Future;
+
+/// Serves `respond` (a function of the peer and the request) on `listener` until
+/// `stop` changes (or its sender is dropped).
 ///
 /// Then it stops accepting, closes idle connections and those still sending their
 /// request head, lets requests in handlers finish, and at the deadline closes whatever
-/// is left. When it returns, every connection, and with it every clone of `router`, is
-/// gone.
-pub(crate) async fn serve(
+/// is left. When it returns, every connection, and with it every clone of `respond`,
+/// is gone.
+pub(crate) async fn serve<R, F>(
     listener: TcpListener,
-    router: Router,
+    respond: R,
     limits: Limits,
     mut stop: watch::Receiver<()>,
-) {
+) where
+    R: Fn(SocketAddr, hyper::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     // Per connection: how many of its requests are in a handler.
@@ -65,11 +82,11 @@ pub(crate) async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let router = router.clone();
+                let respond = respond.clone();
                 let in_handler = Arc::new(AtomicUsize::new(0));
                 let counter = Arc::clone(&in_handler);
                 let service = hyper::service::service_fn(move |request| {
-                    handle(router.clone(), peer, Arc::clone(&counter), request)
+                    handle(respond(peer, request), Arc::clone(&counter))
                 });
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 let abort = connections.spawn(async move {
@@ -87,7 +104,7 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
-    drop(router);
+    drop(respond);
     let closing = graceful.shutdown();
     let finished = tokio::time::timeout(limits.shutdown_deadline, async {
         // Idle connections close at once; a head still being sent would keep its
@@ -136,13 +153,14 @@ impl Drop for InHandler {
     }
 }
 
-async fn handle(
-    mut router: Router,
-    peer: SocketAddr,
+/// Answers one request, counted as in a handler until the answer is ready.
+async fn handle<F>(
+    answer: F,
     in_handler: Arc<AtomicUsize>,
-    mut request: hyper::Request<Incoming>,
-) -> Result<axum::response::Response, std::convert::Infallible> {
+) -> Result<axum::response::Response, std::convert::Infallible>
+where
+    F: Future<Output = Result<axum::response::Response, std::convert::Infallible>>,
+{
     let _in_handler = InHandler::enter(in_handler);
-    request.extensions_mut().insert(ConnectInfo(peer));
-    router.call(request).await
+    answer.await
 }

@@ -14,8 +14,9 @@ use tokio::task::JoinHandle;
 use crate::admin::{self, Admin};
 use crate::config::Config;
 use crate::dashboard;
+use crate::overflow::{LOG_QUEUE, Overflow, OverflowLog};
 use crate::retention;
-use crate::serve::{Limits, serve};
+use crate::serve::{Limits, routed, serve};
 use crate::tracking::{self, Tracking};
 
 /// Why the server could not start.
@@ -54,6 +55,7 @@ pub struct Server {
     listeners: [JoinHandle<()>; 2],
     retention: Option<JoinHandle<()>>,
     writer: Writer,
+    overflow_log: OverflowLog,
     /// How long shutdown keeps trying an unreachable database for queued events.
     grace: Duration,
 }
@@ -97,10 +99,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Some(parameter) => endpoint.with_conversion_reference(parameter),
         None => endpoint,
     };
-    let tracking = tracking::router(Arc::new(Tracking {
-        endpoint,
-        health: Arc::clone(&health),
-    }));
+    let (overflow, overflow_log) = Overflow::start(Arc::clone(&health), LOG_QUEUE);
+    let tracking = Arc::new(Tracking { endpoint, overflow });
+    let track = move |peer, request| tracking::track(Arc::clone(&tracking), peer, request);
     let admin = admin::router(Arc::new(Admin {
         keyring: tracker.keyring().clone(),
         reference_field,
@@ -118,8 +119,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let retention =
         (config.retention).map(|keep| tokio::spawn(retention::purge_periodically(db, keep, stopped.clone())));
     let listeners = [
-        tokio::spawn(serve(public, tracking, limits, stopped.clone())),
-        tokio::spawn(serve(admin_listener, admin, limits, stopped)),
+        tokio::spawn(serve(public, track, limits, stopped.clone())),
+        tokio::spawn(serve(admin_listener, routed(admin), limits, stopped)),
     ];
     Ok(Server {
         addr,
@@ -130,6 +131,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         listeners,
         retention,
         writer,
+        overflow_log,
         grace: config.shutdown_deadline,
     })
 }
@@ -181,9 +183,12 @@ impl Server {
         }
         // The routers, and with them the last sender of the event channel, are gone:
         // the writer drains what is queued and ends.
-        let (writer, grace) = (self.writer, self.grace);
-        tokio::task::spawn_blocking(move || writer.finish(grace))
-            .await
-            .map_err(std::io::Error::other)
+        let (writer, overflow_log, grace) = (self.writer, self.overflow_log, self.grace);
+        tokio::task::spawn_blocking(move || {
+            overflow_log.finish();
+            writer.finish(grace)
+        })
+        .await
+        .map_err(std::io::Error::other)
     }
 }

@@ -119,3 +119,62 @@ fn the_shutdown_deadline_bounds_how_long_a_stuck_connection_is_waited_for() {
     );
     drop(socket);
 }
+
+/// Sends `count` requests for `target` on one keep-alive connection; fails if an
+/// answer takes longer than `patience`.
+fn send_requests(addr: std::net::SocketAddr, target: &str, count: usize, patience: Duration) {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(patience)).unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: t.example\r\nUser-Agent: Mozilla/5.0\r\n\r\n");
+    let mut buffer = [0u8; 4096];
+    for sent in 0..count {
+        socket.write_all(request.as_bytes()).unwrap();
+        // The endpoint's 404 is short: one read holds it whole.
+        let read = socket.read(&mut buffer);
+        assert!(
+            matches!(read, Ok(n) if n > 0),
+            "no answer to request {sent} within {patience:?}: {read:?}"
+        );
+    }
+}
+
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_server_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let (node, log_held) = Node::start_with_log_held(&["--db", db.to_str().unwrap()]);
+    // Hold SQLite's write lock: the writer waits, the event queue fills, and every
+    // further event is one log line for a pipe nobody reads.
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Forged tokens: each answered 404 and queued as a rejected event. More than the
+    // queue, a batch in the writer's hands and a pipe's worth of lines together.
+    let forged = "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA?u=https://x.example/";
+    let requests = hashbeacon_server::DEFAULT_QUEUE + 4_000;
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let addr = node.addr;
+            std::thread::spawn(move || send_requests(addr, forged, requests / 4, Duration::from_secs(10)))
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let mut healthz = TcpStream::connect(node.admin).unwrap();
+    healthz.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    healthz
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    healthz.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"status\":\"degraded\""), "{answer}");
+    let not_queued: u64 = answer
+        .split("\"events_not_queued\":")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|number| number.parse().ok())
+        .unwrap();
+    assert!(not_queued > 0, "{answer}");
+    drop(lock);
+    drop(log_held);
+}

@@ -86,6 +86,20 @@ impl Health {
         self.lost(&self.not_queued, events, reason);
     }
 
+    /// Counts events the host could not queue, as [`Health::not_queued`] does, but
+    /// leaves their log lines ([`Health::log_line`]) to the host: one whose requests
+    /// must never wait on a slow standard error writes them on a thread of its own.
+    pub fn count_not_queued(&self, events: u64, reason: &dyn Display) {
+        self.not_queued.fetch_add(events, Ordering::Relaxed);
+        self.error(reason);
+    }
+
+    /// The line logged for an event that was not stored, with everything its raw row
+    /// would hold, so it can be recovered from the log.
+    pub fn log_line(event: &Event, reason: &dyn Display) -> String {
+        format!("hashbeacon: event not stored ({reason}): {}", describe(event))
+    }
+
     /// What the counters say now.
     pub fn report(&self) -> HealthReport {
         let not_stored = self.not_stored.load(Ordering::Relaxed);
@@ -113,7 +127,7 @@ impl Health {
 
     fn lost(&self, counter: &AtomicU64, events: &[Event], error: &dyn Display) {
         for event in events {
-            eprintln!("hashbeacon: event not stored ({error}): {}", describe(event));
+            eprintln!("{}", Self::log_line(event, error));
         }
         counter.fetch_add(count(events), Ordering::Relaxed);
         self.error(error);

@@ -28,6 +28,12 @@ impl Node {
     /// Starts the binary with `args` (plus loopback listeners on free ports and the
     /// test key) and waits for its start line.
     pub fn start(args: &[&str]) -> Node {
+        Self::start_with_log_held(args).0
+    }
+
+    /// Starts as [`Node::start`] does, but reads nothing of its stderr after the start
+    /// line until the returned sender is dropped: a log nobody reads, whose pipe fills.
+    pub fn start_with_log_held(args: &[&str]) -> (Node, std::sync::mpsc::Sender<()>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hashbeacon-server"))
             .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .args(args)
@@ -54,19 +60,22 @@ impl Node {
         };
         let (addr, admin) = (address("tracking on http://"), address("admin on http://"));
         let (send, log) = std::sync::mpsc::channel();
+        let (hold, held) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
+            while held.recv().is_ok() {}
             for line in lines.map_while(Result::ok) {
                 if send.send(line).is_err() {
                     break;
                 }
             }
         });
-        Node {
+        let node = Node {
             child,
             addr,
             admin,
             log,
-        }
+        };
+        (node, hold)
     }
 
     /// Sends SIGTERM.
