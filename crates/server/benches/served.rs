@@ -27,6 +27,10 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::{setting, stored_rows};
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -43,13 +47,6 @@ const DESTINATION: &str = "https://shop.example.com/spring?plan=pro&ref=mail";
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15";
 /// Distinct recipients the clicks are spread over.
 const RECIPIENTS: usize = 1_000;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     match std::env::var("SERVED_ROLE").as_deref() {
@@ -171,27 +168,6 @@ fn measure(name: &str, db: Option<&str>, requests: &[Vec<u8>], connections: usiz
         answered: per_second(answered),
         stored: per_second(rows),
         lost: not_stored + not_queued,
-    }
-}
-
-/// Raw event rows in the database, counted with a client of its own.
-fn stored_rows(db: &str) -> u64 {
-    const COUNT: &str = "SELECT COUNT(*) FROM events";
-    if db.starts_with("postgres://") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        let rows: i64 = match client.query_one(COUNT, &[]) {
-            Ok(row) => row.get(0),
-            // The server creates the schema: before its first run there is none.
-            Err(error) if error.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => 0,
-            Err(error) => panic!("{error}"),
-        };
-        return rows as u64;
-    }
-    let conn = rusqlite::Connection::open(db).unwrap();
-    match conn.query_row(COUNT, [], |row| row.get::<_, i64>(0)) {
-        Ok(rows) => rows as u64,
-        Err(error) if error.to_string().contains("no such table") => 0,
-        Err(error) => panic!("{error}"),
     }
 }
 

@@ -26,6 +26,10 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::{setting, stored_rows};
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -37,13 +41,6 @@ use hashbeacon_store::load::{self, Shape, Synthetic};
 const KEY: &str = "hbk1.k1.-zK3TkaNNZ_JOObOWy4n41GuhFVPxzF-LTuwgLFyDLs";
 const SMALL: u64 = 10_000;
 const WARM_UP: usize = 20;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it briefly.
@@ -141,7 +138,7 @@ impl Backend {
 /// Loads `events` synthetic events into `db`, unless it holds exactly that many
 /// already (kept from an earlier run); anything else there is an error.
 fn fill(name: &str, db: &str, events: u64) {
-    let stored = stored_events(db);
+    let stored = stored_rows(db);
     if stored == events {
         eprintln!("stats/{name}: {events} events already stored, used again");
         return;
@@ -157,24 +154,6 @@ fn fill(name: &str, db: &str, events: u64) {
         "stats/{name}: {events} events loaded in {seconds:.0} s ({:.0} events/s)",
         events as f64 / seconds
     );
-}
-
-/// How many raw events `db` holds (0 for a database not created yet).
-fn stored_events(db: &str) -> u64 {
-    let count = "SELECT count(*) FROM events";
-    let counted: i64 = if db.starts_with("postgres") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        match client.query_one(count, &[]) {
-            Ok(row) => row.get(0),
-            Err(_) => 0, // no table yet
-        }
-    } else {
-        let Ok(conn) = rusqlite::Connection::open(db) else {
-            return 0;
-        };
-        conn.query_row(count, [], |row| row.get(0)).unwrap_or(0)
-    };
-    u64::try_from(counted).unwrap()
 }
 
 /// The times, in ms, of `GET /stats` on a server for each of `dbs`, the requests
