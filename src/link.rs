@@ -30,25 +30,42 @@ use crate::token::{Claims, Kind, Verified};
 /// Whether a byte stays raw in a destination's wire form: RFC 3986's unreserved
 /// characters and the sub-delimiters, `:`, `@`, `/` and `?` that a query may hold raw —
 /// except `'`, which browsers encode in queries. Everything else is percent-encoded.
+///
+/// That is visible ASCII except `"`, `#`, `%`, `'`, `<`, `>`, `[`, `\`, `]`, `^`, `` ` ``,
+/// `{`, `|` and `}`, written as comparisons so that a fixed-size window of them
+/// vectorizes.
+const fn is_raw_by_comparison(b: u8) -> bool {
+    let visible = b.wrapping_sub(b'!') < 94;
+    let brackets = b.wrapping_sub(b'[') < 4;
+    let braces = b.wrapping_sub(b'{') < 3;
+    let quotes = (b == b'"') | (b == b'\'') | (b == b'`');
+    let others = (b == b'#') | (b == b'%') | (b == b'<') | (b == b'>');
+    visible & !(brackets | braces | quotes | others)
+}
+
+/// [`is_raw_by_comparison`] of every byte, for one lookup per byte in scalar loops.
 // Evaluated at compile time: an out-of-range index would fail the build, not panic.
 #[allow(clippy::indexing_slicing)]
 const RAW: [bool; 256] = {
     let mut raw = [false; 256];
-    let allowed = b"-._~!$&()*+,;=:@/?";
-    let mut i = 0;
-    while i < allowed.len() {
-        raw[allowed[i] as usize] = true;
-        i += 1;
-    }
     let mut b = 0;
     while b < 256 {
-        if (b as u8).is_ascii_alphanumeric() {
-            raw[b] = true;
-        }
+        raw[b] = is_raw_by_comparison(b as u8);
         b += 1;
     }
     raw
 };
+
+/// Whether every byte stays raw: sixteen at a time from sixteen bytes on, the last
+/// window overlapping the one before, since a fixed-size window vectorizes.
+fn all_raw(bytes: &[u8]) -> bool {
+    let Some(last) = bytes.last_chunk::<16>() else {
+        return bytes.iter().fold(true, |raw, &b| raw & is_raw(b));
+    };
+    let all_raw_16 = |window: &[u8; 16]| window.iter().fold(true, |raw, &b| raw & is_raw_by_comparison(b));
+    let (windows, _) = bytes.as_chunks::<16>();
+    windows.iter().fold(true, |raw, window| raw & all_raw_16(window)) & all_raw_16(last)
+}
 
 fn hex_digit(nibble: u8) -> char {
     char::from(
@@ -84,9 +101,10 @@ pub(crate) const PIXEL_SUFFIX: &str = ".gif";
 /// ```
 pub fn encode_destination(destination: &str) -> Cow<'_, str> {
     let bytes = destination.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| !is_raw(b)) else {
+    if all_raw(bytes) {
         return Cow::Borrowed(destination);
-    };
+    }
+    let first = bytes.iter().position(|&b| !is_raw(b)).unwrap_or(bytes.len());
     let mut out = String::with_capacity(bytes.len() + 16);
     out.push_str(destination.get(..first).unwrap_or_default());
     for &byte in bytes.get(first..).unwrap_or_default() {
@@ -474,5 +492,32 @@ impl<'a> VerifiedClick<'a> {
     /// allocation. The destination was checked when the click verified.
     pub fn location(&self) -> Result<String, VerifyError> {
         Ok(wire::location_from_wire(self.wire_destination))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The raw set is exactly RFC 3986's unreserved characters and the sub-delimiters,
+    /// `:`, `@`, `/` and `?`, without `'`.
+    #[test]
+    fn raw_bytes_are_the_documented_set() {
+        for b in 0..=u8::MAX {
+            let listed = b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?".contains(&b);
+            assert_eq!(is_raw(b), listed, "{b:#04x}");
+            assert_eq!(is_raw_by_comparison(b), listed, "{b:#04x}");
+        }
+    }
+
+    proptest! {
+        /// The windowed check agrees with a byte-by-byte one at every length and
+        /// wherever a non-raw byte stands.
+        #[test]
+        fn all_raw_matches_each_byte(bytes in proptest::collection::vec(
+            prop_oneof![4 => Just(b'a'), 1 => any::<u8>()], 0..70)) {
+            prop_assert_eq!(all_raw(&bytes), bytes.iter().all(|&b| is_raw(b)));
+        }
     }
 }

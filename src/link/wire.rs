@@ -10,7 +10,7 @@
 
 use percent_encoding::percent_decode;
 
-use super::{check_scheme_and_authority_bytes, is_raw};
+use super::{all_raw, check_scheme_and_authority_bytes, is_raw};
 use crate::error::VerifyError;
 
 /// Why an authenticated destination was refused: it is not one a tracker signs.
@@ -103,8 +103,8 @@ pub(crate) fn check_wire(wire: &str) -> Result<(), VerifyError> {
     let bytes = wire.as_bytes();
     if !bytes.contains(&b'%') {
         // Most destinations have no escape: canonical when every byte is raw, which
-        // also rules out controls and non-ASCII. A fold, so the check vectorizes.
-        if !bytes.iter().fold(true, |raw, &b| raw & is_raw(b)) {
+        // also rules out controls and non-ASCII.
+        if !all_raw(bytes) {
             return Err(NOT_CANONICAL);
         }
         return check_scheme_and_authority_bytes(bytes).map_err(|_| NOT_HTTP);
