@@ -161,19 +161,20 @@ pub(crate) fn check_scheme_and_authority(destination: &str) -> Result<(), LinkEr
 /// [`check_scheme_and_authority`] on the first bytes of a destination: the scheme and
 /// the one byte after `//` are all it reads.
 fn check_scheme_and_authority_bytes(bytes: &[u8]) -> Result<(), LinkError> {
-    let after_scheme = ["https://", "http://"]
-        .iter()
-        .find_map(|scheme| {
-            let head = bytes.get(..scheme.len())?;
-            head.eq_ignore_ascii_case(scheme.as_bytes())
-                .then(|| bytes.get(scheme.len()..))
-                .flatten()
-        })
-        .ok_or(LinkError::NotHttp)?;
-    if matches!(after_scheme.first(), None | Some(b'/' | b'?' | b'#' | b'\\')) {
-        return Err(LinkError::NotHttp);
+    // `http` in any case: setting bit 5 lowercases a letter and maps no other byte
+    // onto one.
+    let http = bytes
+        .first_chunk::<4>()
+        .is_some_and(|head| u32::from_le_bytes(*head) | 0x2020_2020 == u32::from_le_bytes(*b"http"));
+    let rest = bytes.get(4..).filter(|_| http).ok_or(LinkError::NotHttp)?;
+    let rest = match rest {
+        [b's' | b'S', rest @ ..] => rest,
+        _ => rest,
+    };
+    match rest.strip_prefix(b"://") {
+        None | Some([] | [b'/' | b'?' | b'#' | b'\\', ..]) => Err(LinkError::NotHttp),
+        Some(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// The value of a redirect's `Location` header for a destination: the destination
@@ -512,6 +513,17 @@ mod tests {
     }
 
     proptest! {
+        /// The scheme check takes `http://` and `https://` in any case, followed by
+        /// anything but nothing, `/`, `?`, `#` or `\`.
+        #[test]
+        fn schemes_are_http_in_any_case(text in "([hHgG][tT][tT][pP][sSxX]?:?/?/?|[hHtTpPsS:/]{0,6})[/?#\\\\xAs]{0,3}") {
+            let bytes = text.as_bytes();
+            let lower = text.to_ascii_lowercase();
+            let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+            let expected = rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#', '\\']));
+            prop_assert_eq!(check_scheme_and_authority_bytes(bytes).is_ok(), expected, "{:?}", text);
+        }
+
         /// The windowed check agrees with a byte-by-byte one at every length and
         /// wherever a non-raw byte stands.
         #[test]
