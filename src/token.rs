@@ -111,7 +111,7 @@ impl Claims<'_> {
     pub fn validate(&self) -> Result<(), SignError> {
         check_head(self.kind, self.campaign, self.link)?;
         check_recipient(self.kind, self.recipient)?;
-        Tail::new(self.recipient, self.issued_at, self.expires_at).map(drop)
+        check_tail(self.recipient, self.issued_at, self.expires_at)
     }
 }
 
@@ -137,40 +137,33 @@ fn check_recipient(kind: Kind, recipient: Option<&str>) -> Result<(), SignError>
 }
 
 /// Most bytes of a token's tail: a pseudonym and two 20-digit times, two dots.
+#[cfg(feature = "rewrite")]
 const TAIL_MAX: usize = PSEUDONYM_LEN + 1 + 20 + 1 + 20;
 
 /// The per-recipient end of a token, `recipient.issued-at.expires-at`, checked and
 /// written once: a bulk render reuses it for every link of a message.
+#[cfg(feature = "rewrite")]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tail {
     text: [u8; TAIL_MAX],
     len: usize,
 }
 
+#[cfg(feature = "rewrite")]
 impl Tail {
     pub(crate) fn new(
         recipient: Option<&str>,
         issued_at: u64,
         expires_at: Option<u64>,
     ) -> Result<Self, SignError> {
-        if recipient.is_some_and(|r| !is_pseudonym(r.as_bytes())) {
-            return Err(SignError::InvalidRecipient);
-        }
-        if expires_at.is_some_and(|exp| exp < issued_at) {
-            return Err(SignError::ExpiresBeforeIssued);
-        }
+        check_tail(recipient, issued_at, expires_at)?;
         let mut tail = Self {
             text: [0; TAIL_MAX],
             len: 0,
         };
-        tail.push(recipient.unwrap_or_default().as_bytes());
-        tail.push(b".");
-        let mut digits = itoa::Buffer::new();
-        tail.push(digits.format(issued_at).as_bytes());
-        tail.push(b".");
-        if let Some(exp) = expires_at {
-            tail.push(digits.format(exp).as_bytes());
-        }
+        write_tail(recipient, issued_at, expires_at, |piece| {
+            tail.push(piece.as_bytes())
+        });
         Ok(tail)
     }
 
@@ -185,17 +178,40 @@ impl Tail {
         self.text.get(..self.len).unwrap_or_default()
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII was written.
-        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
-    }
-
     /// The tag of a token whose head (and destination) `mac` has absorbed, as text.
     fn tag(&self, mut mac: HmacSha256) -> TagText {
         mac.update(self.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        encode_tag(digest.get(..TAG_LEN).unwrap_or_default())
+        finish_tag(mac)
     }
+}
+
+/// The rules of a tail's claims: a well-formed pseudonym, no expiry before issue.
+fn check_tail(recipient: Option<&str>, issued_at: u64, expires_at: Option<u64>) -> Result<(), SignError> {
+    if recipient.is_some_and(|r| !is_pseudonym(r.as_bytes())) {
+        return Err(SignError::InvalidRecipient);
+    }
+    if expires_at.is_some_and(|exp| exp < issued_at) {
+        return Err(SignError::ExpiresBeforeIssued);
+    }
+    Ok(())
+}
+
+/// Writes the text of a tail, `recipient.issued-at.expires-at`, piece by piece.
+fn write_tail(recipient: Option<&str>, issued_at: u64, expires_at: Option<u64>, mut push: impl FnMut(&str)) {
+    push(recipient.unwrap_or_default());
+    push(".");
+    let mut digits = itoa::Buffer::new();
+    push(digits.format(issued_at));
+    push(".");
+    if let Some(exp) = expires_at {
+        push(digits.format(exp));
+    }
+}
+
+/// The tag of a token whose every byte `mac` has absorbed, as text.
+fn finish_tag(mac: HmacSha256) -> TagText {
+    let digest = mac.finalize().into_bytes();
+    encode_tag(digest.get(..TAG_LEN).unwrap_or_default())
 }
 
 /// A token whose MAC checked out.
@@ -252,7 +268,7 @@ impl Key {
     ) -> Result<(), SignError> {
         check_head(claims.kind, claims.campaign, claims.link)?;
         check_recipient(claims.kind, claims.recipient)?;
-        let tail = Tail::new(claims.recipient, claims.issued_at, claims.expires_at)?;
+        check_tail(claims.recipient, claims.issued_at, claims.expires_at)?;
         check_destination_len(claims.kind, destination)?;
         let start = out.len();
         push_head(out, claims.kind, self.id(), claims.campaign, claims.link);
@@ -262,7 +278,7 @@ impl Key {
             out.get(start..).unwrap_or_default().as_bytes(),
             destination.as_bytes(),
         );
-        push_tail_and_tag(out, &tail, mac);
+        push_tail_and_tag(out, claims.recipient, claims.issued_at, claims.expires_at, mac);
         Ok(())
     }
 
@@ -337,11 +353,20 @@ pub(crate) fn push_link(out: &mut String, link: Option<LinkId<'_>>) {
     }
 }
 
-/// Writes the tail, then `.` and the tag of the token whose head `mac` has absorbed.
-fn push_tail_and_tag(out: &mut String, tail: &Tail, mac: HmacSha256) {
-    out.push_str(tail.as_str());
+/// Writes the tail of checked claims straight into `out` (no copy to turn into text),
+/// then `.` and the tag of the token whose head `mac` has absorbed.
+fn push_tail_and_tag(
+    out: &mut String,
+    recipient: Option<&str>,
+    issued_at: u64,
+    expires_at: Option<u64>,
+    mut mac: HmacSha256,
+) {
+    let start = out.len();
+    write_tail(recipient, issued_at, expires_at, |piece| out.push_str(piece));
+    mac.update(out.get(start..).unwrap_or_default().as_bytes());
     out.push('.');
-    out.push_str(tail.tag(mac).as_str());
+    out.push_str(finish_tag(mac).as_str());
 }
 
 /// A tag in its 22-character base64url text.
@@ -417,9 +442,9 @@ impl PreparedToken {
         out: &mut String,
     ) -> Result<(), SignError> {
         check_recipient(self.kind, recipient)?;
-        let tail = Tail::new(recipient, issued_at, expires_at)?;
+        check_tail(recipient, issued_at, expires_at)?;
         out.push_str(&self.head);
-        push_tail_and_tag(out, &tail, self.mac.clone());
+        push_tail_and_tag(out, recipient, issued_at, expires_at, self.mac.clone());
         Ok(())
     }
 
