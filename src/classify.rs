@@ -333,9 +333,12 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
     };
     // Browsers, mail clients and most proxies start with `Mozilla/`; libraries never do.
-    if !starts_with("mozilla/")
-        && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix))
-    {
+    // Compared as one word: setting bit 5 of the seven letters' lanes lowercases them
+    // and maps no other byte onto a letter; the `/` lane is compared as it is.
+    let mozilla = bytes.first_chunk::<8>().is_some_and(|head| {
+        u64::from_le_bytes(*head) | 0x0020_2020_2020_2020 == u64::from_le_bytes(*b"mozilla/")
+    });
+    if !mozilla && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix)) {
         return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
     }
     if let Some(signal) = find_token(bytes, kind) {

@@ -431,7 +431,16 @@ impl Tracker {
         query: Option<&'a str>,
         now: u64,
     ) -> Result<VerifiedClick<'a>, VerifyError> {
-        let token = self.routed_token(path, Kind::Click)?;
+        self.verify_click_token(self.routed_token(path, Kind::Click)?, query, now)
+    }
+
+    /// [`Tracker::verify_click`] of a token already routed.
+    pub(crate) fn verify_click_token<'a>(
+        &self,
+        token: &'a str,
+        query: Option<&'a str>,
+        now: u64,
+    ) -> Result<VerifiedClick<'a>, VerifyError> {
         let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
         let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
         wire::check_wire(wire)?;
