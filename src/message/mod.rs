@@ -417,11 +417,11 @@ fn part_edits(
         return Ok((rewritten.report, encoding, None, Vec::new()));
     }
     let eol = leaf.line_ending(raw);
-    let (encoded, now) = transfer::encode(encoding, &rewritten.body, &decoded, body, eol);
-    let mut edits = vec![Edit {
-        range: leaf.body.clone(),
-        bytes: encoded,
-    }];
+    let (mut edits, now) = transfer::encode(encoding, &rewritten.body, &decoded, body, eol);
+    // The body's edits are offsets in the body: make them offsets in the message.
+    for edit in &mut edits {
+        edit.range = edit.range.start + leaf.body.start..edit.range.end + leaf.body.start;
+    }
     let changed_to = (now != encoding).then_some(now);
     if let Some(now) = changed_to {
         edits.push(transfer_encoding_field(raw, leaf, now, eol)?);

@@ -8,6 +8,7 @@
 //! the changed lines are encoded afresh. That keeps the input's bytes wherever nothing
 //! changed, and spares encoding most of the body.
 
+use super::assemble::Edit;
 use super::transfer::LineEnding;
 
 /// Longest encoded line (RFC 2045), not counting the line ending.
@@ -40,58 +41,91 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
         lines: Vec::new(),
     };
     let text = &mut decoded.text;
-    // `body[..copied]` is decoded.
-    let mut copied = 0;
-    while let Some(found) = body
-        .get(copied..)
-        .and_then(|rest| memchr::memchr2(b'=', b'\n', rest))
-    {
-        let at = copied + found;
-        let literal = body.get(copied..at).unwrap_or_default();
-        if body.get(at) == Some(&b'\n') {
-            text.extend_from_slice(literal.trim_ascii_end());
-            let cr = at
-                .checked_sub(1)
-                .filter(|&cr| cr >= copied && body.get(cr) == Some(&b'\r'));
-            text.extend_from_slice(if cr.is_some() { b"\r\n" } else { b"\n" });
-            copied = at + 1;
-            decoded.lines.push(HardLine {
-                encoded_end: u32::try_from(copied).ok()?,
-                decoded_end: u32::try_from(text.len()).ok()?,
-                broken: true,
-            });
-            continue;
-        }
-        text.extend_from_slice(literal);
-        if let Some(&[high, low]) = body.get(at + 1..at + 3)
-            && let (Some(high), Some(low)) = (hex(high), hex(low))
-        {
-            text.push(high << 4 | low);
-            copied = at + 3;
-            continue;
-        }
-        // A soft line break: `=`, maybe transport padding, then a line feed or the end.
-        let padding = body
-            .get(at + 1..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|&&b| b != b'\n' && b.is_ascii_whitespace())
-            .count();
-        copied = at + 1 + padding;
-        match body.get(copied) {
-            Some(b'\n') => copied += 1,
-            None => {}
-            Some(_) => return None,
+    // `body[..at]` is decoded; the literal text copied last starts at `literal` in
+    // `text` (trailing white space is trimmed back to it, never into an escape).
+    let mut at = 0;
+    let mut literal;
+    loop {
+        literal = text.len();
+        at = copy_literal(body, at, text);
+        match body.get(at) {
+            None => break,
+            Some(b'\n') => {
+                let cr = text.len() > literal && text.last() == Some(&b'\r');
+                trim_end(text, literal);
+                text.extend_from_slice(if cr { b"\r\n" } else { b"\n" });
+                at += 1;
+                decoded.lines.push(HardLine {
+                    encoded_end: u32::try_from(at).ok()?,
+                    decoded_end: u32::try_from(text.len()).ok()?,
+                    broken: true,
+                });
+            }
+            Some(_) => {
+                let next = body.get(at + 1..at + 3);
+                // An `=` that ends a CRLF line: the usual soft break.
+                if next == Some(b"\r\n") {
+                    at += 3;
+                } else if let Some(byte) = next.and_then(escaped) {
+                    text.push(byte);
+                    at += 3;
+                } else {
+                    // Any other soft line break: `=`, maybe transport padding, then a
+                    // line feed or the end.
+                    let padding = body
+                        .get(at + 1..)
+                        .unwrap_or_default()
+                        .iter()
+                        .take_while(|&&b| b != b'\n' && b.is_ascii_whitespace())
+                        .count();
+                    at += 1 + padding;
+                    match body.get(at) {
+                        Some(b'\n') => at += 1,
+                        None => {}
+                        Some(_) => return None,
+                    }
+                }
+            }
         }
     }
-    let literal = body.get(copied..).unwrap_or_default();
-    text.extend_from_slice(literal.trim_ascii_end());
+    trim_end(text, literal);
     decoded.lines.push(HardLine {
         encoded_end: u32::try_from(body.len()).ok()?,
         decoded_end: u32::try_from(text.len()).ok()?,
         broken: false,
     });
     Some(decoded)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of every zero byte of `x` set; bytes after the first zero one may be
+/// flagged wrongly, which does not matter where only the first counts.
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & (ONES * 0x80)
+}
+
+/// Copies `body[from..]` up to its next `=` or line feed into `text` and returns where
+/// that byte is (`body.len()` if there is none).
+fn copy_literal(body: &[u8], from: usize, text: &mut Vec<u8>) -> usize {
+    let rest = body.get(from..).unwrap_or_default();
+    let before = memchr::memchr2(b'=', b'\n', rest).unwrap_or(rest.len());
+    text.extend_from_slice(rest.get(..before).unwrap_or_default());
+    from + before
+}
+
+/// Drops the white space that ends `text`, back to `from` at most.
+fn trim_end(text: &mut Vec<u8>, from: usize) {
+    let kept = text.get(from..).map_or(0, |tail| tail.trim_ascii_end().len());
+    text.truncate(from + kept);
+}
+
+/// The byte that an escape's two hex digits stand for.
+fn escaped(digits: &[u8]) -> Option<u8> {
+    match *digits {
+        [high, low] => Some(hex(high)? << 4 | hex(low)?),
+        _ => None,
+    }
 }
 
 fn hex(digit: u8) -> Option<u8> {
@@ -115,25 +149,28 @@ pub(crate) fn encode(text: &[u8], eol: LineEnding) -> Vec<u8> {
     out
 }
 
-/// `rewritten` encoded as [`encode`] would, except that each hard line of `decoded`
-/// found unchanged at its place keeps its encoded bytes from `original`.
+/// The edits that make `original` encode `rewritten` as [`encode`] would, except that
+/// each hard line of `decoded` found unchanged at its place keeps its encoded bytes:
+/// only the lines that changed are encoded afresh, and the edits replace just those.
+/// The edits' ranges are offsets in `original`, in order and never overlapping.
 ///
-/// The lines are paired in order: a line equal to the next original one is copied, any
+/// The lines are paired in order: a line equal to the next original one is kept, any
 /// other is encoded afresh and stands for that original line (a changed line), unless
 /// the original line follows it unchanged (an inserted line). Every piece starts a line,
 /// so the result decodes to `rewritten` however the lines pair up.
-pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol: LineEnding) -> Vec<u8> {
-    let mut out = Vec::with_capacity(original.len() + rewritten.len().saturating_sub(decoded.text.len()) * 2);
-    let mut at = 0;
-    let mut next_line = 0;
-    // The original line `i`'s encoded bytes, if its text is what follows `at`.
-    let unchanged_at = |i: usize, at: usize| -> Option<(&[u8], usize)> {
+pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol: LineEnding) -> Vec<Edit> {
+    // Where original line `i` starts, encoded and decoded.
+    let start_of = |i: usize| -> (usize, usize) {
+        match i.checked_sub(1).map(|prev| decoded.lines.get(prev)) {
+            None => (0, 0),
+            Some(Some(prev)) => (prev.encoded_end as usize, prev.decoded_end as usize),
+            Some(None) => (original.len(), decoded.text.len()),
+        }
+    };
+    // The length of original line `i`'s text, if that text is what follows `at`.
+    let unchanged_at = |i: usize, at: usize| -> Option<usize> {
         let line = decoded.lines.get(i)?;
-        let previous = i.checked_sub(1).and_then(|prev| decoded.lines.get(prev));
-        let (encoded_start, decoded_start) = previous.map_or((0, 0), |prev| {
-            (prev.encoded_end as usize, prev.decoded_end as usize)
-        });
-        let text = decoded.text.get(decoded_start..line.decoded_end as usize)?;
+        let text = decoded.text.get(start_of(i).1..line.decoded_end as usize)?;
         let rest = rewritten.get(at..)?;
         // A line without a break is the body's last: it matches only at the end.
         let matches = if line.broken {
@@ -141,24 +178,27 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
         } else {
             rest == text
         };
-        matches
-            .then(|| {
-                Some((
-                    original.get(encoded_start..line.encoded_end as usize)?,
-                    text.len(),
-                ))
-            })
-            .flatten()
+        matches.then_some(text.len())
     };
+    let mut edits = Vec::new();
+    // The edit being written: it replaces the original from its start to the next
+    // line kept.
+    let mut open: Option<Edit> = None;
+    let mut at = 0;
+    let mut next_line = 0;
     while at < rewritten.len() {
-        if let Some((encoded, len)) = unchanged_at(next_line, at) {
-            out.extend_from_slice(encoded);
+        if let Some(len) = unchanged_at(next_line, at) {
+            if let Some(mut edit) = open.take() {
+                edit.range.end = start_of(next_line).0;
+                edits.push(edit);
+            }
             at += len;
             next_line += 1;
             continue;
         }
+        let edit = open.get_or_insert_with(|| insertion(start_of(next_line).0));
         let rest = rewritten.get(at..).unwrap_or_default();
-        at = match encode_hard_line(rest, eol, &mut out) {
+        at = match encode_hard_line(rest, eol, &mut edit.bytes) {
             Some(after) => rewritten.len() - after.len(),
             None => rewritten.len(),
         };
@@ -166,13 +206,32 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
             next_line += 1;
         }
     }
-    out
+    // The rest of the original goes: lines left over were dropped.
+    if open.is_some() || next_line < decoded.lines.len() {
+        let mut edit = open.unwrap_or_else(|| insertion(start_of(next_line).0));
+        edit.range.end = original.len();
+        if !(edit.range.is_empty() && edit.bytes.is_empty()) {
+            edits.push(edit);
+        }
+    }
+    edits
+}
+
+/// An edit that, so far, inserts nothing at `at`.
+fn insertion(at: usize) -> Edit {
+    Edit {
+        range: at..at,
+        bytes: Vec::new(),
+    }
 }
 
 /// Encodes the first hard line of `text` (with its `eol` break, if it has one) and
 /// returns what follows that break, `None` when no break follows.
 fn encode_hard_line<'a>(text: &'a [u8], eol: LineEnding, out: &mut Vec<u8>) -> Option<&'a [u8]> {
     let (line, next) = split_hard_line(text, eol);
+    // Room for the line with a soft break per 76 characters: one allocation per line
+    // in most bodies, rather than a string of doublings.
+    out.reserve(line.len() + line.len() / 16 + 8);
     encode_line(line, eol, out);
     if next.is_some() {
         out.extend_from_slice(eol.as_bytes());
@@ -214,6 +273,32 @@ fn is_literal(b: u8) -> bool {
     LITERAL.get(usize::from(b)).copied().unwrap_or(false)
 }
 
+/// How many bytes at the start of `bytes` are [literal](is_literal), looked at eight at a
+/// time: re-encoding spends most of its time finding where a run of them ends.
+fn literal_run(bytes: &[u8]) -> usize {
+    let mut run = 0;
+    while let Some(Ok(chunk)) = bytes.get(run..run + 8).map(<[u8; 8]>::try_from) {
+        let x = u64::from_le_bytes(chunk);
+        // The high bit of a byte is set where it is below a space, DEL or above, or `=`
+        // (as in `zero_bytes`, only the first flagged byte is sure to be one).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let high = x.wrapping_add(ONES) | x;
+        let flagged = ((control | high) & (ONES * 0x80)) | zero_bytes(x ^ (ONES * u64::from(b'=')));
+        if flagged == 0 {
+            run += 8;
+            continue;
+        }
+        let first = run + (flagged.trailing_zeros() / 8) as usize;
+        // A tab is the one literal byte below a space.
+        match bytes.get(first) {
+            Some(&b'\t') => run = first + 1,
+            _ => return first,
+        }
+    }
+    let rest = bytes.get(run..).unwrap_or_default();
+    run + rest.iter().position(|&b| !is_literal(b)).unwrap_or(rest.len())
+}
+
 /// One line without its line break, with soft breaks keeping every encoded line within
 /// 76 characters (the 76th being the soft break's `=`).
 fn encode_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
@@ -222,7 +307,7 @@ fn encode_line(line: &[u8], eol: LineEnding, out: &mut Vec<u8>) {
     let mut width = 0;
     let mut rest = line;
     while let Some(&first) = rest.first() {
-        let mut run = rest.iter().position(|&b| !is_literal(b)).unwrap_or(rest.len());
+        let mut run = literal_run(rest);
         // White space that ends the line would be taken for transport padding.
         if run == rest.len() && matches!(rest.last(), Some(b' ' | b'\t')) {
             run -= 1;
@@ -262,6 +347,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::message::assemble::apply;
+
+    /// The original with the re-encoding's edits applied.
+    fn reencoded(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol: LineEnding) -> Vec<u8> {
+        apply(original, reencode(rewritten, decoded, original, eol)).unwrap()
+    }
 
     fn text(body: &[u8]) -> Vec<u8> {
         decode(body).unwrap().text
@@ -297,12 +388,12 @@ mod tests {
         assert_eq!(decoded.text, b"keep me\r\nlink=old\r\nsoftbreak\r\nlast");
 
         let changed = b"keep me\r\nlink=new\r\nsoftbreak\r\nlast";
-        let out = reencode(changed, &decoded, original, LineEnding::CrLf);
+        let out = reencoded(changed, &decoded, original, LineEnding::CrLf);
         assert_eq!(out, b"keep=20me  \r\nlink=3Dnew\r\nsoft=\r\nbreak\r\nlast");
 
         // An inserted line, and a changed last line.
         let inserted = b"keep me\r\nnew line\r\nlink=old\r\nsoftbreak\r\nlast!";
-        let out = reencode(inserted, &decoded, original, LineEnding::CrLf);
+        let out = reencoded(inserted, &decoded, original, LineEnding::CrLf);
         assert_eq!(
             out,
             b"keep=20me  \r\nnew line\r\nlink=3Dold\r\nsoft=\r\nbreak\r\nlast!"
@@ -310,7 +401,7 @@ mod tests {
 
         // The unbroken last line is not copied where a break follows it.
         let grown = b"keep me\r\nlink=old\r\nsoftbreak\r\nlast\r\nmore";
-        let out = reencode(grown, &decoded, original, LineEnding::CrLf);
+        let out = reencoded(grown, &decoded, original, LineEnding::CrLf);
         assert_eq!(text(&out), grown);
         assert!(out.ends_with(b"\r\nlast\r\nmore"));
     }
@@ -384,6 +475,17 @@ mod tests {
         }
 
         #[test]
+        fn literal_runs_end_at_the_first_byte_to_escape(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'='), Just(b'\t'), Just(b' '), Just(0x7F), Just(0x1F), Just(0xFF), any::<u8>(), 0x21u8..0x7F],
+                0..40,
+            )
+        ) {
+            let expected = bytes.iter().position(|&b| !is_literal(b)).unwrap_or(bytes.len());
+            prop_assert_eq!(literal_run(&bytes), expected);
+        }
+
+        #[test]
         fn encoding_round_trips_within_76(body in proptest::collection::vec(any::<u8>(), 0..400), crlf: bool) {
             let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
             let encoded = encode(&body, eol);
@@ -441,11 +543,12 @@ mod tests {
 
             let rewritten = join(&edited(&lines, &edits));
             let fresh = encode(&rewritten, eol);
-            let reused = reencode(&rewritten, &decoded, &original, eol);
+            let reused = reencoded(&rewritten, &decoded, &original, eol);
             prop_assert_eq!(text(&reused), text(&fresh));
             prop_assert_eq!(&text(&reused), &rewritten);
             if rewritten == decoded.text {
-                prop_assert_eq!(reused, original);
+                prop_assert_eq!(&reused, &original);
+                prop_assert!(reencode(&rewritten, &decoded, &original, eol).is_empty());
             }
         }
     }

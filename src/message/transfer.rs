@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 
+use super::assemble::Edit;
 use super::quoted_printable;
 
 /// Longest encoded line of quoted-printable and base64 (RFC 2045), not counting the line
@@ -135,37 +136,45 @@ pub(crate) fn decode(encoding: TransferEncoding, body: &[u8]) -> Option<Decoded<
     }
 }
 
-/// The rewritten body encoded for the part, and the encoding it is in: the part's own,
-/// except that an unencoded body whose lines no longer fit (or that a `7bit` label no
-/// longer describes) becomes quoted-printable. `original` is the encoded body before
-/// rewriting and `decoded` what it decoded to: a base64 body keeps its trailing line
-/// break, and a quoted-printable one the encoded bytes of every line left unchanged.
+/// The edits that turn the part's encoded body into the rewritten body encoded for the
+/// part, and the encoding it is then in: the part's own, except that an unencoded body
+/// whose lines no longer fit (or that a `7bit` label no longer describes) becomes
+/// quoted-printable. `original` is the encoded body before rewriting and `decoded` what
+/// it decoded to: a base64 body keeps its trailing line break, and a quoted-printable
+/// one the encoded bytes of every line left unchanged (only changed lines are edited).
+/// The edits' ranges are offsets in `original`.
 pub(crate) fn encode(
     encoding: TransferEncoding,
     body: &[u8],
     decoded: &Decoded<'_>,
     original: &[u8],
     eol: LineEnding,
-) -> (Vec<u8>, TransferEncoding) {
+) -> (Vec<Edit>, TransferEncoding) {
+    let whole = |bytes: Vec<u8>| {
+        vec![Edit {
+            range: 0..original.len(),
+            bytes,
+        }]
+    };
     match encoding {
         TransferEncoding::QuotedPrintable => {
-            let encoded = match decoded {
+            let edits = match decoded {
                 Decoded::QuotedPrintable(lines) => quoted_printable::reencode(body, lines, original, eol),
-                _ => quoted_printable::encode(body, eol),
+                _ => whole(quoted_printable::encode(body, eol)),
             };
-            (encoded, encoding)
+            (edits, encoding)
         }
         TransferEncoding::Base64 => {
             let kept = original.len() - original.iter().rev().take_while(|b| is_space(**b)).count();
             let tail = original.get(kept..).unwrap_or_default();
-            (encode_base64(body, eol, tail), encoding)
+            (whole(encode_base64(body, eol, tail)), encoding)
         }
         TransferEncoding::SevenBit | TransferEncoding::EightBit if !fits_unencoded(encoding, body) => (
-            quoted_printable::encode(body, eol),
+            whole(quoted_printable::encode(body, eol)),
             TransferEncoding::QuotedPrintable,
         ),
         TransferEncoding::SevenBit | TransferEncoding::EightBit | TransferEncoding::Binary => {
-            (body.to_vec(), encoding)
+            (whole(body.to_vec()), encoding)
         }
     }
 }
@@ -206,12 +215,24 @@ mod tests {
 
     use super::*;
 
+    /// The encoded body [`encode`] makes, and its encoding.
+    fn encoded(
+        encoding: TransferEncoding,
+        body: &[u8],
+        decoded: &Decoded<'_>,
+        original: &[u8],
+        eol: LineEnding,
+    ) -> (Vec<u8>, TransferEncoding) {
+        let (edits, now) = encode(encoding, body, decoded, original, eol);
+        (crate::message::assemble::apply(original, edits).unwrap(), now)
+    }
+
     #[test]
     fn base64_keeps_the_trailing_break_and_wraps_at_76() {
         let body = vec![0xA5; 200];
         let original = encode_base64(&body, LineEnding::Lf, b"\n");
         let decoded = decode(TransferEncoding::Base64, &original).unwrap();
-        let (encoded, encoding) = encode(
+        let (encoded, encoding) = encoded(
             TransferEncoding::Base64,
             &body,
             &decoded,
@@ -233,7 +254,7 @@ mod tests {
     fn unencoded_bodies_switch_only_when_they_must() {
         let short = b"line\r\nline\r\n";
         assert_eq!(
-            encode(
+            encoded(
                 TransferEncoding::SevenBit,
                 short,
                 &Decoded::Unencoded(short),
@@ -245,7 +266,7 @@ mod tests {
         );
         let long = "x".repeat(999);
         assert_eq!(
-            encode(
+            encoded(
                 TransferEncoding::EightBit,
                 long.as_bytes(),
                 &Decoded::Unencoded(b""),
@@ -256,7 +277,7 @@ mod tests {
             TransferEncoding::QuotedPrintable
         );
         assert_eq!(
-            encode(
+            encoded(
                 TransferEncoding::SevenBit,
                 "é".as_bytes(),
                 &Decoded::Unencoded(b""),
@@ -267,7 +288,7 @@ mod tests {
             TransferEncoding::QuotedPrintable
         );
         assert_eq!(
-            encode(
+            encoded(
                 TransferEncoding::EightBit,
                 "é".as_bytes(),
                 &Decoded::Unencoded(b""),
@@ -278,7 +299,7 @@ mod tests {
             TransferEncoding::EightBit
         );
         assert_eq!(
-            encode(
+            encoded(
                 TransferEncoding::Binary,
                 long.as_bytes(),
                 &Decoded::Unencoded(b""),
