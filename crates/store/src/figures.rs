@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use hashbeacon::event::Link;
 use hashbeacon::report::{Activity, CampaignReport, Granularity, Rate, Rejected, Split, TIME_BUCKETS};
 
+use crate::days::{HOURS, Hours, hour_start};
 use crate::raw::link_id;
 use crate::rollup::{CAMPAIGN_SCOPE, CLICKS, CONVERSIONS, OPENS, UNSUBSCRIBES, role};
 
@@ -301,38 +302,36 @@ impl RejectedFigures {
 pub(crate) struct CampaignRows {
     /// `(scope, action, reason, person, count)`.
     pub(crate) counts: Vec<(String, String, String, bool, i64)>,
-    /// The hourly counts, a run per scope and action ([`CampaignRows::push_hour`]).
-    pub(crate) hours: Vec<HourRun>,
+    /// The hourly counts, a run per scope and action ([`CampaignRows::push_day`]).
+    pub(crate) days: Vec<DayRun>,
     /// `(scope, activity, distinct recipients)`.
     pub(crate) uniques: Vec<(String, String, i64)>,
     /// `(scope, activity, time bucket, recipients)`.
     pub(crate) firsts: Vec<(String, String, i64, i64)>,
 }
 
-/// Hourly counts of one scope and action: `(hour, person, count)`.
+/// The day rows of one scope and action: `(day, person, counts per hour)`.
 ///
-/// A campaign has a row per hour, link, action and side (some 19,000 over 30 days
-/// with 10 links): the runs spare a copy of the scope and action per row, which
-/// was most of the cost of reading figures.
+/// Runs spare a copy of the scope and action per row.
 #[derive(Debug)]
-pub(crate) struct HourRun {
+pub(crate) struct DayRun {
     scope: String,
     action: String,
-    counts: Vec<(i64, bool, i64)>,
+    days: Vec<(i64, bool, Hours)>,
 }
 
 impl CampaignRows {
-    /// Adds an `rollup_hours` row. Rows read in key order share the run of the row
+    /// Adds a `rollup_days` row. Rows read in key order share the run of the row
     /// before; the figures are the same in any order.
-    pub(crate) fn push_hour(&mut self, scope: &str, action: &str, hour: i64, person: bool, count: i64) {
-        match self.hours.last_mut() {
+    pub(crate) fn push_day(&mut self, scope: &str, action: &str, day: i64, person: bool, hours: Hours) {
+        match self.days.last_mut() {
             Some(run) if run.scope == scope && run.action == action => {
-                run.counts.push((hour, person, count));
+                run.days.push((day, person, hours));
             }
-            _ => self.hours.push(HourRun {
+            _ => self.days.push(DayRun {
                 scope: scope.to_owned(),
                 action: action.to_owned(),
-                counts: vec![(hour, person, count)],
+                days: vec![(day, person, hours)],
             }),
         }
     }
@@ -343,7 +342,8 @@ impl CampaignRows {
 struct Tally {
     figures: ActivityFigures,
     reasons: HashMap<String, u64>,
-    hours: BTreeMap<u64, Split>,
+    /// Per day: its hours.
+    days: BTreeMap<u64, [Split; HOURS]>,
 }
 
 impl CampaignRows {
@@ -367,18 +367,20 @@ impl CampaignRows {
                 *tally.reasons.entry(reason).or_default() += count;
             }
         }
-        for run in self.hours {
+        for run in self.days {
             let Some(role) = known(&run.action).filter(|role| !role.implied) else {
                 continue;
             };
             let tally = tallies.entry((run.scope, role.activity.to_owned())).or_default();
-            for (hour, person, count) in run.counts {
-                let split = tally.hours.entry(crate::rollup::unix(hour)).or_default();
-                *if person {
-                    &mut split.human
-                } else {
-                    &mut split.machine
-                } += count_of(count);
+            for (day, person, counts) in run.days {
+                let splits = tally.days.entry(crate::rollup::unix(day)).or_default();
+                for (split, count) in splits.iter_mut().zip(counts) {
+                    *if person {
+                        &mut split.human
+                    } else {
+                        &mut split.machine
+                    } += count_of(count);
+                }
             }
         }
         for (scope, activity, count) in self.uniques {
@@ -399,11 +401,7 @@ impl CampaignRows {
         for ((scope, activity), tally) in tallies {
             let figures = ActivityFigures {
                 reasons: by_count(tally.reasons),
-                hours: tally
-                    .hours
-                    .into_iter()
-                    .filter(|(_, split)| split.total() > 0)
-                    .collect(),
+                hours: hours(tally.days),
                 ..tally.figures
             };
             if scope == CAMPAIGN_SCOPE {
@@ -432,6 +430,16 @@ impl CampaignRows {
         campaign.links = links.into_values().collect();
         campaign
     }
+}
+
+/// Hour by hour, oldest first, empty hours left out.
+fn hours(days: BTreeMap<u64, [Split; HOURS]>) -> Vec<(u64, Split)> {
+    let mut hours = Vec::new();
+    for (day, splits) in days {
+        let filled = (splits.into_iter().enumerate()).filter(|(_, split)| split.total() > 0);
+        hours.extend(filled.map(|(hour, split)| (hour_start(day, hour), split)));
+    }
+    hours
 }
 
 /// Links in reading order: indexes by number, then labels by name, then no link.

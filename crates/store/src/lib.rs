@@ -57,6 +57,7 @@
 
 #![forbid(unsafe_code)]
 
+mod days;
 mod figures;
 mod known;
 pub mod load;

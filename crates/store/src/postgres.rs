@@ -8,6 +8,7 @@
 //! it is written again.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
@@ -15,6 +16,7 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::StoreError;
+use crate::days::{self, Hours};
 use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, earliest, seconds, unix};
@@ -238,7 +240,7 @@ impl Postgres {
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
                 .collect(),
-            hours: Vec::new(),
+            days: Vec::new(),
             uniques: self
                 .query(
                     "SELECT scope, activity, n FROM rollup_uniques WHERE campaign = $1",
@@ -256,12 +258,12 @@ impl Postgres {
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect(),
         };
-        let hours = self.query(
-            "SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = $1",
-            &[&campaign],
-        )?;
-        for r in &hours {
-            rows.push_hour(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        for r in &self.query(&SELECT_DAYS, &[&campaign])? {
+            let mut hours = Hours::default();
+            for (hour, count) in hours.iter_mut().enumerate() {
+                *count = r.try_get(days::FIRST_HOUR + hour)?;
+            }
+            rows.push_day(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, hours);
         }
         Ok(rows)
     }
@@ -412,6 +414,19 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
     Ok(())
 }
 
+/// The upsert of a batch's `rollup_days` rows, a column array per parameter.
+static UPSERT_DAYS: LazyLock<String> = LazyLock::new(|| {
+    let types = ["text", "text", "text", "int8", "bool"];
+    let column = |n: usize| format!("${n}::{}[]", types.get(n - 1).unwrap_or(&"int8"));
+    days::upsert(&format!(
+        "SELECT * FROM unnest({})",
+        days::placeholders(days::COLUMN_COUNT, column)
+    ))
+});
+
+/// A campaign's `rollup_days` rows.
+static SELECT_DAYS: LazyLock<String> = LazyLock::new(|| days::select("$1"));
+
 /// Adds a batch to the rollups with one statement per table.
 fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
     if !batch.counts.is_empty() {
@@ -433,24 +448,25 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
             &[&campaign, &scope, &action, &reason, &person, &n],
         )?;
     }
-    if !batch.hours.is_empty() {
-        let (mut campaign, mut scope, mut action, mut hour, mut person, mut n) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        for (key, count) in &batch.hours {
+    if !batch.days.is_empty() {
+        let (mut campaign, mut scope, mut action, mut day, mut person) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let mut hours: [Vec<i64>; days::HOURS] = Default::default();
+        for (key, counts) in &batch.days {
             campaign.push(key.campaign.as_str());
             scope.push(key.scope.as_str());
             action.push(key.action);
-            hour.push(key.hour);
+            day.push(key.day);
             person.push(key.person);
-            n.push(*count);
+            for (column, count) in hours.iter_mut().zip(counts) {
+                column.push(*count);
+            }
         }
-        tx.execute(
-            "INSERT INTO rollup_hours (campaign, scope, action, hour, person, n)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::int8[])
-             ON CONFLICT (campaign, scope, action, hour, person)
-             DO UPDATE SET n = rollup_hours.n + EXCLUDED.n",
-            &[&campaign, &scope, &action, &hour, &person, &n],
-        )?;
+        let key: [&(dyn ToSql + Sync); 5] = [&campaign, &scope, &action, &day, &person];
+        let columns: Vec<&(dyn ToSql + Sync)> = (key.into_iter())
+            .chain(hours.iter().map(|column| column as &(dyn ToSql + Sync)))
+            .collect();
+        tx.execute(&UPSERT_DAYS, &columns)?;
     }
     if !batch.rejected.is_empty() {
         let (mut kind, mut reason, mut n) = (vec![], vec![], vec![]);

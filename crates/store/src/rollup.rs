@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 
 use hashbeacon::LinkId;
-use hashbeacon::report::{Action, Granularity, Record, TIME_BUCKETS};
+use hashbeacon::report::{Action, Record, TIME_BUCKETS};
+
+use crate::days::{DayKey, Hours, day_and_hour};
 
 /// The scope of a rollup row that counts a whole campaign. Neither a link index
 /// (digits) nor a link label (a letter first) can be spelled so.
@@ -88,17 +90,6 @@ pub(crate) struct CountKey {
     pub(crate) person: bool,
 }
 
-/// An hourly trend counter's key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct HourKey {
-    pub(crate) campaign: String,
-    pub(crate) scope: String,
-    pub(crate) action: &'static str,
-    /// The hour's start, unix seconds.
-    pub(crate) hour: i64,
-    pub(crate) person: bool,
-}
-
 /// One recipient within one activity and scope: the first-seen row behind exact
 /// uniques and the time to first action.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,7 +135,8 @@ pub(crate) fn earliest(a: First, b: First) -> First {
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) counts: BTreeMap<CountKey, i64>,
-    pub(crate) hours: BTreeMap<HourKey, i64>,
+    /// Counts per hour, a row per day ([`crate::days`]).
+    pub(crate) days: BTreeMap<DayKey, Hours>,
     pub(crate) recipients: BTreeMap<RecipientKey, First>,
     /// Rejected requests by request kind and reason.
     pub(crate) rejected: BTreeMap<(&'static str, &'static str), i64>,
@@ -155,6 +147,7 @@ impl Batch {
     pub(crate) fn add_record(&mut self, record: &Record<'_>) {
         let role = role(record.action);
         let link = role.per_link.then(|| link_text(record.link));
+        let (day, hour) = day_and_hour(record.at);
         for scope in std::iter::once(CAMPAIGN_SCOPE.to_owned()).chain(link) {
             *self
                 .counts
@@ -166,16 +159,19 @@ impl Batch {
                     person: record.person,
                 })
                 .or_default() += 1;
-            *self
-                .hours
-                .entry(HourKey {
+            let hours = self
+                .days
+                .entry(DayKey {
                     campaign: record.campaign.to_owned(),
                     scope: scope.clone(),
                     action: record.action.as_str(),
-                    hour: seconds(Granularity::Hour.bucket(record.at)),
+                    day: seconds(day),
                     person: record.person,
                 })
-                .or_default() += 1;
+                .or_default();
+            if let Some(count) = hours.get_mut(hour) {
+                *count += 1;
+            }
             if let Some(recipient) = record.recipient {
                 let first = self
                     .recipients

@@ -2,11 +2,14 @@
 //! the writer writes.
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use crate::StoreError;
+use crate::days::{self, Hours};
 use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, RecipientDeltas, earliest, seconds, unix};
@@ -160,7 +163,7 @@ impl Sqlite {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect::<Result<_, _>>()?,
-            hours: Vec::new(),
+            days: Vec::new(),
             uniques: conn
                 .prepare_cached("SELECT scope, activity, n FROM rollup_uniques WHERE campaign = ?1")?
                 .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -170,11 +173,14 @@ impl Sqlite {
                 .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?,
         };
-        let mut hours = conn
-            .prepare_cached("SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = ?1")?;
-        let mut hours = hours.query([campaign])?;
-        while let Some(r) = hours.next()? {
-            rows.push_hour(text(r, 0)?, text(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        let mut days = conn.prepare_cached(&SELECT_DAYS)?;
+        let mut days = days.query([campaign])?;
+        while let Some(r) = days.next()? {
+            let mut hours = Hours::default();
+            for (hour, count) in hours.iter_mut().enumerate() {
+                *count = r.get(days::FIRST_HOUR + hour)?;
+            }
+            rows.push_day(text(r, 0)?, text(r, 1)?, r.get(2)?, r.get(3)?, hours);
         }
         Ok(rows)
     }
@@ -298,6 +304,17 @@ fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The upsert of `rollup_days` rows, one at a time.
+static UPSERT_DAYS: LazyLock<String> = LazyLock::new(|| {
+    days::upsert(&format!(
+        "VALUES ({})",
+        days::placeholders(days::COLUMN_COUNT, |n| format!("?{n}"))
+    ))
+});
+
+/// A campaign's `rollup_days` rows.
+static SELECT_DAYS: LazyLock<String> = LazyLock::new(|| days::select("?1"));
+
 /// Adds a batch to the rollups. SQLite has one writer at a time, so reading a
 /// recipient's row and then writing it cannot race.
 fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
@@ -315,19 +332,12 @@ fn add_rollups(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
             n
         ])?;
     }
-    let mut hours = tx.prepare_cached(
-        "INSERT INTO rollup_hours (campaign, scope, action, hour, person, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (campaign, scope, action, hour, person) DO UPDATE SET n = n + excluded.n",
-    )?;
-    for (key, n) in &batch.hours {
-        hours.execute(params![
-            key.campaign,
-            key.scope,
-            key.action,
-            key.hour,
-            key.person,
-            n
-        ])?;
+    let mut days = tx.prepare_cached(&UPSERT_DAYS)?;
+    for (key, hours) in &batch.days {
+        let key: [&dyn ToSql; 5] = [&key.campaign, &key.scope, &key.action, &key.day, &key.person];
+        days.execute(params_from_iter(
+            key.into_iter().chain(hours.iter().map(|n| n as &dyn ToSql)),
+        ))?;
     }
     let mut rejected = tx.prepare_cached(
         "INSERT INTO rollup_rejected (kind, reason, n) VALUES (?1, ?2, ?3)

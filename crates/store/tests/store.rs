@@ -8,20 +8,13 @@
 
 mod common;
 
+use common::databases;
+
 use hashbeacon::event::Link;
 use hashbeacon::report::Report;
 use hashbeacon::{Kind, LinkId, Signal, Verdict, VerifyError};
 use hashbeacon_store::load::{CAMPAIGN, ISSUED_AT, template};
 use hashbeacon_store::{CampaignFigures, RejectedFigures, SCHEMA_VERSION, Store};
-
-/// Each test runs on SQLite and, when configured, on PostgreSQL.
-fn databases(test: impl Fn(&str)) {
-    let dir = tempfile::tempdir().unwrap();
-    test(dir.path().join("events.db").to_str().unwrap());
-    if let Some(url) = common::postgres_url() {
-        test(&common::fresh_schema(&url));
-    }
-}
 
 fn figures_of(report: &Report, campaign: &str) -> CampaignFigures {
     report
@@ -224,34 +217,6 @@ fn a_batch_written_once_is_not_counted_twice() {
         assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.total(), 2);
         assert_eq!(store.raw_report().unwrap().events(), 4);
     });
-}
-
-#[test]
-fn an_older_schema_is_migrated_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
-    let mut store = Store::open(path.to_str().unwrap()).unwrap();
-    store.write(&[template(Kind::Click, false)]).unwrap();
-    drop(store);
-    // Back to version 1, as a database written before batch ids were kept.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch("DROP TABLE written_batches; UPDATE hashbeacon_schema SET version = 1")
-        .unwrap();
-    let mut store = Store::open(path.to_str().unwrap()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert!(store.write_once("b1", &[template(Kind::Open, false)]).unwrap());
-    assert_eq!(store.raw_report().unwrap().events(), 2, "the old rows stay");
-    // Hourly rollups are read from an index that holds their counts.
-    let plan: String = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row(
-            "EXPLAIN QUERY PLAN SELECT scope, action, hour, person, n FROM rollup_hours WHERE campaign = 'c'",
-            [],
-            |row| row.get(3),
-        )
-        .unwrap();
-    assert!(plan.contains("COVERING INDEX rollup_hours_read"), "{plan}");
 }
 
 fn unsubscribe(recipient: &str, at: u64) -> hashbeacon::Event {

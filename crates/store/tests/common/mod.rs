@@ -13,6 +13,15 @@ use proptest::prelude::*;
 #[allow(unused_imports, reason = "only the PostgreSQL tests use them")]
 pub(crate) use hashbeacon_test_postgres::{fresh_schema, postgres_url};
 
+/// Runs `test` on a SQLite database and, when configured, on a PostgreSQL one.
+pub(crate) fn databases(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(dir.path().join("events.db").to_str().unwrap());
+    if let Some(url) = postgres_url() {
+        test(&fresh_schema(&url));
+    }
+}
+
 /// The keyring conversions are signed with.
 pub(crate) fn keyring() -> Keyring {
     Keyring::new(Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap())
