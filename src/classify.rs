@@ -306,7 +306,9 @@ impl Classifier {
         if facts.kind == Kind::Click && facts.link == Some(LinkId::Label(HONEYPOT_LABEL)) {
             return Verdict::Scanner(Signal::Honeypot);
         }
-        let Some(user_agent) = facts.user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        // Blank means nothing but whitespace: one non-whitespace character at the start
+        // settles it, so the end need not be looked at.
+        let Some(user_agent) = facts.user_agent.filter(|ua| !ua.trim_start().is_empty()) else {
             return Verdict::Scanner(Signal::NoUserAgent);
         };
         if let Some(verdict) = classify_user_agent(user_agent, facts.kind) {
@@ -331,9 +333,12 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
     };
     // Browsers, mail clients and most proxies start with `Mozilla/`; libraries never do.
-    if !starts_with("mozilla/")
-        && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix))
-    {
+    // Compared as one word: setting bit 5 of the seven letters' lanes lowercases them
+    // and maps no other byte onto a letter; the `/` lane is compared as it is.
+    let mozilla = bytes.first_chunk::<8>().is_some_and(|head| {
+        u64::from_le_bytes(*head) | 0x0020_2020_2020_2020 == u64::from_le_bytes(*b"mozilla/")
+    });
+    if !mozilla && let Some((_, name)) = HTTP_LIBRARIES.iter().find(|(prefix, _)| starts_with(prefix)) {
         return Some(Verdict::Scanner(Signal::HttpLibrary(name)));
     }
     if let Some(signal) = find_token(bytes, kind) {
@@ -630,7 +635,47 @@ mod tests {
         );
     }
 
+    /// [`find_token`] as its contract says, the slow way: every word start in order,
+    /// every needle compared.
+    fn find_token_by_words(user_agent: &[u8], kind: Kind) -> Option<Signal> {
+        (0..user_agent.len())
+            .filter(|&at| at == 0 || matches!(user_agent[at - 1], b' ' | b'(' | b';'))
+            .find_map(|at| {
+                UA_TOKENS
+                    .iter()
+                    .find(|(needle, _, applies)| {
+                        applies.to(kind)
+                            && user_agent[at..]
+                                .get(..needle.len())
+                                .is_some_and(|text| text.eq_ignore_ascii_case(needle.as_bytes()))
+                    })
+                    .map(|&(_, signal, _)| signal)
+            })
+    }
+
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
+        /// User agents of words, needles (in any case) and separators in any order: the
+        /// scan finds exactly the first needle that starts a word.
+        #[test]
+        fn token_finder_matches_its_contract(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(UA_TOKENS.iter().map(|(needle, _, _)| *needle).collect::<Vec<_>>())
+                    .prop_map(str::to_ascii_uppercase),
+                proptest::sample::select(UA_TOKENS.iter().map(|(needle, _, _)| *needle).collect::<Vec<_>>())
+                    .prop_map(str::to_owned),
+                "[ (;/.,)]{1,2}",
+                "[a-zA-Z0-9]{1,8}",
+                "\\PC{1,3}",
+            ], 0..12),
+            open: bool,
+        ) {
+            let ua = pieces.concat();
+            let kind = if open { Kind::Open } else { Kind::Click };
+            proptest::prop_assert_eq!(find_token(ua.as_bytes(), kind), find_token_by_words(ua.as_bytes(), kind), "{:?}", ua);
+        }
+
         #[test]
         fn never_panics(ua in proptest::option::of(".{0,600}"), head: bool, open: bool,
                         issued in proptest::option::of(proptest::num::u64::ANY), now: u64) {

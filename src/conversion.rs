@@ -195,7 +195,8 @@ impl Keyring {
         if tag.len() != TAG_TEXT_LEN {
             return Err(VerifyError::Malformed("tag has the wrong length"));
         }
-        let tag = decode_tag(tag).ok_or(VerifyError::Malformed("tag is not canonical base64url"))?;
+        let tag =
+            decode_tag(tag.as_bytes()).ok_or(VerifyError::Malformed("tag is not canonical base64url"))?;
         let key = self.get(key_id.as_str()).ok_or(VerifyError::UnknownKey(key_id))?;
         let mut mac = key.labelled_mac(REFERENCE_LABEL);
         mac.update(signed.as_bytes());

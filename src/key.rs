@@ -296,9 +296,14 @@ impl Keyring {
 
     /// Finds a key (signing or verify-only) by id.
     pub fn get(&self, id: &str) -> Option<&Key> {
+        self.get_bytes(id.as_bytes())
+    }
+
+    /// [`Keyring::get`] for an id not yet known to be text.
+    pub(crate) fn get_bytes(&self, id: &[u8]) -> Option<&Key> {
         std::iter::once(&self.signing)
             .chain(&self.verify_only)
-            .find(|key| key.id.used() == id.as_bytes())
+            .find(|key| key.id.used() == id)
     }
 
     /// Parses a keyring from text: one key per line in the form of [`Key::to_text`], the

@@ -30,25 +30,42 @@ use crate::token::{Claims, Kind, Verified};
 /// Whether a byte stays raw in a destination's wire form: RFC 3986's unreserved
 /// characters and the sub-delimiters, `:`, `@`, `/` and `?` that a query may hold raw —
 /// except `'`, which browsers encode in queries. Everything else is percent-encoded.
+///
+/// That is visible ASCII except `"`, `#`, `%`, `'`, `<`, `>`, `[`, `\`, `]`, `^`, `` ` ``,
+/// `{`, `|` and `}`, written as comparisons so that a fixed-size window of them
+/// vectorizes.
+const fn is_raw_by_comparison(b: u8) -> bool {
+    let visible = b.wrapping_sub(b'!') < 94;
+    let brackets = b.wrapping_sub(b'[') < 4;
+    let braces = b.wrapping_sub(b'{') < 3;
+    let quotes = (b == b'"') | (b == b'\'') | (b == b'`');
+    let others = (b == b'#') | (b == b'%') | (b == b'<') | (b == b'>');
+    visible & !(brackets | braces | quotes | others)
+}
+
+/// [`is_raw_by_comparison`] of every byte, for one lookup per byte in scalar loops.
 // Evaluated at compile time: an out-of-range index would fail the build, not panic.
 #[allow(clippy::indexing_slicing)]
 const RAW: [bool; 256] = {
     let mut raw = [false; 256];
-    let allowed = b"-._~!$&()*+,;=:@/?";
-    let mut i = 0;
-    while i < allowed.len() {
-        raw[allowed[i] as usize] = true;
-        i += 1;
-    }
     let mut b = 0;
     while b < 256 {
-        if (b as u8).is_ascii_alphanumeric() {
-            raw[b] = true;
-        }
+        raw[b] = is_raw_by_comparison(b as u8);
         b += 1;
     }
     raw
 };
+
+/// Whether every byte stays raw: sixteen at a time from sixteen bytes on, the last
+/// window overlapping the one before, since a fixed-size window vectorizes.
+fn all_raw(bytes: &[u8]) -> bool {
+    let Some(last) = bytes.last_chunk::<16>() else {
+        return bytes.iter().fold(true, |raw, &b| raw & is_raw(b));
+    };
+    let all_raw_16 = |window: &[u8; 16]| window.iter().fold(true, |raw, &b| raw & is_raw_by_comparison(b));
+    let (windows, _) = bytes.as_chunks::<16>();
+    windows.iter().fold(true, |raw, window| raw & all_raw_16(window)) & all_raw_16(last)
+}
 
 fn hex_digit(nibble: u8) -> char {
     char::from(
@@ -84,9 +101,10 @@ pub(crate) const PIXEL_SUFFIX: &str = ".gif";
 /// ```
 pub fn encode_destination(destination: &str) -> Cow<'_, str> {
     let bytes = destination.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| !is_raw(b)) else {
+    if all_raw(bytes) {
         return Cow::Borrowed(destination);
-    };
+    }
+    let first = bytes.iter().position(|&b| !is_raw(b)).unwrap_or(bytes.len());
     let mut out = String::with_capacity(bytes.len() + 16);
     out.push_str(destination.get(..first).unwrap_or_default());
     for &byte in bytes.get(first..).unwrap_or_default() {
@@ -143,19 +161,20 @@ pub(crate) fn check_scheme_and_authority(destination: &str) -> Result<(), LinkEr
 /// [`check_scheme_and_authority`] on the first bytes of a destination: the scheme and
 /// the one byte after `//` are all it reads.
 fn check_scheme_and_authority_bytes(bytes: &[u8]) -> Result<(), LinkError> {
-    let after_scheme = ["https://", "http://"]
-        .iter()
-        .find_map(|scheme| {
-            let head = bytes.get(..scheme.len())?;
-            head.eq_ignore_ascii_case(scheme.as_bytes())
-                .then(|| bytes.get(scheme.len()..))
-                .flatten()
-        })
-        .ok_or(LinkError::NotHttp)?;
-    if matches!(after_scheme.first(), None | Some(b'/' | b'?' | b'#' | b'\\')) {
-        return Err(LinkError::NotHttp);
+    // `http` in any case: setting bit 5 lowercases a letter and maps no other byte
+    // onto one.
+    let http = bytes
+        .first_chunk::<4>()
+        .is_some_and(|head| u32::from_le_bytes(*head) | 0x2020_2020 == u32::from_le_bytes(*b"http"));
+    let rest = bytes.get(4..).filter(|_| http).ok_or(LinkError::NotHttp)?;
+    let rest = match rest {
+        [b's' | b'S', rest @ ..] => rest,
+        _ => rest,
+    };
+    match rest.strip_prefix(b"://") {
+        None | Some([] | [b'/' | b'?' | b'#' | b'\\', ..]) => Err(LinkError::NotHttp),
+        Some(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// The value of a redirect's `Location` header for a destination: the destination
@@ -412,7 +431,16 @@ impl Tracker {
         query: Option<&'a str>,
         now: u64,
     ) -> Result<VerifiedClick<'a>, VerifyError> {
-        let token = self.routed_token(path, Kind::Click)?;
+        self.verify_click_token(self.routed_token(path, Kind::Click)?, query, now)
+    }
+
+    /// [`Tracker::verify_click`] of a token already routed.
+    pub(crate) fn verify_click_token<'a>(
+        &self,
+        token: &'a str,
+        query: Option<&'a str>,
+        now: u64,
+    ) -> Result<VerifiedClick<'a>, VerifyError> {
         let wire = query.ok_or(VerifyError::Malformed("click URL without destination"))?;
         let verified = self.keyring.verify(Kind::Click, token, wire, now)?;
         wire::check_wire(wire)?;
@@ -474,5 +502,43 @@ impl<'a> VerifiedClick<'a> {
     /// allocation. The destination was checked when the click verified.
     pub fn location(&self) -> Result<String, VerifyError> {
         Ok(wire::location_from_wire(self.wire_destination))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The raw set is exactly RFC 3986's unreserved characters and the sub-delimiters,
+    /// `:`, `@`, `/` and `?`, without `'`.
+    #[test]
+    fn raw_bytes_are_the_documented_set() {
+        for b in 0..=u8::MAX {
+            let listed = b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?".contains(&b);
+            assert_eq!(is_raw(b), listed, "{b:#04x}");
+            assert_eq!(is_raw_by_comparison(b), listed, "{b:#04x}");
+        }
+    }
+
+    proptest! {
+        /// The scheme check takes `http://` and `https://` in any case, followed by
+        /// anything but nothing, `/`, `?`, `#` or `\`.
+        #[test]
+        fn schemes_are_http_in_any_case(text in "([hHgG][tT][tT][pP][sSxX]?:?/?/?|[hHtTpPsS:/]{0,6})[/?#\\\\xAs]{0,3}") {
+            let bytes = text.as_bytes();
+            let lower = text.to_ascii_lowercase();
+            let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+            let expected = rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#', '\\']));
+            prop_assert_eq!(check_scheme_and_authority_bytes(bytes).is_ok(), expected, "{:?}", text);
+        }
+
+        /// The windowed check agrees with a byte-by-byte one at every length and
+        /// wherever a non-raw byte stands.
+        #[test]
+        fn all_raw_matches_each_byte(bytes in proptest::collection::vec(
+            prop_oneof![4 => Just(b'a'), 1 => any::<u8>()], 0..70)) {
+            prop_assert_eq!(all_raw(&bytes), bytes.iter().all(|&b| is_raw(b)));
+        }
     }
 }

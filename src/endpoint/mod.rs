@@ -196,10 +196,15 @@ impl<S: EventSink> Endpoint<S> {
     /// Handles one request at time `now` (unix seconds).
     pub fn handle(&self, request: &Request<'_>, now: u64) -> Handled {
         let method = Method::parse(request.method);
-        let Ok((kind, _)) = self.tracker.route(request.path) else {
+        let Ok((kind, token)) = self.tracker.route(request.path) else {
             return answer(Response::not_found(method));
         };
-        let seen = |method| Seen { request, method, now };
+        let seen = |method| Seen {
+            request,
+            token,
+            method,
+            now,
+        };
         match (kind, method) {
             (Kind::Unsubscribe, Some(method)) => self.unsubscribe(&seen(method)),
             (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(UNSUBSCRIBE_NOT_ALLOWED)),
@@ -239,7 +244,7 @@ impl<S: EventSink> Endpoint<S> {
     fn click(&self, seen: &Seen<'_>) -> Handled {
         let verified = self
             .tracker
-            .verify_click(seen.request.path, seen.request.query, seen.now)
+            .verify_click_token(seen.token, seen.request.query, seen.now)
             .and_then(|click| Ok((click.verified, click.location()?)));
         match verified {
             Ok((verified, location)) => {
@@ -333,9 +338,12 @@ impl<S: EventSink> Endpoint<S> {
     }
 }
 
-/// A request the endpoint answers, with its parsed method and arrival time.
+/// A request the endpoint answers, with its routed token, parsed method and arrival
+/// time.
 struct Seen<'r> {
     request: &'r Request<'r>,
+    /// The token in the request's path, as routed.
+    token: &'r str,
     method: Method,
     now: u64,
 }

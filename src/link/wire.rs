@@ -10,7 +10,7 @@
 
 use percent_encoding::percent_decode;
 
-use super::{check_scheme_and_authority_bytes, is_raw};
+use super::{all_raw, check_scheme_and_authority_bytes, is_raw};
 use crate::error::VerifyError;
 
 /// Why an authenticated destination was refused: it is not one a tracker signs.
@@ -101,12 +101,9 @@ fn decodes_to_utf8(wire: &[u8]) -> bool {
 /// Checks an authenticated wire form (see the module docs).
 pub(crate) fn check_wire(wire: &str) -> Result<(), VerifyError> {
     let bytes = wire.as_bytes();
-    if !bytes.contains(&b'%') {
-        // Most destinations have no escape: canonical when every byte is raw, which
-        // also rules out controls and non-ASCII. A fold, so the check vectorizes.
-        if !bytes.iter().fold(true, |raw, &b| raw & is_raw(b)) {
-            return Err(NOT_CANONICAL);
-        }
+    // Most destinations have no escape: canonical when every byte is raw (`%` is not),
+    // which also rules out controls and non-ASCII. Otherwise the scan says what is wrong.
+    if all_raw(bytes) {
         return check_scheme_and_authority_bytes(bytes).map_err(|_| NOT_HTTP);
     }
     let found = scan(bytes)?;
@@ -134,7 +131,7 @@ pub(crate) fn check_wire(wire: &str) -> Result<(), VerifyError> {
 pub(crate) fn location_from_wire(wire: &str) -> String {
     let mut out = String::with_capacity(wire.len());
     let mut rest = wire;
-    while let Some(at) = rest.find('%') {
+    while let Some(at) = memchr::memchr(b'%', rest.as_bytes()) {
         out.push_str(rest.get(..at).unwrap_or_default());
         let escape = rest.get(at..at + 3).unwrap_or_default();
         let decoded = escape
