@@ -924,10 +924,14 @@ fn rewrite_with_bad_arguments_or_input_fails_in_one_line() {
 
 /// Runs `unsubscribe` with a fresh key file and pseudonym key, and the extra arguments.
 fn unsubscribe(extra: &[&str]) -> (Output, Tracker, PseudonymKey) {
+    // Files of their own for each call: tests run at once, and a file another call
+    // deleted and wrote again could be missing when the command reads it.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let signing = key("k1", 1);
-    let key_path = key_file("unsubscribe-keys", &[&signing]);
+    let key_path = key_file(&format!("unsubscribe-keys-{call}"), &[&signing]);
     let pseudonym_key = PseudonymKey::new(&[6; 32]).unwrap();
-    let pseudonym_path = scratch_file("unsubscribe-pseudonym", &pseudonym_key.to_text());
+    let pseudonym_path = scratch_file(&format!("unsubscribe-pseudonym-{call}"), &pseudonym_key.to_text());
     let mut args = vec![
         "unsubscribe",
         "--key",
