@@ -75,12 +75,7 @@ fn a_half_sent_request_is_closed_after_the_header_read_timeout() {
     );
 
     // A whole request on a fresh connection is still served.
-    let mut socket = TcpStream::connect(node.addr).unwrap();
-    socket
-        .write_all(b"GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).unwrap();
+    let answer = get(node.addr, "/nothing");
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
 
@@ -118,6 +113,17 @@ fn the_shutdown_deadline_bounds_how_long_a_stuck_connection_is_waited_for() {
         "the forced close is logged"
     );
     drop(socket);
+}
+
+/// The whole answer to one `GET` of `target` on a fresh connection (at most 10 s).
+fn get(addr: std::net::SocketAddr, target: &str) -> String {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 /// Sends `count` requests for `target` on one keep-alive connection; fails if an
@@ -160,13 +166,7 @@ fn a_log_nobody_reads_does_not_stop_the_server_answering() {
     for sender in senders {
         sender.join().unwrap();
     }
-    let mut healthz = TcpStream::connect(node.admin).unwrap();
-    healthz.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    healthz
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    healthz.read_to_string(&mut answer).unwrap();
+    let answer = get(node.admin, "/healthz");
     assert!(answer.contains("\"status\":\"degraded\""), "{answer}");
     let not_queued: u64 = answer
         .split("\"events_not_queued\":")
