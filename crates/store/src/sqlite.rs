@@ -37,6 +37,9 @@ pub enum SqliteOpenError {
     NewerSchema(#[from] schema::NewerSchema),
 }
 
+/// Pages written to the log before it is copied back into the database.
+pub(crate) const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 impl Sqlite {
     /// Opens (creating if missing) the database at `path`, migrating its schema.
     pub(crate) fn open(path: &Path) -> Result<Self, SqliteOpenError> {
@@ -49,6 +52,11 @@ impl Sqlite {
         }
         // WAL's durable-on-checkpoint setting: plenty for analytics.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoint every 10,000 pages (40 MB of log) rather than 1,000: the rollup
+        // pages every batch rewrites are copied back once per checkpoint, not ten
+        // times, and the file is synced a tenth as often. The writer spends about an
+        // eighth less time per event (see the README's `served`).
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(VERSION_TABLE)?;
         let found: Option<i64> = tx
