@@ -21,6 +21,13 @@ use crate::store::{Database, Store};
 pub struct WriterOptions {
     /// Most events in one transaction.
     pub max_batch: usize,
+    /// How long a batch that is not full waits for more events before it is
+    /// written. A transaction costs about as much for a few events as for hundreds
+    /// (the log pages of every rollup it touches are written out each time), and
+    /// under live traffic a writer that never waits commits a few events at a time:
+    /// waiting a few milliseconds cuts its time per event by more than half. The
+    /// figures lag by as much; a full batch never waits.
+    pub linger: Duration,
     /// The first wait before trying a failed database again; it doubles each time.
     pub retry_min: Duration,
     /// The longest wait between tries.
@@ -37,6 +44,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         Self {
             max_batch: 1_000,
+            linger: Duration::from_millis(20),
             retry_min: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
             attempts: 3,
@@ -49,6 +57,13 @@ impl WriterOptions {
     /// Sets the most events in one transaction (at least 1).
     pub fn with_max_batch(mut self, max_batch: usize) -> Self {
         self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets how long a batch that is not full waits for more events (zero: not at
+    /// all).
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
 
@@ -247,6 +262,9 @@ impl Writer {
     }
 }
 
+/// How often a lingering batch looks for more events.
+const LINGER_STEP: Duration = Duration::from_millis(1);
+
 struct Worker {
     db: Database,
     /// Unique to this writer among all writers of the database, past and present.
@@ -262,8 +280,20 @@ struct Worker {
 impl Worker {
     fn run(&mut self, events: &Receiver<Event>) {
         while let Ok(first) = events.recv() {
+            let max = self.options.max_batch;
             let mut batch = vec![first];
-            batch.extend(events.try_iter().take(self.options.max_batch.saturating_sub(1)));
+            batch.extend(events.try_iter().take(max.saturating_sub(1)));
+            // Sleeps, not waits on the channel: a receiver blocked on it is woken by
+            // every event sent, at a cost to the request handlers. Short ones, so that
+            // a burst fills the batch rather than the queue.
+            let until = Instant::now() + self.options.linger;
+            while batch.len() < max {
+                let Some(left) = until.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                std::thread::sleep(left.min(LINGER_STEP));
+                batch.extend(events.try_iter().take(max - batch.len()));
+            }
             if !self.store_batch(&batch) {
                 // Past the shutdown deadline with the database down: report the rest.
                 let rest: Vec<Event> = events.try_iter().collect();

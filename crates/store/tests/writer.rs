@@ -158,3 +158,38 @@ fn an_unreachable_database_at_shutdown_is_reported_not_hidden() {
     assert!(!health.database_reachable);
     assert!(health.last_error.is_some());
 }
+
+/// Transactions the writers of the SQLite database at `db` committed.
+fn batches_written(db: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM written_batches", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Stores `n` events sent one every 2 ms (live traffic, slower than the writer) and
+/// returns how many transactions it took.
+fn trickle(linger: Duration, n: usize) -> i64 {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db").to_str().unwrap().to_owned();
+    let (sink, receiver) = ChannelSink::new(10_000);
+    let writer = Writer::spawn(Database::parse(&db), receiver, options().with_linger(linger));
+    for event in events(3, n) {
+        sink.record(event).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(sink);
+    let health = writer.finish(Duration::from_secs(10));
+    assert_eq!(health.events_stored, n as u64);
+    assert_exact(&db, n as u64);
+    batches_written(&db)
+}
+
+#[test]
+fn a_lingering_writer_stores_live_traffic_in_few_transactions() {
+    // Without lingering, every event or two is a transaction of its own.
+    let eager = trickle(Duration::ZERO, 50);
+    assert!(eager >= 10, "{eager} transactions for 50 events sent 2 ms apart");
+    // Lingering half a second, the ~100 ms of traffic fits in one or two.
+    let lingering = trickle(Duration::from_millis(500), 50);
+    assert!(lingering <= 2, "{lingering} transactions");
+}
