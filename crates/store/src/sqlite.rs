@@ -38,7 +38,7 @@ pub enum SqliteOpenError {
 }
 
 /// Pages written to the log before it is copied back into the database.
-pub(crate) const WAL_CHECKPOINT_PAGES: i64 = 4_000;
+const WAL_CHECKPOINT_PAGES: i64 = 4_000;
 
 impl Sqlite {
     /// Opens (creating if missing) the database at `path`, migrating its schema.
@@ -54,9 +54,9 @@ impl Sqlite {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Checkpoint every 4,000 pages (16 MB of log) rather than 1,000: the rollup
         // pages every batch rewrites are copied back, and the file synced, a quarter
-        // as often. Not more: the writer stalls while it
-        // checkpoints, and at 10,000 pages the queue overflowed at 60,000 clicks a
-        // second, where at 4,000 it did not.
+        // as often. Not more: the writer stalls while it checkpoints, and at 10,000
+        // pages the queue overflowed at 60,000 clicks a second, where at 4,000 it
+        // did not.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(VERSION_TABLE)?;

@@ -25,7 +25,7 @@ pub struct WriterOptions {
     /// written. A transaction costs about as much for a few events as for hundreds
     /// (the log pages of every rollup it touches are written out each time), and
     /// under live traffic a writer that never waits commits a few events at a time:
-    /// waiting a few milliseconds cuts its time per event by more than half. The
+    /// waiting up to 20 ms cut its time per event by more than half. The
     /// figures lag by as much; a full batch never waits.
     pub linger: Duration,
     /// The first wait before trying a failed database again; it doubles each time.
