@@ -20,6 +20,8 @@
     reason = "a benchmark stops on failure"
 )]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use hashbeacon::sink::ChannelSink;
@@ -67,27 +69,15 @@ fn main() {
 
 /// A fresh, empty schema with the store's tables, and the URL that uses it.
 fn schema(url: &str, round: usize, what: &str) -> String {
-    let name = schema_name(round, what);
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-        ))
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}options=-csearch_path%3D{name}");
+    let url = common::fresh_schema(url, &schema_name(round, what));
     drop(Store::open(&url).unwrap());
     url
 }
 
-/// Drops a round's schemas: a million events take about a gigabyte.
+/// Drops a round's schemas.
 fn drop_schemas(url: &str, round: usize) {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     for what in ["copy", "writer"] {
-        let name = schema_name(round, what);
-        client
-            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
-            .unwrap();
+        common::drop_schema(url, &schema_name(round, what));
     }
 }
 

@@ -1,0 +1,200 @@
+//! `live`: the writer under live traffic. Events are sent at a steady rate into the
+//! queue a server uses, and the writer stores them; the bench counts the transactions
+//! it committed and the CPU it used per event, with the default wait for a fuller
+//! batch (`WriterOptions::linger`) against the same writer that never waits, in the
+//! same run. SQLite always; PostgreSQL too when `HASHBEACON_TEST_POSTGRES` names one.
+//!
+//! ```text
+//! cargo bench -p hashbeacon-store --bench live         # 300,000 events at 50,000/s
+//! HASHBEACON_LIVE_EVENTS=100000 HASHBEACON_LIVE_RATE=20000 cargo bench -p hashbeacon-store --bench live
+//! HASHBEACON_LIVE_RECIPIENTS=1000000 cargo bench -p hashbeacon-store --bench live
+//! source .ci/postgres.sh 54403; cargo bench -p hashbeacon-store --bench live
+//! ```
+//!
+//! The events are those of the `ingest` bench (`load::Synthetic`), over 1,000
+//! recipients unless `HASHBEACON_LIVE_RECIPIENTS` says otherwise. The CPU is the bench
+//! process's (the writer thread, mostly) less the sending thread's, divided by the
+//! events stored: a database server's own CPU is not in it. Events the full queue
+//! could not take are counted, as a server counts them.
+//! Counted in instructions, with the sending thread's share in the same figure:
+//! `valgrind --tool=callgrind target/release/deps/live-… --bench`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on failure"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use hashbeacon::sink::ChannelSink;
+use hashbeacon::{Event, EventSink};
+use hashbeacon_store::load::{Shape, Synthetic};
+use hashbeacon_store::{Database, Writer, WriterOptions};
+
+/// The queue a server gives its writer (`hashbeacon-server`'s default).
+const QUEUE: usize = 10_000;
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    let n = setting("HASHBEACON_LIVE_EVENTS", 300_000);
+    let rate = setting("HASHBEACON_LIVE_RATE", 50_000);
+    let mut shape = Shape::default();
+    shape.per_second = Some(rate);
+    // Readers active at once: a live campaign repeats recipients (opens, then clicks).
+    shape.recipients = u32::try_from(setting("HASHBEACON_LIVE_RECIPIENTS", 1_000)).unwrap();
+    let events: Vec<Event> = Synthetic::new(shape).take(usize::try_from(n).unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut targets = vec![("SQLite", Target::Sqlite(dir.path().to_owned()))];
+    match std::env::var("HASHBEACON_TEST_POSTGRES") {
+        Ok(url) => targets.push(("PostgreSQL", Target::Postgres(url))),
+        Err(_) => println!("live: PostgreSQL skipped, set HASHBEACON_TEST_POSTGRES (source .ci/postgres.sh)"),
+    }
+    for (name, target) in &targets {
+        let eager = run(target, "eager", &events, rate, Duration::ZERO);
+        let lingering = run(
+            target,
+            "lingering",
+            &events,
+            rate,
+            WriterOptions::default().linger,
+        );
+        for (label, figures) in [("never waits", &eager), ("default wait", &lingering)] {
+            println!(
+                "live {name} {label:>12}: {n} events at {rate}/s, {:>6} transactions, writer {:>5.2} µs CPU/event, {} not queued",
+                figures.transactions, figures.cpu_per_event_us, figures.not_queued
+            );
+        }
+        println!(
+            "live {name}: default wait ÷ never waits: transactions {:.3}x, CPU per event {:.2}x",
+            lingering.transactions as f64 / eager.transactions as f64,
+            lingering.cpu_per_event_us / eager.cpu_per_event_us
+        );
+    }
+}
+
+/// Where a run stores its events: a fresh database each time.
+enum Target {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    /// A fresh database (SQLite file, or PostgreSQL schema) for one run.
+    fn fresh(&self, run: &str) -> String {
+        match self {
+            Target::Sqlite(dir) => dir.join(format!("{run}.db")).to_str().unwrap().to_owned(),
+            Target::Postgres(url) => common::fresh_schema(url, &schema_name(run)),
+        }
+    }
+
+    /// How many transactions stored batches: each records its batch id.
+    fn transactions(&self, db: &str) -> i64 {
+        let sql = "SELECT count(*) FROM written_batches";
+        match self {
+            Target::Sqlite(_) => rusqlite::Connection::open(db)
+                .unwrap()
+                .query_row(sql, [], |row| row.get(0))
+                .unwrap(),
+            Target::Postgres(_) => postgres::Client::connect(db, postgres::NoTls)
+                .unwrap()
+                .query_one(sql, &[])
+                .unwrap()
+                .get(0),
+        }
+    }
+
+    fn drop_fresh(&self, db: &str, run: &str) {
+        match self {
+            Target::Sqlite(_) => {
+                std::fs::remove_file(db).unwrap();
+            }
+            Target::Postgres(url) => common::drop_schema(url, &schema_name(run)),
+        }
+    }
+}
+
+fn schema_name(run: &str) -> String {
+    format!("live_{}_{run}", std::process::id())
+}
+
+struct Figures {
+    transactions: i64,
+    cpu_per_event_us: f64,
+    not_queued: u64,
+}
+
+/// Sends `events` at `rate` a second to a writer that waits up to `linger` for a
+/// fuller batch, and measures what it took to store them.
+fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration) -> Figures {
+    let db = target.fresh(run);
+    let (sink, receiver) = ChannelSink::new(QUEUE);
+    let before = (process_cpu(), thread_cpu());
+    let writer = Writer::spawn(
+        Database::parse(&db),
+        receiver,
+        WriterOptions::default().with_linger(linger),
+    );
+    let health = writer.health();
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < events.len() {
+        // Every event due by now, then a millisecond's sleep: the pace of traffic
+        // that arrives a few dozen events at a time.
+        let due = usize::try_from(started.elapsed().as_micros() * u128::from(rate) / 1_000_000)
+            .unwrap()
+            .min(events.len());
+        for event in events.get(sent..due).unwrap_or_default() {
+            if sink.record(event.clone()).is_err() {
+                health.count_not_queued(1, &"queue full");
+            }
+        }
+        sent = sent.max(due);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(sink);
+    let sender_cpu = thread_cpu() - before.1;
+    let report = writer.finish(Duration::from_secs(120));
+    let writer_cpu = process_cpu() - before.0 - sender_cpu;
+    let stored = report.events_stored + report.events_not_queued;
+    assert_eq!(stored, events.len() as u64, "{report:?}");
+    let transactions = target.transactions(&db);
+    target.drop_fresh(&db, run);
+    Figures {
+        transactions,
+        cpu_per_event_us: writer_cpu.as_secs_f64() * 1e6 / report.events_stored as f64,
+        not_queued: report.events_not_queued,
+    }
+}
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU time of the whole process, every thread that ran in it included.
+fn process_cpu() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, user and system time in clock ticks; the
+    // command name before them is in parentheses and may hold spaces.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<u64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|field| field.parse().unwrap())
+        .collect();
+    // The kernel's USER_HZ, 100 on Linux.
+    Duration::from_millis(10 * fields.iter().sum::<u64>())
+}
+
+/// CPU time of the calling thread, in nanoseconds from the scheduler.
+fn thread_cpu() -> Duration {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    Duration::from_nanos(schedstat.split_whitespace().next().unwrap().parse().unwrap())
+}
