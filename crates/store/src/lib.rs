@@ -67,6 +67,7 @@ mod rollup;
 mod schema;
 mod sqlite;
 mod store;
+mod text;
 mod unsubscribes;
 mod writer;
 

@@ -218,19 +218,18 @@ fn pseudonym(n: u64) -> String {
 pub fn load(store: &mut Store, events: impl IntoIterator<Item = Event>) -> Result<u64, StoreError> {
     let mut stored = 0;
     let mut rollups = Batch::default();
-    let mut rows = Vec::with_capacity(LOAD_BATCH);
-    for event in events {
-        let row = EventRow::new(&event);
-        row.add_to(&mut rollups);
-        rows.push(row);
-        if rows.len() == LOAD_BATCH {
-            store.insert_rows(&rows)?;
-            stored += LOAD_BATCH as u64;
-            rows.clear();
+    let mut events = events.into_iter().peekable();
+    let mut chunk = Vec::with_capacity(LOAD_BATCH);
+    while events.peek().is_some() {
+        chunk.clear();
+        chunk.extend(events.by_ref().take(LOAD_BATCH));
+        let rows: Vec<EventRow<'_>> = chunk.iter().map(EventRow::new).collect();
+        for row in &rows {
+            row.add_to(&mut rollups);
         }
+        store.insert_rows(&rows)?;
+        stored += rows.len() as u64;
     }
-    store.insert_rows(&rows)?;
-    stored += rows.len() as u64;
     let mut recipients = std::mem::take(&mut rollups.recipients).into_iter();
     store.add_to_rollups(&rollups)?;
     loop {

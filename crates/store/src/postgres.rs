@@ -21,6 +21,7 @@ use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, earliest, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
+use crate::text::Text;
 use crate::unsubscribes::{self, StoredUnsubscribe};
 
 /// How often a batch is tried again after a deadlock or serialization failure.
@@ -390,11 +391,15 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
     }
     let mut writer = BinaryCopyInWriter::new(tx.copy_in(COPY_EVENTS)?, &EVENT_TYPES);
     for row in rows {
+        let (link, client_ip) = (
+            row.link.as_ref().map(Text::as_str),
+            row.client_ip.as_ref().map(Text::as_str),
+        );
         let fields: [&(dyn ToSql + Sync); 16] = [
             &row.kind,
             &row.action,
             &row.campaign,
-            &row.link,
+            &link,
             &row.recipient,
             &row.issued_at,
             &row.expired,
@@ -403,9 +408,9 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
             &row.received_at,
             &row.method,
             &row.user_agent,
-            &row.client_ip,
+            &client_ip,
             &row.verdict,
-            &row.reason,
+            &row.reason.as_str(),
             &row.person,
         ];
         writer.write(&fields)?;

@@ -14,6 +14,7 @@ use crate::figures::CampaignRows;
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, RecipientDeltas, earliest, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
+use crate::text::Text;
 use crate::unsubscribes::{self, StoredUnsubscribe};
 
 /// An open SQLite database.
@@ -295,7 +296,7 @@ fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreErr
             row.kind,
             row.action,
             row.campaign,
-            row.link,
+            row.link.as_ref().map(Text::as_str),
             row.recipient,
             row.issued_at,
             row.expired,
@@ -304,9 +305,9 @@ fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreErr
             row.received_at,
             row.method,
             row.user_agent,
-            row.client_ip,
+            row.client_ip.as_ref().map(Text::as_str),
             row.verdict,
-            row.reason,
+            row.reason.as_str(),
             row.person,
         ])?;
     }
