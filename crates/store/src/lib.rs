@@ -59,6 +59,7 @@
 
 mod days;
 mod figures;
+mod fold;
 mod known;
 pub mod load;
 mod postgres;

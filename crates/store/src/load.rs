@@ -29,6 +29,7 @@ use hashbeacon::event::Link;
 use hashbeacon::sink::MemorySink;
 use hashbeacon::{Claims, Endpoint, Event, Key, KeyId, Kind, LinkId, Signal, Tracker, Verdict};
 
+use crate::fold::Fold;
 use crate::raw::EventRow;
 use crate::rollup::Batch;
 use crate::{Store, StoreError};
@@ -217,7 +218,7 @@ fn pseudonym(n: u64) -> String {
 /// [`Writer`](crate::Writer).
 pub fn load(store: &mut Store, events: impl IntoIterator<Item = Event>) -> Result<u64, StoreError> {
     let mut stored = 0;
-    let mut rollups = Batch::default();
+    let mut fold = Fold::default();
     let mut events = events.into_iter().peekable();
     let mut chunk = Vec::with_capacity(LOAD_BATCH);
     while events.peek().is_some() {
@@ -225,11 +226,12 @@ pub fn load(store: &mut Store, events: impl IntoIterator<Item = Event>) -> Resul
         chunk.extend(events.by_ref().take(LOAD_BATCH));
         let rows: Vec<EventRow<'_>> = chunk.iter().map(EventRow::new).collect();
         for row in &rows {
-            row.add_to(&mut rollups);
+            row.add_to(&mut fold);
         }
         store.insert_rows(&rows)?;
         stored += rows.len() as u64;
     }
+    let mut rollups = fold.into_batch();
     let mut recipients = std::mem::take(&mut rollups.recipients).into_iter();
     store.add_to_rollups(&rollups)?;
     loop {

@@ -6,6 +6,7 @@ use hashbeacon::event::{Link, stored_user_agent};
 use hashbeacon::report::{Action, Record, Report, rejection_reason};
 use hashbeacon::{Conversion, Event, Kind, LinkId};
 
+use crate::fold::Fold;
 use crate::rollup::{Batch, seconds, unix};
 use crate::text::Text;
 
@@ -40,12 +41,12 @@ pub(crate) struct EventRow<'a> {
 impl<'a> EventRow<'a> {
     /// The rows of `events`, and what they add to the rollups.
     pub(crate) fn batch(events: &'a [Event]) -> (Vec<Self>, Batch) {
-        let mut batch = Batch::default();
+        let mut fold = Fold::default();
         let rows: Vec<Self> = events.iter().map(Self::new).collect();
         for row in &rows {
-            row.add_to(&mut batch);
+            row.add_to(&mut fold);
         }
-        (rows, batch)
+        (rows, fold.into_batch())
     }
 
     /// The row of `event`.
@@ -77,17 +78,17 @@ impl<'a> EventRow<'a> {
         }
     }
 
-    /// Adds what the row counts to `batch`: the rollups are computed from the very
+    /// Adds what the row counts to `fold`: the rollups are computed from the very
     /// rows stored.
-    pub(crate) fn add_to(&self, batch: &mut Batch) {
+    pub(crate) fn add_to(&self, fold: &mut Fold) {
         if let Some(reason) = self.rejected {
-            batch.add_rejected(self.kind, reason);
+            fold.add_rejected(self.kind, reason);
             return;
         }
         let (Some(action), Some(campaign)) = (self.action.and_then(Action::from_name), self.campaign) else {
             return;
         };
-        batch.add_record(&Record {
+        fold.add_record(&Record {
             action,
             campaign,
             link: self.link.as_ref().map(|link| link_id(link.as_str())),
@@ -135,9 +136,9 @@ impl ConversionRow {
 
     /// What it adds to the rollups.
     pub(crate) fn batch(&self) -> Batch {
-        let mut batch = Batch::default();
-        batch.add_record(&self.record());
-        batch
+        let mut fold = Fold::default();
+        fold.add_record(&self.record());
+        fold.into_batch()
     }
 
     fn record(&self) -> Record<'_> {
@@ -229,9 +230,12 @@ mod tests {
 
     #[test]
     fn link_texts_read_back() {
-        assert_eq!(link_id(&link_text(Some(LinkId::Index(7)))), LinkId::Index(7));
         assert_eq!(
-            link_id(&link_text(Some(LinkId::Label("cta")))),
+            link_id(link_text(Some(LinkId::Index(7))).as_str()),
+            LinkId::Index(7)
+        );
+        assert_eq!(
+            link_id(link_text(Some(LinkId::Label("cta"))).as_str()),
             LinkId::Label("cta")
         );
     }

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 
 use hashbeacon::LinkId;
-use hashbeacon::report::{Action, Record, TIME_BUCKETS};
+use hashbeacon::report::{Action, TIME_BUCKETS};
 
-use crate::days::{DayKey, Hours, day_and_hour};
+use crate::days::{DayKey, Hours};
+use crate::text::Text;
 
 /// The scope of a rollup row that counts a whole campaign. Neither a link index
 /// (digits) nor a link label (a letter first) can be spelled so.
@@ -61,11 +62,11 @@ pub(crate) fn role(action: Action) -> Role {
 }
 
 /// The stored text of a link: its index or label, `""` for none.
-pub(crate) fn link_text(link: Option<LinkId<'_>>) -> String {
+pub(crate) fn link_text(link: Option<LinkId<'_>>) -> Text<'_> {
     match link {
-        Some(LinkId::Index(index)) => index.to_string(),
-        Some(LinkId::Label(label)) => label.to_owned(),
-        None => String::new(),
+        Some(LinkId::Index(index)) => Text::decimal(index),
+        Some(LinkId::Label(label)) => Text::Borrowed(label),
+        None => Text::Borrowed(""),
     }
 }
 
@@ -133,8 +134,9 @@ pub(crate) fn earliest(a: First, b: First) -> First {
     }
 }
 
-/// What one batch adds, folded in memory; keys are sorted so that every writer
-/// touches rows in the same order and concurrent writers never deadlock.
+/// What one batch adds, folded in memory ([`crate::fold::Fold`]); keys are sorted so
+/// that every writer touches rows in the same order and concurrent writers never
+/// deadlock.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) counts: BTreeMap<CountKey, i64>,
@@ -143,57 +145,6 @@ pub(crate) struct Batch {
     pub(crate) recipients: BTreeMap<RecipientKey, First>,
     /// Rejected requests by request kind and reason.
     pub(crate) rejected: BTreeMap<(&'static str, &'static str), i64>,
-}
-
-impl Batch {
-    /// Folds in one accepted record.
-    pub(crate) fn add_record(&mut self, record: &Record<'_>) {
-        let role = role(record.action);
-        let link = role.per_link.then(|| link_text(record.link));
-        let (day, hour) = day_and_hour(record.at);
-        for scope in std::iter::once(CAMPAIGN_SCOPE.to_owned()).chain(link) {
-            *self
-                .counts
-                .entry(CountKey {
-                    campaign: record.campaign.to_owned(),
-                    scope: scope.clone(),
-                    action: record.action.as_str(),
-                    reason: record.reason.to_owned(),
-                    person: record.person,
-                })
-                .or_default() += 1;
-            let hours = self
-                .days
-                .entry(DayKey {
-                    campaign: record.campaign.to_owned(),
-                    scope: scope.clone(),
-                    action: record.action.as_str(),
-                    day: seconds(day),
-                    person: record.person,
-                })
-                .or_default();
-            if let Some(count) = hours.get_mut(hour) {
-                *count += 1;
-            }
-            if let Some(recipient) = record.recipient {
-                let first = self
-                    .recipients
-                    .entry(RecipientKey {
-                        campaign: record.campaign.to_owned(),
-                        scope,
-                        activity: role.activity,
-                        recipient: recipient.to_owned(),
-                    })
-                    .or_default();
-                *first = earliest(*first, record.person.then_some((record.at, record.since)));
-            }
-        }
-    }
-
-    /// Counts one rejected request.
-    pub(crate) fn add_rejected(&mut self, kind: &'static str, reason: &'static str) {
-        *self.rejected.entry((kind, reason)).or_default() += 1;
-    }
 }
 
 /// What storing a batch's view of recipients changes in the unique and
