@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use hashbeacon::report::Record;
 
 use crate::days::{DayKey, Hours, day_and_hour};
+use crate::known::{KnownRecipients, RecipientRow};
 use crate::rollup::{
     Batch, CAMPAIGN_SCOPE, CountKey, First, RecipientKey, earliest, link_text, role, seconds,
 };
@@ -101,8 +102,9 @@ impl Fold {
         *self.rejected.entry((kind, reason)).or_default() += 1;
     }
 
-    /// What the records add, keyed by text.
-    pub(crate) fn into_batch(self) -> Batch {
+    /// What the records add, keyed by text, leaving out the recipients whose stored
+    /// rows `known` says they cannot change before their keys are spelled out.
+    pub(crate) fn into_batch(self, known: Option<&KnownRecipients>) -> Batch {
         // Every number was handed out by `name` or `static_name`, so it indexes its
         // table; the fallbacks are never taken.
         let mut texts = vec![""; self.names.len()];
@@ -150,6 +152,15 @@ impl Fold {
                 .collect(),
             recipients: recipients
                 .into_iter()
+                .filter(|&((recipient, campaign, scope, activity), first)| {
+                    let row = RecipientRow {
+                        campaign: texts.get(campaign).copied().unwrap_or_default(),
+                        scope: texts.get(scope).copied().unwrap_or_default(),
+                        activity: statics(activity),
+                        recipient: texts.get(recipient).copied().unwrap_or_default(),
+                    };
+                    !known.is_some_and(|known| known.unchanged(&row, first))
+                })
                 .map(|((recipient, campaign, scope, activity), first)| {
                     let key = RecipientKey {
                         recipient: text(recipient),
@@ -292,7 +303,7 @@ mod tests {
             for record in &records {
                 fold.add_record(record);
             }
-            let (folded, expected) = (fold.into_batch(), fold_by_text(&records));
+            let (folded, expected) = (fold.into_batch(None), fold_by_text(&records));
             prop_assert_eq!(folded.counts, expected.counts);
             prop_assert_eq!(folded.days, expected.days);
             prop_assert_eq!(folded.recipients, expected.recipients);

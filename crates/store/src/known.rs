@@ -17,6 +17,15 @@ use crate::rollup::{Batch, First, RecipientKey, earliest};
 /// How many recipients a connection remembers by default: some 30 MB at most.
 pub(crate) const DEFAULT_KNOWN_RECIPIENTS: usize = 250_000;
 
+/// A first-seen row's key, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecipientRow<'a> {
+    pub(crate) campaign: &'a str,
+    pub(crate) scope: &'a str,
+    pub(crate) activity: &'a str,
+    pub(crate) recipient: &'a str,
+}
+
 /// First actions by recipient, within one campaign, scope and activity.
 type Recipients = HashMap<String, First>;
 
@@ -50,25 +59,19 @@ impl KnownRecipients {
         }
     }
 
-    fn get(&self, key: &RecipientKey) -> Option<First> {
-        let activities = self.known.get(&key.campaign)?.get(&key.scope)?;
-        let (_, recipients) = activities
-            .iter()
-            .find(|(activity, _)| *activity == key.activity)?;
-        recipients.get(&key.recipient).copied()
-    }
-
-    /// Whether storing `first` for `key` would change nothing stored.
-    fn unchanged(&self, key: &RecipientKey, first: First) -> bool {
-        self.get(key)
-            .is_some_and(|committed| first.is_none() || earliest(committed, first) == committed)
-    }
-
-    /// Takes out of `batch` the recipients whose rows it cannot change.
-    pub(crate) fn skip_unchanged(&self, batch: &mut Batch) {
-        if self.len > 0 {
-            batch.recipients.retain(|key, first| !self.unchanged(key, *first));
+    /// Whether storing `first` for a recipient's row would change nothing stored.
+    pub(crate) fn unchanged(&self, row: &RecipientRow<'_>, first: First) -> bool {
+        if self.len == 0 {
+            return false;
         }
+        let committed = || {
+            let activities = self.known.get(row.campaign)?.get(row.scope)?;
+            let (_, recipients) = activities
+                .iter()
+                .find(|(activity, _)| *activity == row.activity)?;
+            recipients.get(row.recipient).copied()
+        };
+        committed().is_some_and(|committed| first.is_none() || earliest(committed, first) == committed)
     }
 
     /// Remembers the recipients of a committed batch.
@@ -150,8 +153,20 @@ mod tests {
 
     fn kept(known: &KnownRecipients, recipients: &[(&str, First)]) -> Vec<String> {
         let mut batch = batch(recipients);
-        known.skip_unchanged(&mut batch);
+        skip_unchanged(known, &mut batch);
         batch.recipients.into_keys().map(|key| key.recipient).collect()
+    }
+
+    fn skip_unchanged(known: &KnownRecipients, batch: &mut Batch) {
+        batch.recipients.retain(|key, first| {
+            let row = RecipientRow {
+                campaign: &key.campaign,
+                scope: &key.scope,
+                activity: key.activity,
+                recipient: &key.recipient,
+            };
+            !known.unchanged(&row, *first)
+        });
     }
 
     #[test]
@@ -177,7 +192,7 @@ mod tests {
         let mut open = key("a");
         open.activity = "open";
         other.recipients.insert(open, None);
-        known.skip_unchanged(&mut other);
+        skip_unchanged(&known, &mut other);
         assert_eq!(other.recipients.len(), 2);
         // Committing an earlier first remembers it.
         known.committed(&batch(&[("a", earlier)]));

@@ -231,7 +231,7 @@ pub fn load(store: &mut Store, events: impl IntoIterator<Item = Event>) -> Resul
         store.insert_rows(&rows)?;
         stored += rows.len() as u64;
     }
-    let mut rollups = fold.into_batch();
+    let mut rollups = fold.into_batch(None);
     let mut recipients = std::mem::take(&mut rollups.recipients).into_iter();
     store.add_to_rollups(&rollups)?;
     loop {

@@ -7,6 +7,7 @@ use hashbeacon::report::{Action, Record, Report, rejection_reason};
 use hashbeacon::{Conversion, Event, Kind, LinkId};
 
 use crate::fold::Fold;
+use crate::known::KnownRecipients;
 use crate::rollup::{Batch, seconds, unix};
 use crate::text::Text;
 
@@ -39,14 +40,15 @@ pub(crate) struct EventRow<'a> {
 }
 
 impl<'a> EventRow<'a> {
-    /// The rows of `events`, and what they add to the rollups.
-    pub(crate) fn batch(events: &'a [Event]) -> (Vec<Self>, Batch) {
+    /// The rows of `events`, and what they add to the rollups but for the recipients
+    /// whose stored rows `known` says they cannot change.
+    pub(crate) fn batch(events: &'a [Event], known: &KnownRecipients) -> (Vec<Self>, Batch) {
         let mut fold = Fold::default();
         let rows: Vec<Self> = events.iter().map(Self::new).collect();
         for row in &rows {
             row.add_to(&mut fold);
         }
-        (rows, fold.into_batch())
+        (rows, fold.into_batch(Some(known)))
     }
 
     /// The row of `event`.
@@ -138,7 +140,7 @@ impl ConversionRow {
     pub(crate) fn batch(&self) -> Batch {
         let mut fold = Fold::default();
         fold.add_record(&self.record());
-        fold.into_batch()
+        fold.into_batch(None)
     }
 
     fn record(&self) -> Record<'_> {

@@ -284,8 +284,7 @@ impl Store {
     }
 
     fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
-        let (rows, mut batch) = EventRow::batch(events);
-        self.known.skip_unchanged(&mut batch);
+        let (rows, batch) = EventRow::batch(events, &self.known);
         let written = match &mut self.backend {
             Backend::Sqlite(db) => db.write(&rows, &batch, once),
             Backend::Postgres(db) => db.write(&rows, &batch, once),
