@@ -16,8 +16,16 @@
 //! process's (the writer thread, mostly) less the sending thread's, divided by the
 //! events stored: a database server's own CPU is not in it. Events the full queue
 //! could not take are counted, as a server counts them.
-//! Counted in instructions, with the sending thread's share in the same figure:
-//! `valgrind --tool=callgrind target/release/deps/live-… --bench`.
+//! `HASHBEACON_LIVE_RATE=0` queues every event before the writer starts instead, so
+//! that every batch is full and the work repeats exactly: counted in instructions,
+//! what storing takes per event is the count below divided by twice the events (the
+//! two runs do the same work then):
+//!
+//! ```text
+//! HASHBEACON_LIVE_RATE=0 HASHBEACON_LIVE_EVENTS=40000 HASHBEACON_LIVE_RECIPIENTS=1 \
+//!     valgrind --tool=callgrind --toggle-collect='hashbeacon_store::store::Store::write_rows' \
+//!     target/release/deps/live-… --bench
+//! ```
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -131,7 +139,14 @@ struct Figures {
 /// fuller batch, and measures what it took to store them.
 fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration) -> Figures {
     let db = target.fresh(run);
-    let (sink, receiver) = ChannelSink::new(QUEUE);
+    // Rate 0: every event queued before the writer starts, so that every batch is
+    // full and the work is the same from run to run.
+    let (sink, receiver) = ChannelSink::new(if rate == 0 { events.len().max(1) } else { QUEUE });
+    if rate == 0 {
+        for event in events {
+            sink.record(event.clone()).unwrap();
+        }
+    }
     let before = (process_cpu(), thread_cpu());
     let writer = Writer::spawn(
         Database::parse(&db),
@@ -140,7 +155,7 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
     );
     let health = writer.health();
     let started = Instant::now();
-    let mut sent = 0;
+    let mut sent = if rate == 0 { events.len() } else { 0 };
     while sent < events.len() {
         // Every event due by now, then a millisecond's sleep: the pace of traffic
         // that arrives a few dozen events at a time.
