@@ -57,6 +57,7 @@
 
 #![forbid(unsafe_code)]
 
+mod binary_copy;
 mod days;
 mod figures;
 mod fold;

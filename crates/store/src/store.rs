@@ -157,6 +157,12 @@ pub enum StoreError {
     /// (something deleted it); nothing was written.
     #[error("a rollup row vanished while it was being updated")]
     Vanished,
+    /// A raw row has a field longer than PostgreSQL's `COPY` can carry (2 GiB).
+    #[error("a field of a raw row is too long to copy")]
+    FieldTooLong,
+    /// Sending rows to PostgreSQL's `COPY` failed with an error of no known kind.
+    #[error("PostgreSQL copy: {0}")]
+    Copy(String),
 }
 
 impl StoreError {
