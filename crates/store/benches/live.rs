@@ -12,10 +12,12 @@
 //! ```
 //!
 //! The events are those of the `ingest` bench (`load::Synthetic`), over 1,000
-//! recipients unless `HASHBEACON_LIVE_RECIPIENTS` says otherwise. The CPU is the bench
-//! process's (the writer thread, mostly) less the sending thread's, divided by the
-//! events stored: a database server's own CPU is not in it. Events the full queue
-//! could not take are counted, as a server counts them.
+//! recipients unless `HASHBEACON_LIVE_RECIPIENTS` says otherwise. The writer's CPU is
+//! the bench process's (the writer thread, mostly) less the sending thread's, divided
+//! by the events stored. A PostgreSQL server on the same machine has its CPU counted
+//! apart: its postmaster and every child process, background work (WAL writer,
+//! checkpointer, autovacuum) included. Events the full queue could not take are
+//! counted, as a server counts them.
 //! `HASHBEACON_LIVE_RATE=0` queues every event before the writer starts instead, so
 //! that every batch is full and the work repeats exactly: counted in instructions,
 //! what storing takes per event is the count below divided by twice the events (the
@@ -71,8 +73,12 @@ fn main() {
             WriterOptions::default().linger,
         );
         for (label, figures) in [("never waits", &eager), ("default wait", &lingering)] {
+            let server = figures
+                .server_per_event_us
+                .map(|us| format!(", database server {us:>5.2} µs CPU/event"))
+                .unwrap_or_default();
             println!(
-                "live {name} {label:>12}: {n} events at {rate}/s, {:>6} transactions, writer {:>5.2} µs CPU/event, {} not queued",
+                "live {name} {label:>12}: {n} events at {rate}/s, {:>6} transactions, writer {:>5.2} µs CPU/event{server}, {} not queued",
                 figures.transactions, figures.cpu_per_event_us, figures.not_queued
             );
         }
@@ -115,6 +121,28 @@ impl Target {
         }
     }
 
+    /// CPU time of a PostgreSQL server on this machine: the postmaster, its live
+    /// children, and the children it has reaped. `None` for SQLite, or when the
+    /// server's processes cannot be read (another machine).
+    fn server_cpu(&self) -> Option<Duration> {
+        let Target::Postgres(url) = self else {
+            return None;
+        };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).ok()?;
+        let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).ok()?.get(0);
+        let postmaster = stat_fields(&format!("/proc/{backend}/stat"))?.parent;
+        let main = stat_fields(&format!("/proc/{postmaster}/stat"))?;
+        let children: u64 = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|entry| stat_fields(&entry.ok()?.path().join("stat").to_string_lossy()))
+            .filter(|process| process.parent == postmaster)
+            .map(|process| process.ticks)
+            .sum();
+        Some(Duration::from_millis(
+            10 * (main.ticks + main.reaped_ticks + children),
+        ))
+    }
+
     fn drop_fresh(&self, db: &str, run: &str) {
         match self {
             Target::Sqlite(_) => {
@@ -132,6 +160,8 @@ fn schema_name(run: &str) -> String {
 struct Figures {
     transactions: i64,
     cpu_per_event_us: f64,
+    /// The database server's CPU per stored event, where it can be read.
+    server_per_event_us: Option<f64>,
     not_queued: u64,
 }
 
@@ -148,6 +178,7 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
         }
     }
     let before = (process_cpu(), thread_cpu());
+    let server_before = target.server_cpu();
     let writer = Writer::spawn(
         Database::parse(&db),
         receiver,
@@ -174,6 +205,12 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
     let sender_cpu = thread_cpu() - before.1;
     let report = writer.finish(Duration::from_secs(120));
     let writer_cpu = process_cpu() - before.0 - sender_cpu;
+    // The writer's server process has ended; its parent counts its time once it
+    // has reaped it.
+    std::thread::sleep(Duration::from_millis(200));
+    let server_cpu = server_before
+        .zip(target.server_cpu())
+        .map(|(before, after)| after.saturating_sub(before));
     let stored = report.events_stored + report.events_not_queued;
     assert_eq!(stored, events.len() as u64, "{report:?}");
     let transactions = target.transactions(&db);
@@ -181,6 +218,7 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
     Figures {
         transactions,
         cpu_per_event_us: writer_cpu.as_secs_f64() * 1e6 / report.events_stored as f64,
+        server_per_event_us: server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / report.events_stored as f64),
         not_queued: report.events_not_queued,
     }
 }
@@ -192,20 +230,32 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// What a process's `stat` file says of its CPU time, in clock ticks (the kernel's
+/// USER_HZ, 100 on Linux).
+struct Stat {
+    parent: i64,
+    /// User and system time of the process, every thread included.
+    ticks: u64,
+    /// User and system time of the children it has reaped.
+    reaped_ticks: u64,
+}
+
+fn stat_fields(path: &str) -> Option<Stat> {
+    // The command name, field 2, is in parentheses and may hold spaces: the fields
+    // are counted after it. Field 4 is the parent, 14 to 17 the times.
+    let stat = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let number = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    Some(Stat {
+        parent: fields.get(1)?.parse().ok()?,
+        ticks: number(14)? + number(15)?,
+        reaped_ticks: number(16)? + number(17)?,
+    })
+}
+
 /// CPU time of the whole process, every thread that ran in it included.
 fn process_cpu() -> Duration {
-    // Fields 14 and 15 of /proc/self/stat, user and system time in clock ticks; the
-    // command name before them is in parentheses and may hold spaces.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after_name = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<u64> = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|field| field.parse().unwrap())
-        .collect();
-    // The kernel's USER_HZ, 100 on Linux.
-    Duration::from_millis(10 * fields.iter().sum::<u64>())
+    Duration::from_millis(10 * stat_fields("/proc/self/stat").unwrap().ticks)
 }
 
 /// CPU time of the calling thread, in nanoseconds from the scheduler.
