@@ -214,6 +214,22 @@ impl From<LinkId<'_>> for Link {
     }
 }
 
+/// The link id an owned link stands for, borrowing its label.
+///
+/// ```
+/// use hashbeacon::LinkId;
+/// use hashbeacon::event::Link;
+/// assert_eq!(LinkId::from(&Link::Index(3)), LinkId::Index(3));
+/// ```
+impl<'a> From<&'a Link> for LinkId<'a> {
+    fn from(link: &'a Link) -> Self {
+        match link {
+            Link::Index(index) => LinkId::Index(*index),
+            Link::Label(label) => LinkId::Label(label),
+        }
+    }
+}
+
 impl std::fmt::Display for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -121,7 +121,8 @@ impl Fold {
             rejected,
             ..
         } = self;
-        let text = |name: Name| texts.get(name).copied().unwrap_or_default().to_owned();
+        let name = |number: Name| texts.get(number).copied().unwrap_or_default();
+        let text = |number: Name| name(number).to_owned();
         let statics = |number: Static| statics.get(number).copied().unwrap_or_default();
         Batch {
             counts: counts
@@ -154,10 +155,10 @@ impl Fold {
                 .into_iter()
                 .filter(|&((recipient, campaign, scope, activity), first)| {
                     let row = RecipientRow {
-                        campaign: texts.get(campaign).copied().unwrap_or_default(),
-                        scope: texts.get(scope).copied().unwrap_or_default(),
+                        campaign: name(campaign),
+                        scope: name(scope),
                         activity: statics(activity),
-                        recipient: texts.get(recipient).copied().unwrap_or_default(),
+                        recipient: name(recipient),
                     };
                     !known.is_some_and(|known| known.unchanged(&row, first))
                 })

@@ -2,13 +2,13 @@
 //! [`Report`] folded back from them.
 
 use hashbeacon::classify::Verdict;
-use hashbeacon::event::{Link, stored_user_agent};
+use hashbeacon::event::stored_user_agent;
 use hashbeacon::report::{Action, Record, Report, rejection_reason};
 use hashbeacon::{Conversion, Event, Kind, LinkId};
 
 use crate::fold::Fold;
 use crate::known::KnownRecipients;
-use crate::rollup::{Batch, seconds, unix};
+use crate::rollup::{Batch, link_text, seconds, unix};
 use crate::text::Text;
 
 /// One event as an `events` row, its text borrowed from the event where it can be:
@@ -60,10 +60,9 @@ impl<'a> EventRow<'a> {
             kind: event.kind.as_str(),
             action,
             campaign: token.map(|t| t.campaign.as_str()),
-            link: token.and_then(|t| t.link.as_ref()).map(|link| match link {
-                Link::Index(index) => Text::decimal(*index),
-                Link::Label(label) => Text::Borrowed(label),
-            }),
+            link: token
+                .and_then(|t| t.link.as_ref())
+                .map(|link| link_text(Some(LinkId::from(link)))),
             recipient: token.and_then(|t| t.recipient.as_deref()),
             issued_at: token.map(|t| seconds(t.issued_at)),
             expired: event.is_expired(),
@@ -223,7 +222,6 @@ impl ConversionRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollup::link_text;
 
     #[test]
     fn a_persons_reason_reads_as_display_writes_it() {
