@@ -49,6 +49,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
         // Soft breaks come every 76 characters or so.
         soft_breaks: Vec::with_capacity(body.len() / 64),
     };
+    let stops = Stops::new();
     let text = &mut decoded.text;
     // `body[..at]` is decoded; the literal text copied last starts at `literal` in
     // `text` (trailing white space is trimmed back to it, never into an escape).
@@ -56,7 +57,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
     let mut literal;
     loop {
         literal = text.len();
-        at = copy_literal(body, at, text);
+        at = copy_literal(&stops, body, at, text);
         match body.get(at) {
             None => break,
             Some(b'\n') => {
@@ -125,11 +126,38 @@ fn zero_bytes(x: u64) -> u64 {
 
 /// Copies `body[from..]` up to its next `=` or line feed into `text` and returns where
 /// that byte is (`body.len()` if there is none).
-fn copy_literal(body: &[u8], from: usize, text: &mut Vec<u8>) -> usize {
+fn copy_literal(stops: &Stops, body: &[u8], from: usize, text: &mut Vec<u8>) -> usize {
     let rest = body.get(from..).unwrap_or_default();
-    let before = memchr::memchr2(b'=', b'\n', rest).unwrap_or(rest.len());
+    let before = stops.find(rest).unwrap_or(rest.len());
     text.extend_from_slice(rest.get(..before).unwrap_or_default());
     from + before
+}
+
+/// Finds the `=` and line feeds of a body, span after span. Set up once per body:
+/// `memchr2` picks its implementation and sets up its needles again at every call,
+/// which costs more than searching a span of quoted-printable HTML does (there is an
+/// `=3D` in every attribute and a soft break every 76 characters).
+struct Stops {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+}
+
+impl Stops {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'=', b'\n'),
+        }
+    }
+
+    /// Where the first `=` or line feed of `haystack` is.
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(two) = &self.avx2 {
+            return two.find(haystack);
+        }
+        memchr::memchr2(b'=', b'\n', haystack)
+    }
 }
 
 /// Drops the white space that ends `text`, back to `from` at most.
