@@ -31,6 +31,16 @@ const TRANSIENT_RETRIES: usize = 5;
 /// Serializes migrations of concurrent nodes: a `pg_advisory_xact_lock` key.
 const MIGRATION_LOCK: i64 = 0x0068_6273_746f_7265; // "hbstore"
 
+/// Orders the writes of unsubscribe rows: a `pg_advisory_xact_lock` key.
+///
+/// `/unsubscribes` pages by row id, and a row takes its id when it is written, not
+/// when its transaction commits. Two nodes' batches could commit their ids out of
+/// order, and a reader that saw the higher one first would move its cursor past the
+/// lower one for good: an unsubscribe stored but never listed. A batch holding
+/// unsubscribes takes this lock before its rows take their ids and keeps it until it
+/// commits, so those rows become visible in id order. Other batches never wait on it.
+const FEED_LOCK: i64 = 0x0068_6266_6565_6473; // "hbfeeds"
+
 /// An open PostgreSQL connection.
 pub(crate) struct Postgres {
     client: Client,
@@ -157,6 +167,9 @@ impl Postgres {
                 if !new {
                     return Ok(false);
                 }
+            }
+            if rows.iter().any(EventRow::is_listed_unsubscribe) {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
             }
             copy_events(&mut tx.inner, rows)?;
             add_rollups(tx, batch)?;

@@ -79,6 +79,12 @@ impl<'a> EventRow<'a> {
         }
     }
 
+    /// Whether `/unsubscribes` lists the row: an unsubscribe whose token verified
+    /// ([`crate::unsubscribes::QUERY`]).
+    pub(crate) fn is_listed_unsubscribe(&self) -> bool {
+        self.kind == Kind::Unsubscribe.as_str() && self.rejected.is_none()
+    }
+
     /// Adds what the row counts to `fold`: the rollups are computed from the very
     /// rows stored.
     pub(crate) fn add_to(&self, fold: &mut Fold) {
