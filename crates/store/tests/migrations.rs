@@ -42,7 +42,8 @@ fn count(db: &str, sql: &str) -> i64 {
 
 /// Turns a database of the current version back into one of version 3, as that
 /// version wrote it: hourly trend rows in `rollup_hours` (one per hour with a count,
-/// read on SQLite from an index that holds the counts) instead of day rows.
+/// read on SQLite from an index that holds the counts) instead of day rows, and no
+/// index of unsubscribe rows.
 fn back_to_version_3(db: &str) {
     let hours: Vec<String> = (0..24)
         .map(|hour| {
@@ -62,6 +63,7 @@ fn back_to_version_3(db: &str) {
              );
              INSERT INTO rollup_hours (campaign, scope, action, hour, person, n) {};
              DROP TABLE rollup_days;
+             DROP INDEX events_unsubscribes;
              UPDATE hashbeacon_schema SET version = 3;",
             hours.join(" UNION ALL ")
         ),
@@ -72,6 +74,16 @@ fn back_to_version_3(db: &str) {
             "CREATE INDEX rollup_hours_read ON rollup_hours (campaign, scope, action, hour, person, n)",
         );
     }
+}
+
+/// Whether the unsubscribe feed's index (schema version 5) is there.
+fn has_feed_index(db: &str) -> bool {
+    let sql = if db.starts_with("postgres") {
+        "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'events_unsubscribes'"
+    } else {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_unsubscribes'"
+    };
+    count(db, sql) == 1
 }
 
 /// Synthetic events over three days: many hours of many days, on several links.
@@ -94,12 +106,15 @@ fn a_version_3_database_keeps_its_figures() {
         assert_eq!(days.len(), 4, "{days:?}");
         drop(store);
 
+        assert!(has_feed_index(db));
         back_to_version_3(db);
+        assert!(!has_feed_index(db));
         let hours = count(db, "SELECT COUNT(*) FROM rollup_hours");
         // Every filled hour of the campaign's clicks is a row of its own there.
         assert!(hours > figures.clicks.hours.len() as i64, "{hours} rows");
         let mut store = Store::open(db).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(has_feed_index(db));
         assert_eq!(store.figures(CAMPAIGN).unwrap(), figures);
         common::rollups_equal_raw_report(&mut store, &[CAMPAIGN]).unwrap();
         assert!(
