@@ -151,12 +151,13 @@ impl Postgres {
 
     /// Writes raw rows and what they add to the rollups in one transaction.
     /// With `once`, a batch id and its time, nothing is written if a batch of that id
-    /// was: `Ok(false)`.
+    /// was: `Ok(false)`. The batch ids in `forget` are deleted with the batch.
     pub(crate) fn write(
         &mut self,
         rows: &[EventRow],
         batch: &Batch,
         once: Option<(&str, i64)>,
+        forget: &[&str],
     ) -> Result<bool, StoreError> {
         self.retrying(|tx| {
             if let Some((id, at)) = once {
@@ -167,6 +168,9 @@ impl Postgres {
                 if !new {
                     return Ok(false);
                 }
+            }
+            if !forget.is_empty() {
+                tx.execute("DELETE FROM written_batches WHERE id = ANY($1)", &[&forget])?;
             }
             if rows.iter().any(EventRow::is_listed_unsubscribe) {
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
@@ -297,6 +301,7 @@ impl Postgres {
         let mut tx = self.client.transaction()?;
         let events = tx.execute("DELETE FROM events WHERE received_at < $1", &[&cutoff])?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < $1", &[&cutoff])?;
+        tx.execute("DELETE FROM written_batches WHERE written_at < $1", &[&cutoff])?;
         tx.commit()?;
         Ok((events, conversions))
     }

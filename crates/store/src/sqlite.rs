@@ -88,12 +88,13 @@ impl Sqlite {
 
     /// Writes raw rows and what they add to the rollups in one transaction.
     /// With `once`, a batch id and its time, nothing is written if a batch of that id
-    /// was: `Ok(false)`.
+    /// was: `Ok(false)`. The batch ids in `forget` are deleted with the batch.
     pub(crate) fn write(
         &mut self,
         rows: &[EventRow],
         batch: &Batch,
         once: Option<(&str, i64)>,
+        forget: &[&str],
     ) -> Result<bool, StoreError> {
         // IMMEDIATE takes the write lock up front, waiting for it under the busy
         // timeout, instead of failing later when a read turns into a write.
@@ -110,6 +111,9 @@ impl Sqlite {
             if !new {
                 return Ok(false);
             }
+        }
+        for id in forget {
+            (tx.prepare_cached("DELETE FROM written_batches WHERE id = ?1")?).execute([id])?;
         }
         insert_events(&tx, rows)?;
         add_rollups(&tx, batch)?;

@@ -199,6 +199,9 @@ pub struct Purged {
 pub struct Store {
     backend: Backend,
     known: KnownRecipients,
+    /// Batch ids [`Store::write_once`] has answered for, to forget with the next
+    /// batch: their writer knows their fate and will not try them again.
+    answered: Vec<String>,
 }
 
 enum Backend {
@@ -253,6 +256,7 @@ impl Store {
         Ok(Self {
             backend,
             known: KnownRecipients::default(),
+            answered: Vec::new(),
         })
     }
 
@@ -279,26 +283,43 @@ impl Store {
     /// stored before: then nothing changes and the answer is `Ok(false)`. A writer
     /// that lost its connection while committing cannot know whether the commit
     /// happened; trying the batch again under the same id cannot count it twice.
-    /// Ids are kept until [`Store::purge_before`] passes the batch's latest event.
+    ///
+    /// Give every batch an id of its own and try an id again only until it gets an
+    /// answer: an id answered for is forgotten when this store writes its next batch
+    /// (a row per batch would otherwise pile up for good). An id whose answer was
+    /// lost with the connection is kept until [`Store::purge_before`] passes the
+    /// batch's latest event.
     pub fn write_once(&mut self, id: &str, events: &[Event]) -> Result<bool, StoreError> {
         let latest = events
             .iter()
             .map(|event| event.received_at)
             .max()
             .unwrap_or_default();
-        self.write_rows(events, Some((id, seconds(latest))))
+        let written = self.write_rows(events, Some((id, seconds(latest))))?;
+        if !self.answered.iter().any(|answered| answered == id) {
+            self.answered.push(id.to_owned());
+        }
+        Ok(written)
     }
 
     fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
         let (rows, batch) = EventRow::batch(events, &self.known);
+        // Never the batch's own id: a batch tried again must still find it.
+        let (own, forget): (Vec<String>, Vec<String>) = (std::mem::take(&mut self.answered).into_iter())
+            .partition(|answered| once.is_some_and(|(id, _)| id == answered));
+        let ids: Vec<&str> = forget.iter().map(String::as_str).collect();
         let written = match &mut self.backend {
-            Backend::Sqlite(db) => db.write(&rows, &batch, once),
-            Backend::Postgres(db) => db.write(&rows, &batch, once),
-        }?;
-        if written {
+            Backend::Sqlite(db) => db.write(&rows, &batch, once, &ids),
+            Backend::Postgres(db) => db.write(&rows, &batch, once, &ids),
+        };
+        self.answered = own;
+        if let Ok(true) = written {
             self.known.committed(&batch);
+        } else {
+            // Not committed with this batch: forgotten with the next one.
+            self.answered.extend(forget);
         }
-        Ok(written)
+        written
     }
 
     /// Stores a verified conversion, once per click `reference` (the text it was
@@ -410,8 +431,8 @@ impl Store {
     /// the other half of a bulk load.
     pub(crate) fn add_to_rollups(&mut self, batch: &Batch) -> Result<(), StoreError> {
         match &mut self.backend {
-            Backend::Sqlite(db) => db.write(&[], batch, None),
-            Backend::Postgres(db) => db.write(&[], batch, None),
+            Backend::Sqlite(db) => db.write(&[], batch, None, &[]),
+            Backend::Postgres(db) => db.write(&[], batch, None, &[]),
         }
         .map(drop)
     }

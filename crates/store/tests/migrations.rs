@@ -8,37 +8,12 @@
 
 mod common;
 
-use common::databases;
+use common::{count, databases, execute};
 
 use hashbeacon::Kind;
 use hashbeacon::report::Granularity;
 use hashbeacon_store::load::{CAMPAIGN, ISSUED_AT, Shape, Synthetic, template};
 use hashbeacon_store::{SCHEMA_VERSION, Store};
-
-/// Runs `sql` on `db` directly, past the store.
-fn execute(db: &str, sql: &str) {
-    if db.starts_with("postgres") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        client.batch_execute(sql).unwrap();
-    } else {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
-    }
-}
-
-/// A count `sql` answers on `db`.
-fn count(db: &str, sql: &str) -> i64 {
-    if db.starts_with("postgres") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        client.query_one(sql, &[]).unwrap().get(0)
-    } else {
-        (rusqlite::Connection::open(db).unwrap())
-            .query_row(sql, [], |row| row.get(0))
-            .unwrap()
-    }
-}
 
 /// Turns a database of the current version back into one of version 3, as that
 /// version wrote it: hourly trend rows in `rollup_hours` (one per hour with a count,

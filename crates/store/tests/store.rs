@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::databases;
+use common::{count, databases};
 
 use hashbeacon::event::Link;
 use hashbeacon::report::Report;
@@ -218,6 +218,26 @@ fn a_batch_written_once_is_not_counted_twice() {
         assert!(store.write_once("node-1-2", &events).unwrap(), "another batch");
         assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.total(), 2);
         assert_eq!(store.raw_report().unwrap().events(), 4);
+        // An id answered for is forgotten with the next batch, not kept for good.
+        let ids = |db| {
+            count(
+                db,
+                "SELECT COUNT(*) FROM written_batches WHERE id LIKE 'node-1-%'",
+            )
+        };
+        assert_eq!(ids(db), 1);
+        assert!(
+            !store.write_once("node-1-2", &events).unwrap(),
+            "the last one is kept"
+        );
+        assert!(store.write_once("node-1-3", &events).unwrap());
+        assert_eq!(ids(db), 1);
+        // A store that lost its answers (a new connection) leaves the ids to the purge.
+        let mut other = Store::open(db).unwrap();
+        assert!(!other.write_once("node-1-3", &events).unwrap());
+        assert_eq!(store.raw_report().unwrap().events(), 6);
+        assert_eq!(store.purge_before(ISSUED_AT + 86_400).unwrap().events, 6);
+        assert_eq!(ids(db), 0, "the purge takes the ids of the batches it passes");
     });
 }
 
