@@ -78,6 +78,6 @@ pub use postgres::PostgresOpenError;
 pub use raw::UnknownName;
 pub use schema::{NewerSchema, SCHEMA_VERSION};
 pub use sqlite::SqliteOpenError;
-pub use store::{Database, OpenError, Purged, Store, StoreError};
+pub use store::{Database, OpenError, PURGE_WINDOW, Purged, Store, StoreError};
 pub use unsubscribes::StoredUnsubscribe;
 pub use writer::{Health, HealthReport, Writer, WriterOptions};

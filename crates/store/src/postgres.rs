@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use postgres::error::SqlState;
@@ -296,14 +297,31 @@ impl Postgres {
         .collect())
     }
 
-    /// Deletes raw events received, and conversions reported, before `cutoff`.
-    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+    /// The lowest and highest raw event row ids, `None` when there is none.
+    pub(crate) fn event_ids(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = self.client.query_one(crate::store::EVENT_IDS, &[])?;
+        Ok(row.get::<_, Option<i64>>(0).zip(row.get(1)))
+    }
+
+    /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
+    /// transaction of their own.
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: Range<i64>) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM events WHERE id >= $1 AND id < $2 AND received_at < $3";
+        let client = &mut self.client;
+        let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
+        Ok(self
+            .client
+            .execute(&statement, &[&ids.start, &ids.end, &cutoff])?)
+    }
+
+    /// Deletes the conversions reported, and the batch ids of batches received,
+    /// before `cutoff`.
+    pub(crate) fn purge_conversions(&mut self, cutoff: i64) -> Result<u64, StoreError> {
         let mut tx = self.client.transaction()?;
-        let events = tx.execute("DELETE FROM events WHERE received_at < $1", &[&cutoff])?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < $1", &[&cutoff])?;
         tx.execute("DELETE FROM written_batches WHERE written_at < $1", &[&cutoff])?;
         tx.commit()?;
-        Ok((events, conversions))
+        Ok(conversions)
     }
 
     /// Accepted unsubscribes after row `since`, at most `limit`.

@@ -1,6 +1,7 @@
 //! The SQLite backend: one file, zero configuration, WAL so that readers read while
 //! the writer writes.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -208,16 +209,35 @@ impl Sqlite {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes raw events received, and conversions reported, before `cutoff`.
-    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+    /// The lowest and highest raw event row ids, `None` when there is none.
+    pub(crate) fn event_ids(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self.conn.query_row(crate::store::EVENT_IDS, [], |r| {
+            Ok(r.get::<_, Option<i64>>(0)?.zip(r.get(1)?))
+        })?)
+    }
+
+    /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
+    /// transaction of their own.
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: Range<i64>) -> Result<u64, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let events = tx.execute("DELETE FROM events WHERE received_at < ?1", [cutoff])?;
+        let sql = "DELETE FROM events WHERE id >= ?1 AND id < ?2 AND received_at < ?3";
+        let events = tx.prepare_cached(sql)?.execute([ids.start, ids.end, cutoff])?;
+        tx.commit()?;
+        Ok(count(events))
+    }
+
+    /// Deletes the conversions reported, and the batch ids of batches received,
+    /// before `cutoff`.
+    pub(crate) fn purge_conversions(&mut self, cutoff: i64) -> Result<u64, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < ?1", [cutoff])?;
         tx.execute("DELETE FROM written_batches WHERE written_at < ?1", [cutoff])?;
         tx.commit()?;
-        Ok((count(events), count(conversions)))
+        Ok(count(conversions))
     }
 
     /// Accepted unsubscribes after row `since`, at most `limit`.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use hashbeacon::report::Report;
 use hashbeacon::{Conversion, Event};
@@ -182,6 +183,15 @@ impl StoreError {
     }
 }
 
+/// Raw event row ids that [`Store::purge_before`] deletes from in one transaction:
+/// a window takes milliseconds, while the writer's queue holds a fraction of a
+/// second of traffic at full load.
+pub const PURGE_WINDOW: i64 = 10_000;
+
+/// The lowest and the highest raw event row id, each read from the end of the id
+/// index (one aggregate per query: SQLite scans the table for both in one).
+pub(crate) const EVENT_IDS: &str = "SELECT (SELECT MIN(id) FROM events), (SELECT MAX(id) FROM events)";
+
 /// How many raw rows a purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -358,12 +368,46 @@ impl Store {
     /// Deletes raw events received, and raw conversions reported, before `cutoff`
     /// (unix seconds); the rollups, and so every figure, stay as they are. For a
     /// retention of N days: `purge_before(now - N * 86_400)`.
+    ///
+    /// Events are deleted [`PURGE_WINDOW`] row ids at a time, each window a
+    /// transaction of its own, so that writers wait for one window at most rather
+    /// than for a pass over every stored event (on SQLite, where a purge holds the
+    /// one write lock). Events stored while it runs wait for the next purge.
     pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
-        let (events, conversions) = match &mut self.backend {
-            Backend::Sqlite(db) => db.purge(seconds(cutoff))?,
-            Backend::Postgres(db) => db.purge(seconds(cutoff))?,
+        self.purge_in_windows(seconds(cutoff), PURGE_WINDOW)
+    }
+
+    fn purge_in_windows(&mut self, cutoff: i64, window: i64) -> Result<Purged, StoreError> {
+        let ids = match &mut self.backend {
+            Backend::Sqlite(db) => db.event_ids()?,
+            Backend::Postgres(db) => db.event_ids()?,
         };
-        Ok(Purged { events, conversions })
+        let mut purged = Purged::default();
+        if let Some((first, last)) = ids {
+            let mut from = first;
+            while from <= last {
+                let to = from.saturating_add(window.max(1));
+                purged.events += match &mut self.backend {
+                    Backend::Sqlite(db) => {
+                        let started = Instant::now();
+                        let events = db.purge_events(cutoff, from..to)?;
+                        // SQLite's lock is not fair: a writer waiting for it retries
+                        // at intervals, and a window taken right after the last would
+                        // keep it out for the whole purge. Leave the lock free as
+                        // long as the window held it.
+                        std::thread::sleep(started.elapsed());
+                        events
+                    }
+                    Backend::Postgres(db) => db.purge_events(cutoff, from..to)?,
+                };
+                from = to;
+            }
+        }
+        purged.conversions = match &mut self.backend {
+            Backend::Sqlite(db) => db.purge_conversions(cutoff)?,
+            Backend::Postgres(db) => db.purge_conversions(cutoff)?,
+        };
+        Ok(purged)
     }
 
     /// The report folded from every stored raw row, as [`Report`] folds events: what
@@ -449,7 +493,58 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::load::{ISSUED_AT, template};
+
+    /// Events received at `ages` (days after [`ISSUED_AT`]), stored `batch` at a time.
+    fn stored(db: &str, ages: &[u8], batch: usize) -> Store {
+        let mut store = Store::open(db).unwrap();
+        let events: Vec<Event> = (ages.iter())
+            .map(|&age| {
+                let mut event = template(hashbeacon::Kind::Click, false);
+                event.received_at = ISSUED_AT + u64::from(age) * 86_400;
+                event
+            })
+            .collect();
+        for chunk in events.chunks(batch.max(1)) {
+            store.write(chunk).unwrap();
+        }
+        store
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// A purge in windows deletes exactly the events older than the cutoff, in
+        /// any order of ids and ages, wherever the windows cut (on SQLite; the
+        /// PostgreSQL statements are the same).
+        #[test]
+        fn a_purge_in_windows_deletes_exactly_the_older_events(
+            ages in prop::collection::vec(0u8..10, 0..60),
+            cutoff in 0u8..11,
+            window in 1i64..9,
+            batch in 1usize..20,
+            purged_before in prop::option::of(0u8..11),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("events.db");
+            let mut store = stored(db.to_str().unwrap(), &ages, batch);
+            let mut left = ages.clone();
+            if let Some(earlier) = purged_before {
+                // An earlier purge leaves gaps in the ids.
+                store.purge_in_windows(seconds(ISSUED_AT + u64::from(earlier) * 86_400), window).unwrap();
+                left.retain(|&age| age >= earlier);
+            }
+            let cutoff_at = seconds(ISSUED_AT + u64::from(cutoff) * 86_400);
+            let purged = store.purge_in_windows(cutoff_at, window).unwrap();
+            let older = left.iter().filter(|&&age| age < cutoff).count();
+            prop_assert_eq!(purged.events, older as u64);
+            let kept = store.raw_report().unwrap().events();
+            prop_assert_eq!(kept, (left.len() - older) as u64);
+        }
+    }
 
     #[test]
     fn db_strings_pick_the_backend() {
