@@ -55,7 +55,7 @@ impl<'a> EventRow<'a> {
     pub(crate) fn new(event: &'a Event) -> Self {
         let token = event.token.as_ref().ok();
         let reason = reason(event.verdict);
-        let action = Record::from_event(event, reason.as_str()).map(|record| record.action.as_str());
+        let action = Action::of(event).map(Action::as_str);
         Self {
             kind: event.kind.as_str(),
             action,
