@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::ops::Range;
+use std::ops::RangeInclusive;
 use std::sync::LazyLock;
 
 use postgres::error::SqlState;
@@ -303,15 +303,22 @@ impl Postgres {
         Ok(row.get::<_, Option<i64>>(0).zip(row.get(1)))
     }
 
+    /// The lowest raw event row id above `after`.
+    pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
+        let client = &mut self.client;
+        let statement = (self.prepared).get(crate::store::NEXT_EVENT_ID, |sql| client.prepare(sql))?;
+        Ok(self.client.query_one(&statement, &[&after])?.get(0))
+    }
+
     /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
     /// transaction of their own.
-    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: Range<i64>) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM events WHERE id >= $1 AND id < $2 AND received_at < $3";
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM events WHERE id BETWEEN $1 AND $2 AND received_at < $3";
         let client = &mut self.client;
         let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
         Ok(self
             .client
-            .execute(&statement, &[&ids.start, &ids.end, &cutoff])?)
+            .execute(&statement, &[ids.start(), ids.end(), &cutoff])?)
     }
 
     /// Deletes the conversions reported, and the batch ids of batches received,

@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, zero configuration, WAL so that readers read while
 //! the writer writes.
 
-use std::ops::Range;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -216,14 +216,21 @@ impl Sqlite {
         })?)
     }
 
+    /// The lowest raw event row id above `after`.
+    pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
+        Ok((self.conn.prepare_cached(crate::store::NEXT_EVENT_ID)?).query_row([after], |r| r.get(0))?)
+    }
+
     /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
     /// transaction of their own.
-    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: Range<i64>) -> Result<u64, StoreError> {
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let sql = "DELETE FROM events WHERE id >= ?1 AND id < ?2 AND received_at < ?3";
-        let events = tx.prepare_cached(sql)?.execute([ids.start, ids.end, cutoff])?;
+        let sql = "DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND received_at < ?3";
+        let events = tx
+            .prepare_cached(sql)?
+            .execute([*ids.start(), *ids.end(), cutoff])?;
         tx.commit()?;
         Ok(count(events))
     }

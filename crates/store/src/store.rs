@@ -192,6 +192,10 @@ pub const PURGE_WINDOW: i64 = 10_000;
 /// index (one aggregate per query: SQLite scans the table for both in one).
 pub(crate) const EVENT_IDS: &str = "SELECT (SELECT MIN(id) FROM events), (SELECT MAX(id) FROM events)";
 
+/// The lowest raw event row id above the parameter: where a purge's next window
+/// starts, past any gap in the ids. (`$1` is the first parameter to SQLite too.)
+pub(crate) const NEXT_EVENT_ID: &str = "SELECT MIN(id) FROM events WHERE id > $1";
+
 /// How many raw rows a purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -369,8 +373,8 @@ impl Store {
     /// (unix seconds); the rollups, and so every figure, stay as they are. For a
     /// retention of N days: `purge_before(now - N * 86_400)`.
     ///
-    /// Events are deleted [`PURGE_WINDOW`] row ids at a time, each window a
-    /// transaction of its own, so that writers wait for one window at most rather
+    /// Events are deleted [`PURGE_WINDOW`] row ids at a time (a window starts at the
+    /// next stored id), each window a transaction of its own, so that writers wait for one window at most rather
     /// than for a pass over every stored event (on SQLite, where a purge holds the
     /// one write lock). Events stored while it runs wait for the next purge.
     pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
@@ -385,12 +389,12 @@ impl Store {
         let mut purged = Purged::default();
         if let Some((first, last)) = ids {
             let mut from = first;
-            while from <= last {
-                let to = from.saturating_add(window.max(1));
+            loop {
+                let to = from.saturating_add(window.max(1) - 1).min(last);
                 purged.events += match &mut self.backend {
                     Backend::Sqlite(db) => {
                         let started = Instant::now();
-                        let events = db.purge_events(cutoff, from..to)?;
+                        let events = db.purge_events(cutoff, from..=to)?;
                         // SQLite's lock is not fair: a writer waiting for it retries
                         // at intervals, and a window taken right after the last would
                         // keep it out for the whole purge. Leave the lock free as
@@ -398,9 +402,18 @@ impl Store {
                         std::thread::sleep(started.elapsed());
                         events
                     }
-                    Backend::Postgres(db) => db.purge_events(cutoff, from..to)?,
+                    Backend::Postgres(db) => db.purge_events(cutoff, from..=to)?,
                 };
-                from = to;
+                // The next window starts at the next stored id, so gaps in the ids
+                // (rows purged before, ids a rolled-back batch took) cost nothing.
+                let next = match &mut self.backend {
+                    Backend::Sqlite(db) => db.next_event_id(to)?,
+                    Backend::Postgres(db) => db.next_event_id(to)?,
+                };
+                match next {
+                    Some(next) if to < last && next <= last => from = next,
+                    _ => break,
+                }
             }
         }
         purged.conversions = match &mut self.backend {
@@ -512,6 +525,21 @@ mod tests {
             store.write(chunk).unwrap();
         }
         store
+    }
+
+    #[test]
+    fn a_purge_reaches_the_highest_row_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let mut store = stored(db.to_str().unwrap(), &[0, 5], 1);
+        // A row id at the very end of the range: windows must not step past it.
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute("UPDATE events SET id = ?1 WHERE id = 2", [i64::MAX])
+            .unwrap();
+        let cutoff = seconds(ISSUED_AT + 10 * 86_400);
+        assert_eq!(store.purge_in_windows(cutoff, 3).unwrap().events, 2);
+        assert_eq!(store.raw_report().unwrap().events(), 0);
     }
 
     proptest! {
