@@ -374,9 +374,10 @@ impl Store {
     /// retention of N days: `purge_before(now - N * 86_400)`.
     ///
     /// Events are deleted [`PURGE_WINDOW`] row ids at a time (a window starts at the
-    /// next stored id), each window a transaction of its own, so that writers wait for one window at most rather
-    /// than for a pass over every stored event (on SQLite, where a purge holds the
-    /// one write lock). Events stored while it runs wait for the next purge.
+    /// next stored id), each window a transaction of its own, so that writers wait
+    /// for one window at most rather than for a pass over every stored event (on
+    /// SQLite, where a purge holds the one write lock). Events stored while it runs
+    /// wait for the next purge.
     pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
         self.purge_in_windows(seconds(cutoff), PURGE_WINDOW)
     }
