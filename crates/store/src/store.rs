@@ -446,6 +446,12 @@ impl Store {
     /// at most `limit`: what a list manager polls to act on them, passing the last id
     /// it saw as the next `since`. A recipient who posted twice appears twice.
     ///
+    /// Paging so meets every unsubscribe stored, however many writers store them:
+    /// their rows become visible in id order (on PostgreSQL, batches that hold
+    /// unsubscribes take an advisory lock until they commit). Each page reads an
+    /// index of the unsubscribe rows alone, at any number of events. Raw rows past a
+    /// retention purge ([`Store::purge_before`]) are gone from it too.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("events.db");
