@@ -313,9 +313,8 @@ impl Postgres {
     /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
     /// transaction of their own.
     pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM events WHERE id BETWEEN $1 AND $2 AND received_at < $3";
         let client = &mut self.client;
-        let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
+        let statement = (self.prepared).get(crate::store::PURGE_EVENTS, |sql| client.prepare(sql))?;
         Ok(self
             .client
             .execute(&statement, &[ids.start(), ids.end(), &cutoff])?)

@@ -227,10 +227,8 @@ impl Sqlite {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let sql = "DELETE FROM events WHERE id BETWEEN ?1 AND ?2 AND received_at < ?3";
-        let events = tx
-            .prepare_cached(sql)?
-            .execute([*ids.start(), *ids.end(), cutoff])?;
+        let events =
+            (tx.prepare_cached(crate::store::PURGE_EVENTS)?).execute([*ids.start(), *ids.end(), cutoff])?;
         tx.commit()?;
         Ok(count(events))
     }

@@ -196,6 +196,9 @@ pub(crate) const EVENT_IDS: &str = "SELECT (SELECT MIN(id) FROM events), (SELECT
 /// starts, past any gap in the ids. (`$1` is the first parameter to SQLite too.)
 pub(crate) const NEXT_EVENT_ID: &str = "SELECT MIN(id) FROM events WHERE id > $1";
 
+/// Deletes a purge window's raw events: ids from `$1` to `$2`, received before `$3`.
+pub(crate) const PURGE_EVENTS: &str = "DELETE FROM events WHERE id BETWEEN $1 AND $2 AND received_at < $3";
+
 /// How many raw rows a purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
