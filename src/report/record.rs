@@ -41,6 +41,20 @@ impl Action {
         }
     }
 
+    /// What a report counts an event as: its request's kind, an open implied by a
+    /// click apart; `None` when its token was rejected (a report counts it by reason
+    /// instead). [`Record::from_event`] takes its action from here; a host storing
+    /// the action beside an event's own columns needs nothing else of the record.
+    pub fn of(event: &Event) -> Option<Self> {
+        event.token.as_ref().ok()?;
+        Some(match (event.kind, event.implied) {
+            (Kind::Click, _) => Action::Click,
+            (Kind::Open, false) => Action::Open,
+            (Kind::Open, true) => Action::ImpliedOpen,
+            (Kind::Unsubscribe, _) => Action::Unsubscribe,
+        })
+    }
+
     /// The action of a name [`Action::as_str`] gave; `None` for any other text.
     ///
     /// ```
@@ -86,12 +100,7 @@ impl<'a> Record<'a> {
     /// `reason` is the event's verdict in its `Display` form, which the record borrows.
     pub fn from_event(event: &'a Event, reason: &'a str) -> Option<Self> {
         let token = event.token.as_ref().ok()?;
-        let action = match (event.kind, event.implied) {
-            (Kind::Click, _) => Action::Click,
-            (Kind::Open, false) => Action::Open,
-            (Kind::Open, true) => Action::ImpliedOpen,
-            (Kind::Unsubscribe, _) => Action::Unsubscribe,
-        };
+        let action = Action::of(event)?;
         Some(Self {
             action,
             campaign: &token.campaign,

@@ -435,3 +435,29 @@ proptest! {
         prop_assert_eq!(&reversed, &whole);
     }
 }
+
+#[test]
+fn an_events_action_is_its_kind_with_implied_opens_apart() {
+    let human = click(0, Some(ADA), SENT + 60, Verdict::Human);
+    let cases = [
+        (human.clone(), Some(Action::Click)),
+        (open(Some(ADA), SENT + 60, MPP), Some(Action::Open)),
+        (implied(&human), Some(Action::ImpliedOpen)),
+        (
+            event(Kind::Unsubscribe, None, Some(ADA), SENT, SCANNER),
+            Some(Action::Unsubscribe),
+        ),
+        (
+            Event {
+                token: Err(VerifyError::BadMac),
+                ..human.clone()
+            },
+            None,
+        ),
+    ];
+    for (event, action) in cases {
+        assert_eq!(Action::of(&event), action, "{event:?}");
+        let reason = event.verdict.to_string();
+        assert_eq!(Record::from_event(&event, &reason).map(|r| r.action), action);
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! What must hold: every request that got its 302 or 200 has exactly one raw row;
 //! the rollups equal the `Report` folded from the raw rows; `/stats` is the same
-//! from every node.
+//! from every node; and a list manager paging through `/unsubscribes` while the
+//! nodes store them meets every answered one-click unsubscribe exactly once.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,7 +19,7 @@ mod common;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{KEY, Node};
@@ -32,8 +33,10 @@ const CLIENTS: usize = 8;
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15";
 
 /// Request `n`: a click (even) or an open (odd) of its own recipient, so its raw row
-/// can be told apart; every seventh from a scanner.
+/// can be told apart, every tenth a one-click unsubscribe instead; every seventh from
+/// a scanner.
 struct Planned {
+    kind: Kind,
     recipient: String,
     target: String,
     user_agent: &'static str,
@@ -45,7 +48,11 @@ fn plan() -> Vec<Planned> {
     (0..REQUESTS)
         .map(|n| {
             let recipient = format!("r{n:015}");
-            let kind = if n % 2 == 0 { Kind::Click } else { Kind::Open };
+            let kind = match n {
+                _ if n % 10 == 9 => Kind::Unsubscribe,
+                _ if n % 2 == 0 => Kind::Click,
+                _ => Kind::Open,
+            };
             let link = format!("link{}", n % 5);
             let claims = Claims {
                 kind,
@@ -58,10 +65,11 @@ fn plan() -> Vec<Planned> {
             let url = match kind {
                 Kind::Click => tracker.click_url(&claims, "https://shop.example/?a=1"),
                 Kind::Open => tracker.open_url(&claims),
-                other => panic!("the plan makes clicks and opens only, not {other:?}"),
+                Kind::Unsubscribe => tracker.unsubscribe_url(&claims),
             }
             .unwrap();
             Planned {
+                kind,
                 target: url["http://t.example".len()..].to_owned(),
                 recipient,
                 user_agent: if n % 7 == 0 { "curl/8.5.0" } else { BROWSER },
@@ -92,11 +100,15 @@ async fn run_load(nodes: &[SocketAddr], plan: Vec<Planned>, stop_first: Option<&
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let Some(planned) = plan.get(n) else { break };
                 let node = nodes[n % nodes.len()];
-                let sent = http
-                    .get(format!("http://{node}{}", planned.target))
-                    .header("user-agent", planned.user_agent)
-                    .send()
-                    .await;
+                let url = format!("http://{node}{}", planned.target);
+                let request = match planned.kind {
+                    // What a mailbox provider sends when the reader presses the button.
+                    Kind::Unsubscribe => (http.post(url))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(hashbeacon::unsubscribe::ONE_CLICK),
+                    _ => http.get(url),
+                };
+                let sent = request.header("user-agent", planned.user_agent).send().await;
                 // A request the stopping node refused or cut off got no answer: it
                 // may or may not be stored, and it is not counted as answered.
                 if let Ok(response) = sent {
@@ -131,6 +143,31 @@ async fn stats(admin: SocketAddr) -> serde_json::Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
+/// Pages through `/unsubscribes` of `admin` by its cursor, as a list manager polls
+/// it, until `stop` is set and a page comes back empty; returns the recipients met,
+/// in the order listed.
+async fn poll_unsubscribes(admin: SocketAddr, stop: Arc<AtomicBool>) -> Vec<String> {
+    let (mut since, mut met) = (0, Vec::new());
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let url = format!("http://{admin}/unsubscribes?since={since}&limit=7");
+        let page: serde_json::Value =
+            serde_json::from_slice(&reqwest::get(url).await.unwrap().bytes().await.unwrap()).unwrap();
+        let rows = page["unsubscribes"].as_array().unwrap();
+        for row in rows {
+            let id = row["id"].as_i64().unwrap();
+            assert!(id > since, "listed in id order, after the cursor");
+            since = id;
+            met.push(row["recipient"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(page["next"].as_i64(), Some(since));
+        if stopping && rows.is_empty() {
+            return met;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn health(admin: SocketAddr) -> serde_json::Value {
     let response = reqwest::get(format!("http://{admin}/healthz")).await.unwrap();
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -155,9 +192,20 @@ async fn cluster(db: &str, nodes: usize) {
         .map(|_| Node::start(&["--db", db, "--base-path", "/hb"]))
         .collect();
     let addrs: Vec<SocketAddr> = running.iter().map(|node| node.addr).collect();
+    // The list manager polls a node that stays up all along.
+    let stop_polling = Arc::new(AtomicBool::new(false));
+    let poller = tokio::spawn(poll_unsubscribes(
+        running[nodes - 1].admin,
+        Arc::clone(&stop_polling),
+    ));
+    let plan = plan();
+    let unsubscribes: Vec<String> = (plan.iter())
+        .filter(|planned| planned.kind == Kind::Unsubscribe)
+        .map(|planned| planned.recipient.clone())
+        .collect();
     let (first, _) = running.split_first_mut().unwrap();
     let stop_first = (nodes > 1).then_some(first);
-    let answered = run_load(&addrs, plan(), stop_first).await;
+    let answered = run_load(&addrs, plan, stop_first).await;
     assert!(answered.len() >= REQUESTS / 3, "only {} answered", answered.len());
 
     if nodes > 1 {
@@ -181,13 +229,31 @@ async fn cluster(db: &str, nodes: usize) {
         .await
         .unwrap();
 
+    // Every answered unsubscribe is stored (above), so the poller must have met it,
+    // once; it may also meet one whose answer the stopped node never sent.
+    stop_polling.store(true, Ordering::SeqCst);
+    let met = poller.await.unwrap();
+    let mut counted: HashMap<&str, usize> = HashMap::new();
+    for recipient in &met {
+        *counted.entry(recipient).or_default() += 1;
+    }
+    assert!(counted.values().all(|&times| times == 1), "listed twice");
+    let answered_unsubscribes = (answered.iter()).filter(|recipient| unsubscribes.contains(recipient));
+    for recipient in answered_unsubscribes {
+        assert!(
+            counted.contains_key(recipient.as_str()),
+            "{recipient} never listed"
+        );
+    }
+
     // /stats is the same from every node, and says what the raw rows say.
     let first = stats(running[0].admin).await;
     for node in &running[1..] {
         assert_eq!(stats(node.admin).await, first);
     }
     let total = first["report"]["clicks"]["total"].as_u64().unwrap()
-        + first["report"]["opens"]["total"].as_u64().unwrap();
+        + first["report"]["opens"]["total"].as_u64().unwrap()
+        + first["report"]["unsubscribes"]["total"].as_u64().unwrap();
     assert_eq!(total, rows);
     assert_eq!(first["report"]["clicks"]["machine"], machine_clicks);
 
@@ -203,7 +269,10 @@ fn rows_of(report: &hashbeacon::report::Report) -> HashMap<String, u64> {
         return HashMap::new();
     };
     (campaign.recipients().into_iter())
-        .map(|activity| (activity.recipient.clone(), activity.clicks + activity.opens))
+        .map(|activity| {
+            let rows = activity.clicks + activity.opens + activity.unsubscribes;
+            (activity.recipient.clone(), rows)
+        })
         .collect()
 }
 

@@ -105,22 +105,6 @@ impl Target {
         }
     }
 
-    /// How many transactions stored batches: each records its batch id.
-    fn transactions(&self, db: &str) -> i64 {
-        let sql = "SELECT count(*) FROM written_batches";
-        match self {
-            Target::Sqlite(_) => rusqlite::Connection::open(db)
-                .unwrap()
-                .query_row(sql, [], |row| row.get(0))
-                .unwrap(),
-            Target::Postgres(_) => postgres::Client::connect(db, postgres::NoTls)
-                .unwrap()
-                .query_one(sql, &[])
-                .unwrap()
-                .get(0),
-        }
-    }
-
     /// CPU time of a PostgreSQL server on this machine: the postmaster, its live
     /// children, and the children it has reaped. `None` for SQLite, or when the
     /// server's processes cannot be read (another machine).
@@ -158,7 +142,7 @@ fn schema_name(run: &str) -> String {
 }
 
 struct Figures {
-    transactions: i64,
+    transactions: u64,
     cpu_per_event_us: f64,
     /// The database server's CPU per stored event, where it can be read.
     server_per_event_us: Option<f64>,
@@ -213,7 +197,7 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
         .map(|(before, after)| after.saturating_sub(before));
     let stored = report.events_stored + report.events_not_queued;
     assert_eq!(stored, events.len() as u64, "{report:?}");
-    let transactions = target.transactions(&db);
+    let transactions = report.batches_stored;
     target.drop_fresh(&db, run);
     Figures {
         transactions,

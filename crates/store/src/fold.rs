@@ -4,10 +4,11 @@
 //! of keys already there was most of what storing an event cost the writer.
 //! [`Fold::into_batch`] turns the keys back into text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use hashbeacon::report::Record;
 
+use crate::FastMap;
 use crate::days::{DayKey, Hours, day_and_hour};
 use crate::known::{KnownRecipients, RecipientRow};
 use crate::rollup::{
@@ -23,7 +24,7 @@ type Static = usize;
 #[derive(Debug)]
 pub(crate) struct Fold {
     /// The number of each string seen.
-    names: HashMap<String, Name>,
+    names: FastMap<String, Name>,
     /// Action and activity names: a handful, looked up by a short scan.
     statics: Vec<&'static str>,
     /// The last campaign, reason and link seen: a batch's records mostly share them,
@@ -49,7 +50,7 @@ const WHOLE_CAMPAIGN: Name = 0;
 impl Default for Fold {
     fn default() -> Self {
         let mut fold = Self {
-            names: HashMap::new(),
+            names: FastMap::default(),
             statics: Vec::new(),
             recent: [None, None, None],
             counts: BTreeMap::new(),

@@ -10,8 +10,7 @@
 //! leave the row as it is: the batch can skip it. Anything else is written as
 //! before; another writer's rows are simply not known here.
 
-use std::collections::HashMap;
-
+use crate::FastMap;
 use crate::rollup::{Batch, First, RecipientKey, earliest};
 
 /// How many recipients a connection remembers by default: some 30 MB at most.
@@ -27,10 +26,10 @@ pub(crate) struct RecipientRow<'a> {
 }
 
 /// First actions by recipient, within one campaign, scope and activity.
-type Recipients = HashMap<String, First>;
+type Recipients = FastMap<String, First>;
 
 /// A campaign's recipients by scope, then activity (a handful, searched in order).
-type Scopes = HashMap<String, Vec<(&'static str, Recipients)>>;
+type Scopes = FastMap<String, Vec<(&'static str, Recipients)>>;
 
 /// Recipients committed by this connection, with the first action each was
 /// committed with; forgotten all at once when `capacity` is reached.
@@ -38,7 +37,7 @@ type Scopes = HashMap<String, Vec<(&'static str, Recipients)>>;
 pub(crate) struct KnownRecipients {
     /// By campaign, then scope, then activity (a handful), then recipient: looked up
     /// by borrowed text, and the recipient is the only text most entries own.
-    known: HashMap<String, Scopes>,
+    known: FastMap<String, Scopes>,
     len: usize,
     capacity: usize,
 }
@@ -53,7 +52,7 @@ impl KnownRecipients {
     /// Remembers at most `capacity` recipients (0: none).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            known: HashMap::new(),
+            known: FastMap::default(),
             len: 0,
             capacity,
         }
@@ -93,7 +92,7 @@ impl KnownRecipients {
     /// Records `first` for `key`; whether the key is new.
     fn remember(&mut self, key: &RecipientKey, first: First) -> bool {
         if !self.known.contains_key(&key.campaign) {
-            self.known.insert(key.campaign.clone(), Scopes::new());
+            self.known.insert(key.campaign.clone(), Scopes::default());
         }
         let Some(scopes) = self.known.get_mut(&key.campaign) else {
             return false;
@@ -110,7 +109,7 @@ impl KnownRecipients {
         {
             Some(index) => index,
             None => {
-                activities.push((key.activity, Recipients::new()));
+                activities.push((key.activity, Recipients::default()));
                 activities.len() - 1
             }
         };

@@ -73,11 +73,16 @@ mod text;
 mod unsubscribes;
 mod writer;
 
+/// A hash map with a fast hasher: the writer looks up a few short strings per event
+/// (campaign, link, recipient), and SipHash was a fair part of what folding cost.
+/// The keys come from tokens the sender signed, not from whoever sends a request.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use figures::{ActivityFigures, CampaignFigures, LinkFigures, RejectedFigures, TrendBucket};
 pub use postgres::PostgresOpenError;
 pub use raw::UnknownName;
 pub use schema::{NewerSchema, SCHEMA_VERSION};
 pub use sqlite::SqliteOpenError;
-pub use store::{Database, OpenError, Purged, Store, StoreError};
+pub use store::{Database, OpenError, PURGE_WINDOW, Purged, Store, StoreError};
 pub use unsubscribes::StoredUnsubscribe;
 pub use writer::{Health, HealthReport, Writer, WriterOptions};

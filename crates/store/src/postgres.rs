@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::ops::RangeInclusive;
 use std::sync::LazyLock;
 
 use postgres::error::SqlState;
@@ -30,6 +31,16 @@ const TRANSIENT_RETRIES: usize = 5;
 
 /// Serializes migrations of concurrent nodes: a `pg_advisory_xact_lock` key.
 const MIGRATION_LOCK: i64 = 0x0068_6273_746f_7265; // "hbstore"
+
+/// Orders the writes of unsubscribe rows: a `pg_advisory_xact_lock` key.
+///
+/// `/unsubscribes` pages by row id, and a row takes its id when it is written, not
+/// when its transaction commits. Two nodes' batches could commit their ids out of
+/// order, and a reader that saw the higher one first would move its cursor past the
+/// lower one for good: an unsubscribe stored but never listed. A batch holding
+/// unsubscribes takes this lock before its rows take their ids and keeps it until it
+/// commits, so those rows become visible in id order. Other batches never wait on it.
+const FEED_LOCK: i64 = 0x0068_6266_6565_6473; // "hbfeeds"
 
 /// An open PostgreSQL connection.
 pub(crate) struct Postgres {
@@ -141,12 +152,13 @@ impl Postgres {
 
     /// Writes raw rows and what they add to the rollups in one transaction.
     /// With `once`, a batch id and its time, nothing is written if a batch of that id
-    /// was: `Ok(false)`.
+    /// was: `Ok(false)`. The batch ids in `forget` are deleted with the batch.
     pub(crate) fn write(
         &mut self,
         rows: &[EventRow],
         batch: &Batch,
         once: Option<(&str, i64)>,
+        forget: &[&str],
     ) -> Result<bool, StoreError> {
         self.retrying(|tx| {
             if let Some((id, at)) = once {
@@ -157,6 +169,12 @@ impl Postgres {
                 if !new {
                     return Ok(false);
                 }
+            }
+            if !forget.is_empty() {
+                tx.execute("DELETE FROM written_batches WHERE id = ANY($1)", &[&forget])?;
+            }
+            if rows.iter().any(EventRow::is_listed_unsubscribe) {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
             }
             copy_events(&mut tx.inner, rows)?;
             add_rollups(tx, batch)?;
@@ -279,13 +297,37 @@ impl Postgres {
         .collect())
     }
 
-    /// Deletes raw events received, and conversions reported, before `cutoff`.
-    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+    /// The lowest and highest raw event row ids, `None` when there is none.
+    pub(crate) fn event_ids(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = self.client.query_one(crate::store::EVENT_IDS, &[])?;
+        Ok(row.get::<_, Option<i64>>(0).zip(row.get(1)))
+    }
+
+    /// The lowest raw event row id above `after`.
+    pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
+        let client = &mut self.client;
+        let statement = (self.prepared).get(crate::store::NEXT_EVENT_ID, |sql| client.prepare(sql))?;
+        Ok(self.client.query_one(&statement, &[&after])?.get(0))
+    }
+
+    /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
+    /// transaction of their own.
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
+        let client = &mut self.client;
+        let statement = (self.prepared).get(crate::store::PURGE_EVENTS, |sql| client.prepare(sql))?;
+        Ok(self
+            .client
+            .execute(&statement, &[ids.start(), ids.end(), &cutoff])?)
+    }
+
+    /// Deletes the conversions reported, and the batch ids of batches received,
+    /// before `cutoff`.
+    pub(crate) fn purge_conversions(&mut self, cutoff: i64) -> Result<u64, StoreError> {
         let mut tx = self.client.transaction()?;
-        let events = tx.execute("DELETE FROM events WHERE received_at < $1", &[&cutoff])?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < $1", &[&cutoff])?;
+        tx.execute("DELETE FROM written_batches WHERE written_at < $1", &[&cutoff])?;
         tx.commit()?;
-        Ok((events, conversions))
+        Ok(conversions)
     }
 
     /// Accepted unsubscribes after row `since`, at most `limit`.

@@ -55,7 +55,7 @@ impl<'a> EventRow<'a> {
     pub(crate) fn new(event: &'a Event) -> Self {
         let token = event.token.as_ref().ok();
         let reason = reason(event.verdict);
-        let action = Record::from_event(event, reason.as_str()).map(|record| record.action.as_str());
+        let action = Action::of(event).map(Action::as_str);
         Self {
             kind: event.kind.as_str(),
             action,
@@ -77,6 +77,12 @@ impl<'a> EventRow<'a> {
             reason,
             person: event.verdict.is_person(),
         }
+    }
+
+    /// Whether `/unsubscribes` lists the row: an unsubscribe whose token verified
+    /// ([`crate::unsubscribes::QUERY`]).
+    pub(crate) fn is_listed_unsubscribe(&self) -> bool {
+        self.kind == Kind::Unsubscribe.as_str() && self.rejected.is_none()
     }
 
     /// Adds what the row counts to `fold`: the rollups are computed from the very

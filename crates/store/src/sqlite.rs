@@ -1,6 +1,7 @@
 //! The SQLite backend: one file, zero configuration, WAL so that readers read while
 //! the writer writes.
 
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -88,12 +89,13 @@ impl Sqlite {
 
     /// Writes raw rows and what they add to the rollups in one transaction.
     /// With `once`, a batch id and its time, nothing is written if a batch of that id
-    /// was: `Ok(false)`.
+    /// was: `Ok(false)`. The batch ids in `forget` are deleted with the batch.
     pub(crate) fn write(
         &mut self,
         rows: &[EventRow],
         batch: &Batch,
         once: Option<(&str, i64)>,
+        forget: &[&str],
     ) -> Result<bool, StoreError> {
         // IMMEDIATE takes the write lock up front, waiting for it under the busy
         // timeout, instead of failing later when a read turns into a write.
@@ -110,6 +112,9 @@ impl Sqlite {
             if !new {
                 return Ok(false);
             }
+        }
+        for id in forget {
+            (tx.prepare_cached("DELETE FROM written_batches WHERE id = ?1")?).execute([id])?;
         }
         insert_events(&tx, rows)?;
         add_rollups(&tx, batch)?;
@@ -204,16 +209,40 @@ impl Sqlite {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes raw events received, and conversions reported, before `cutoff`.
-    pub(crate) fn purge(&mut self, cutoff: i64) -> Result<(u64, u64), StoreError> {
+    /// The lowest and highest raw event row ids, `None` when there is none.
+    pub(crate) fn event_ids(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self.conn.query_row(crate::store::EVENT_IDS, [], |r| {
+            Ok(r.get::<_, Option<i64>>(0)?.zip(r.get(1)?))
+        })?)
+    }
+
+    /// The lowest raw event row id above `after`.
+    pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
+        Ok((self.conn.prepare_cached(crate::store::NEXT_EVENT_ID)?).query_row([after], |r| r.get(0))?)
+    }
+
+    /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
+    /// transaction of their own.
+    pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let events = tx.execute("DELETE FROM events WHERE received_at < ?1", [cutoff])?;
+        let events =
+            (tx.prepare_cached(crate::store::PURGE_EVENTS)?).execute([*ids.start(), *ids.end(), cutoff])?;
+        tx.commit()?;
+        Ok(count(events))
+    }
+
+    /// Deletes the conversions reported, and the batch ids of batches received,
+    /// before `cutoff`.
+    pub(crate) fn purge_conversions(&mut self, cutoff: i64) -> Result<u64, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let conversions = tx.execute("DELETE FROM conversions WHERE converted_at < ?1", [cutoff])?;
         tx.execute("DELETE FROM written_batches WHERE written_at < ?1", [cutoff])?;
         tx.commit()?;
-        Ok((count(events), count(conversions)))
+        Ok(count(conversions))
     }
 
     /// Accepted unsubscribes after row `since`, at most `limit`.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use hashbeacon::report::Report;
 use hashbeacon::{Conversion, Event};
@@ -182,6 +183,22 @@ impl StoreError {
     }
 }
 
+/// Raw event row ids that [`Store::purge_before`] deletes from in one transaction:
+/// a window takes milliseconds, while the writer's queue holds a fraction of a
+/// second of traffic at full load.
+pub const PURGE_WINDOW: i64 = 10_000;
+
+/// The lowest and the highest raw event row id, each read from the end of the id
+/// index (one aggregate per query: SQLite scans the table for both in one).
+pub(crate) const EVENT_IDS: &str = "SELECT (SELECT MIN(id) FROM events), (SELECT MAX(id) FROM events)";
+
+/// The lowest raw event row id above the parameter: where a purge's next window
+/// starts, past any gap in the ids. (`$1` is the first parameter to SQLite too.)
+pub(crate) const NEXT_EVENT_ID: &str = "SELECT MIN(id) FROM events WHERE id > $1";
+
+/// Deletes a purge window's raw events: ids from `$1` to `$2`, received before `$3`.
+pub(crate) const PURGE_EVENTS: &str = "DELETE FROM events WHERE id BETWEEN $1 AND $2 AND received_at < $3";
+
 /// How many raw rows a purge deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -199,6 +216,9 @@ pub struct Purged {
 pub struct Store {
     backend: Backend,
     known: KnownRecipients,
+    /// Batch ids [`Store::write_once`] has answered for, to forget with the next
+    /// batch: their writer knows their fate and will not try them again.
+    answered: Vec<String>,
 }
 
 enum Backend {
@@ -253,6 +273,7 @@ impl Store {
         Ok(Self {
             backend,
             known: KnownRecipients::default(),
+            answered: Vec::new(),
         })
     }
 
@@ -279,26 +300,43 @@ impl Store {
     /// stored before: then nothing changes and the answer is `Ok(false)`. A writer
     /// that lost its connection while committing cannot know whether the commit
     /// happened; trying the batch again under the same id cannot count it twice.
-    /// Ids are kept until [`Store::purge_before`] passes the batch's latest event.
+    ///
+    /// Give every batch an id of its own and try an id again only until it gets an
+    /// answer: an id answered for is forgotten when this store writes its next batch
+    /// (a row per batch would otherwise pile up for good). An id whose answer was
+    /// lost with the connection is kept until [`Store::purge_before`] passes the
+    /// batch's latest event.
     pub fn write_once(&mut self, id: &str, events: &[Event]) -> Result<bool, StoreError> {
         let latest = events
             .iter()
             .map(|event| event.received_at)
             .max()
             .unwrap_or_default();
-        self.write_rows(events, Some((id, seconds(latest))))
+        let written = self.write_rows(events, Some((id, seconds(latest))))?;
+        if !self.answered.iter().any(|answered| answered == id) {
+            self.answered.push(id.to_owned());
+        }
+        Ok(written)
     }
 
     fn write_rows(&mut self, events: &[Event], once: Option<(&str, i64)>) -> Result<bool, StoreError> {
         let (rows, batch) = EventRow::batch(events, &self.known);
+        // Never the batch's own id: a batch tried again must still find it.
+        let (own, forget): (Vec<String>, Vec<String>) = (std::mem::take(&mut self.answered).into_iter())
+            .partition(|answered| once.is_some_and(|(id, _)| id == answered));
+        let ids: Vec<&str> = forget.iter().map(String::as_str).collect();
         let written = match &mut self.backend {
-            Backend::Sqlite(db) => db.write(&rows, &batch, once),
-            Backend::Postgres(db) => db.write(&rows, &batch, once),
-        }?;
-        if written {
+            Backend::Sqlite(db) => db.write(&rows, &batch, once, &ids),
+            Backend::Postgres(db) => db.write(&rows, &batch, once, &ids),
+        };
+        self.answered = own;
+        if let Ok(true) = written {
             self.known.committed(&batch);
+        } else {
+            // Not committed with this batch: forgotten with the next one.
+            self.answered.extend(forget);
         }
-        Ok(written)
+        written
     }
 
     /// Stores a verified conversion, once per click `reference` (the text it was
@@ -337,12 +375,56 @@ impl Store {
     /// Deletes raw events received, and raw conversions reported, before `cutoff`
     /// (unix seconds); the rollups, and so every figure, stay as they are. For a
     /// retention of N days: `purge_before(now - N * 86_400)`.
+    ///
+    /// Events are deleted [`PURGE_WINDOW`] row ids at a time (a window starts at the
+    /// next stored id), each window a transaction of its own, so that writers wait
+    /// for one window at most rather than for a pass over every stored event (on
+    /// SQLite, where a purge holds the one write lock). Events stored while it runs
+    /// wait for the next purge.
     pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
-        let (events, conversions) = match &mut self.backend {
-            Backend::Sqlite(db) => db.purge(seconds(cutoff))?,
-            Backend::Postgres(db) => db.purge(seconds(cutoff))?,
+        self.purge_in_windows(seconds(cutoff), PURGE_WINDOW)
+    }
+
+    fn purge_in_windows(&mut self, cutoff: i64, window: i64) -> Result<Purged, StoreError> {
+        let ids = match &mut self.backend {
+            Backend::Sqlite(db) => db.event_ids()?,
+            Backend::Postgres(db) => db.event_ids()?,
         };
-        Ok(Purged { events, conversions })
+        let mut purged = Purged::default();
+        if let Some((first, last)) = ids {
+            let mut from = first;
+            loop {
+                let to = from.saturating_add(window.max(1) - 1).min(last);
+                purged.events += match &mut self.backend {
+                    Backend::Sqlite(db) => {
+                        let started = Instant::now();
+                        let events = db.purge_events(cutoff, from..=to)?;
+                        // SQLite's lock is not fair: a writer waiting for it retries
+                        // at intervals, and a window taken right after the last would
+                        // keep it out for the whole purge. Leave the lock free as
+                        // long as the window held it.
+                        std::thread::sleep(started.elapsed());
+                        events
+                    }
+                    Backend::Postgres(db) => db.purge_events(cutoff, from..=to)?,
+                };
+                // The next window starts at the next stored id, so gaps in the ids
+                // (rows purged before, ids a rolled-back batch took) cost nothing.
+                let next = match &mut self.backend {
+                    Backend::Sqlite(db) => db.next_event_id(to)?,
+                    Backend::Postgres(db) => db.next_event_id(to)?,
+                };
+                match next {
+                    Some(next) if to < last && next <= last => from = next,
+                    _ => break,
+                }
+            }
+        }
+        purged.conversions = match &mut self.backend {
+            Backend::Sqlite(db) => db.purge_conversions(cutoff)?,
+            Backend::Postgres(db) => db.purge_conversions(cutoff)?,
+        };
+        Ok(purged)
     }
 
     /// The report folded from every stored raw row, as [`Report`] folds events: what
@@ -366,6 +448,12 @@ impl Store {
     /// The accepted one-click unsubscribes stored after row id `since`, oldest first,
     /// at most `limit`: what a list manager polls to act on them, passing the last id
     /// it saw as the next `since`. A recipient who posted twice appears twice.
+    ///
+    /// Paging so meets every unsubscribe stored, however many writers store them:
+    /// their rows become visible in id order (on PostgreSQL, batches that hold
+    /// unsubscribes take an advisory lock until they commit). Each page reads an
+    /// index of the unsubscribe rows alone, at any number of events. Raw rows past a
+    /// retention purge ([`Store::purge_before`]) are gone from it too.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -410,8 +498,8 @@ impl Store {
     /// the other half of a bulk load.
     pub(crate) fn add_to_rollups(&mut self, batch: &Batch) -> Result<(), StoreError> {
         match &mut self.backend {
-            Backend::Sqlite(db) => db.write(&[], batch, None),
-            Backend::Postgres(db) => db.write(&[], batch, None),
+            Backend::Sqlite(db) => db.write(&[], batch, None, &[]),
+            Backend::Postgres(db) => db.write(&[], batch, None, &[]),
         }
         .map(drop)
     }
@@ -428,7 +516,73 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::load::{ISSUED_AT, template};
+
+    /// Events received at `ages` (days after [`ISSUED_AT`]), stored `batch` at a time.
+    fn stored(db: &str, ages: &[u8], batch: usize) -> Store {
+        let mut store = Store::open(db).unwrap();
+        let events: Vec<Event> = (ages.iter())
+            .map(|&age| {
+                let mut event = template(hashbeacon::Kind::Click, false);
+                event.received_at = ISSUED_AT + u64::from(age) * 86_400;
+                event
+            })
+            .collect();
+        for chunk in events.chunks(batch.max(1)) {
+            store.write(chunk).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn a_purge_reaches_the_highest_row_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let mut store = stored(db.to_str().unwrap(), &[0, 5], 1);
+        // A row id at the very end of the range: windows must not step past it.
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute("UPDATE events SET id = ?1 WHERE id = 2", [i64::MAX])
+            .unwrap();
+        let cutoff = seconds(ISSUED_AT + 10 * 86_400);
+        assert_eq!(store.purge_in_windows(cutoff, 3).unwrap().events, 2);
+        assert_eq!(store.raw_report().unwrap().events(), 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// A purge in windows deletes exactly the events older than the cutoff, in
+        /// any order of ids and ages, wherever the windows cut (on SQLite; the
+        /// PostgreSQL statements are the same).
+        #[test]
+        fn a_purge_in_windows_deletes_exactly_the_older_events(
+            ages in prop::collection::vec(0u8..10, 0..60),
+            cutoff in 0u8..11,
+            window in 1i64..9,
+            batch in 1usize..20,
+            purged_before in prop::option::of(0u8..11),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("events.db");
+            let mut store = stored(db.to_str().unwrap(), &ages, batch);
+            let mut left = ages.clone();
+            if let Some(earlier) = purged_before {
+                // An earlier purge leaves gaps in the ids.
+                store.purge_in_windows(seconds(ISSUED_AT + u64::from(earlier) * 86_400), window).unwrap();
+                left.retain(|&age| age >= earlier);
+            }
+            let cutoff_at = seconds(ISSUED_AT + u64::from(cutoff) * 86_400);
+            let purged = store.purge_in_windows(cutoff_at, window).unwrap();
+            let older = left.iter().filter(|&&age| age < cutoff).count();
+            prop_assert_eq!(purged.events, older as u64);
+            let kept = store.raw_report().unwrap().events();
+            prop_assert_eq!(kept, (left.len() - older) as u64);
+        }
+    }
 
     #[test]
     fn db_strings_pick_the_backend() {

@@ -86,6 +86,8 @@ impl WriterOptions {
 #[derive(Debug, Default)]
 pub struct Health {
     stored: AtomicU64,
+    /// Transactions that stored a batch.
+    batches: AtomicU64,
     not_stored: AtomicU64,
     not_queued: AtomicU64,
     /// Events the writer holds while the database is unreachable.
@@ -128,6 +130,7 @@ impl Health {
             }
             .to_owned(),
             events_stored: self.stored.load(Ordering::Relaxed),
+            batches_stored: self.batches.load(Ordering::Relaxed),
             events_not_stored: not_stored,
             events_not_queued: not_queued,
             events_waiting: self.waiting.load(Ordering::Relaxed),
@@ -162,6 +165,9 @@ pub struct HealthReport {
     pub status: String,
     /// Events written to the database.
     pub events_stored: u64,
+    /// Transactions that wrote them: `events_stored` ÷ this is the mean batch.
+    #[serde(default)]
+    pub batches_stored: u64,
     /// Events whose database write failed for good (each logged).
     pub events_not_stored: u64,
     /// Events the queue could not take, full or closed (each logged).
@@ -318,6 +324,7 @@ impl Worker {
             match self.try_store(&id, batch) {
                 Ok(()) => {
                     self.health.stored.fetch_add(count(batch), Ordering::Relaxed);
+                    self.health.batches.fetch_add(1, Ordering::Relaxed);
                     self.set_waiting(0);
                     return true;
                 }

@@ -8,41 +8,17 @@
 
 mod common;
 
-use common::databases;
+use common::{count, databases, execute};
 
 use hashbeacon::Kind;
 use hashbeacon::report::Granularity;
 use hashbeacon_store::load::{CAMPAIGN, ISSUED_AT, Shape, Synthetic, template};
 use hashbeacon_store::{SCHEMA_VERSION, Store};
 
-/// Runs `sql` on `db` directly, past the store.
-fn execute(db: &str, sql: &str) {
-    if db.starts_with("postgres") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        client.batch_execute(sql).unwrap();
-    } else {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
-    }
-}
-
-/// A count `sql` answers on `db`.
-fn count(db: &str, sql: &str) -> i64 {
-    if db.starts_with("postgres") {
-        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        client.query_one(sql, &[]).unwrap().get(0)
-    } else {
-        (rusqlite::Connection::open(db).unwrap())
-            .query_row(sql, [], |row| row.get(0))
-            .unwrap()
-    }
-}
-
 /// Turns a database of the current version back into one of version 3, as that
 /// version wrote it: hourly trend rows in `rollup_hours` (one per hour with a count,
-/// read on SQLite from an index that holds the counts) instead of day rows.
+/// read on SQLite from an index that holds the counts) instead of day rows, and no
+/// index of unsubscribe rows.
 fn back_to_version_3(db: &str) {
     let hours: Vec<String> = (0..24)
         .map(|hour| {
@@ -62,6 +38,7 @@ fn back_to_version_3(db: &str) {
              );
              INSERT INTO rollup_hours (campaign, scope, action, hour, person, n) {};
              DROP TABLE rollup_days;
+             DROP INDEX events_unsubscribes;
              UPDATE hashbeacon_schema SET version = 3;",
             hours.join(" UNION ALL ")
         ),
@@ -72,6 +49,16 @@ fn back_to_version_3(db: &str) {
             "CREATE INDEX rollup_hours_read ON rollup_hours (campaign, scope, action, hour, person, n)",
         );
     }
+}
+
+/// Whether the unsubscribe feed's index (schema version 5) is there.
+fn has_feed_index(db: &str) -> bool {
+    let sql = if db.starts_with("postgres") {
+        "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'events_unsubscribes'"
+    } else {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_unsubscribes'"
+    };
+    count(db, sql) == 1
 }
 
 /// Synthetic events over three days: many hours of many days, on several links.
@@ -94,12 +81,15 @@ fn a_version_3_database_keeps_its_figures() {
         assert_eq!(days.len(), 4, "{days:?}");
         drop(store);
 
+        assert!(has_feed_index(db));
         back_to_version_3(db);
+        assert!(!has_feed_index(db));
         let hours = count(db, "SELECT COUNT(*) FROM rollup_hours");
         // Every filled hour of the campaign's clicks is a row of its own there.
         assert!(hours > figures.clicks.hours.len() as i64, "{hours} rows");
         let mut store = Store::open(db).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(has_feed_index(db));
         assert_eq!(store.figures(CAMPAIGN).unwrap(), figures);
         common::rollups_equal_raw_report(&mut store, &[CAMPAIGN]).unwrap();
         assert!(

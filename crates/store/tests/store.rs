@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::databases;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{count, databases};
 
 use hashbeacon::event::Link;
 use hashbeacon::report::Report;
@@ -216,6 +218,26 @@ fn a_batch_written_once_is_not_counted_twice() {
         assert!(store.write_once("node-1-2", &events).unwrap(), "another batch");
         assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.total(), 2);
         assert_eq!(store.raw_report().unwrap().events(), 4);
+        // An id answered for is forgotten with the next batch, not kept for good.
+        let ids = |db| {
+            count(
+                db,
+                "SELECT COUNT(*) FROM written_batches WHERE id LIKE 'node-1-%'",
+            )
+        };
+        assert_eq!(ids(db), 1);
+        assert!(
+            !store.write_once("node-1-2", &events).unwrap(),
+            "the last one is kept"
+        );
+        assert!(store.write_once("node-1-3", &events).unwrap());
+        assert_eq!(ids(db), 1);
+        // A store that lost its answers (a new connection) leaves the ids to the purge.
+        let mut other = Store::open(db).unwrap();
+        assert!(!other.write_once("node-1-3", &events).unwrap());
+        assert_eq!(store.raw_report().unwrap().events(), 6);
+        assert_eq!(store.purge_before(ISSUED_AT + 86_400).unwrap().events, 6);
+        assert_eq!(ids(db), 0, "the purge takes the ids of the batches it passes");
     });
 }
 
@@ -279,5 +301,63 @@ fn accepted_unsubscribes_are_listed_after_a_cursor() {
             (3, 2)
         );
         assert_eq!(store.rejected().unwrap().of(Kind::Unsubscribe), 1);
+    });
+}
+
+/// Several writers store unsubscribes at once while a list manager pages through
+/// them by cursor, as `/unsubscribes?since=ID` does: it must meet every one of them.
+/// A row id is taken when the row is written, not when its transaction commits, so
+/// unless the backend orders those writes, a reader can see a later writer's higher
+/// id first, move its cursor past it, and never list the lower one.
+#[test]
+fn a_cursor_meets_every_unsubscribe_of_concurrent_writers() {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 60;
+    databases(|db| {
+        drop(Store::open(db).unwrap());
+        let written = AtomicUsize::new(0);
+        let listed = std::thread::scope(|scope| {
+            for writer in 0..WRITERS {
+                let written = &written;
+                scope.spawn(move || {
+                    let mut store = Store::open(db).unwrap();
+                    for batch in 0..BATCHES {
+                        // Clicks around the unsubscribe give the batch rollups to
+                        // write between taking its ids and committing.
+                        let at = ISSUED_AT + 60 + batch as u64;
+                        let mut events: Vec<_> = (0..50)
+                            .map(|i| click(&format!("R{writer}x{batch}x{i:0>12}"), i % 7, at, Verdict::Human))
+                            .collect();
+                        events.insert(25, unsubscribe(&format!("U{writer}x{batch:0>14}"), at));
+                        store.write(&events).unwrap();
+                        written.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            let mut reader = Store::open(db).unwrap();
+            let (mut cursor, mut listed) = (0, Vec::new());
+            loop {
+                let done = written.load(Ordering::SeqCst) == WRITERS * BATCHES;
+                let page = reader.unsubscribes(cursor, 3).unwrap();
+                if let Some(last) = page.last() {
+                    cursor = last.id;
+                }
+                let empty = page.is_empty();
+                listed.extend(page.into_iter().map(|row| row.recipient));
+                if done && empty {
+                    break listed;
+                }
+            }
+        });
+        let mut all: Vec<String> = (Store::open(db).unwrap().unsubscribes(0, 1000).unwrap())
+            .into_iter()
+            .map(|row| row.recipient)
+            .collect();
+        assert_eq!(all.len(), WRITERS * BATCHES);
+        assert_eq!(listed.len(), all.len(), "the cursor stepped past some");
+        let mut seen = listed;
+        seen.sort();
+        all.sort();
+        assert_eq!(seen, all);
     });
 }

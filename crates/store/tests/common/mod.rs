@@ -22,6 +22,31 @@ pub(crate) fn databases(test: impl Fn(&str)) {
     }
 }
 
+/// Runs `sql` on `db` directly, past the store.
+pub(crate) fn execute(db: &str, sql: &str) {
+    if db.starts_with("postgres") {
+        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    } else {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+}
+
+/// A count `sql` answers on `db`.
+pub(crate) fn count(db: &str, sql: &str) -> i64 {
+    if db.starts_with("postgres") {
+        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        client.query_one(sql, &[]).unwrap().get(0)
+    } else {
+        (rusqlite::Connection::open(db).unwrap())
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap()
+    }
+}
+
 /// The keyring conversions are signed with.
 pub(crate) fn keyring() -> Keyring {
     Keyring::new(Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap())
