@@ -16,8 +16,9 @@
 //! Every byte outside a rewritten body is the input's: headers, boundaries, preambles,
 //! epilogues and untouched parts are copied, never re-serialized. A rewritten body keeps
 //! its charset (the rewriters work in it and insert only ASCII), its line ending and its
-//! `Content-Transfer-Encoding`: in quoted-printable, every line the rewriter changed is
-//! encoded afresh in lines of at most 76 characters and every other line keeps its
+//! `Content-Transfer-Encoding`: in quoted-printable, what the rewriter changed is
+//! encoded afresh in lines of at most 76 characters (from the soft line break before a
+//! change to the one after it, or the whole line) and everything else keeps its
 //! encoded bytes; base64 is re-wrapped at 76, and a `7bit`/`8bit` body becomes
 //! quoted-printable (with its header updated) only when a rewritten line outgrows the
 //! 998 bytes such a body may have. A body the rewriter leaves unchanged (a recipient who

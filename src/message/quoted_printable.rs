@@ -1,12 +1,15 @@
 //! Quoted-printable (RFC 2045 §6.7): strict decoding that remembers where each hard
-//! line came from, and re-encoding that copies the encoded bytes of every line the
-//! rewriter left as it was.
+//! line and each soft line break came from, and re-encoding that copies the encoded
+//! bytes of everything the rewriter left as it was.
 //!
 //! A rewriter changes a few lines of a body (those holding links) and keeps the rest.
 //! Quoted-printable decodes line by line, so a hard line whose decoded text is in the
 //! rewritten body unchanged can be written with its original encoded bytes, and only
-//! the changed lines are encoded afresh. That keeps the input's bytes wherever nothing
-//! changed, and spares encoding most of the body.
+//! the changed lines are encoded afresh. Within a hard line, soft line breaks cut the
+//! encoding into pieces that decode on their own: a changed line keeps the pieces
+//! before its first change and after its last, and only the pieces between are encoded
+//! afresh. That keeps the input's bytes wherever nothing changed, and spares encoding
+//! most of the body (an HTML line holding a link is often hundreds of bytes long).
 
 use super::assemble::Edit;
 use super::transfer::LineEnding;
@@ -23,6 +26,8 @@ struct HardLine {
     decoded_end: u32,
     /// It ends in a line break (the last line of a body may not).
     broken: bool,
+    /// Where the soft breaks of the lines up to this one end in [`Decoded::soft_breaks`].
+    breaks_end: u32,
 }
 
 /// A decoded body and where each of its hard lines is.
@@ -30,6 +35,8 @@ struct HardLine {
 pub(crate) struct Decoded {
     pub(crate) text: Vec<u8>,
     lines: Vec<HardLine>,
+    /// Where each soft line break ends, encoded and decoded, in order.
+    soft_breaks: Vec<(u32, u32)>,
 }
 
 /// Strict decoding: `=` must start a soft line break or two hex digits; `None`
@@ -39,7 +46,10 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
     let mut decoded = Decoded {
         text: Vec::with_capacity(body.len()),
         lines: Vec::new(),
+        // Soft breaks come every 76 characters or so.
+        soft_breaks: Vec::with_capacity(body.len() / 64),
     };
+    let stops = Stops::new();
     let text = &mut decoded.text;
     // `body[..at]` is decoded; the literal text copied last starts at `literal` in
     // `text` (trailing white space is trimmed back to it, never into an escape).
@@ -47,7 +57,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
     let mut literal;
     loop {
         literal = text.len();
-        at = copy_literal(body, at, text);
+        at = copy_literal(&stops, body, at, text);
         match body.get(at) {
             None => break,
             Some(b'\n') => {
@@ -59,6 +69,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
                     encoded_end: u32::try_from(at).ok()?,
                     decoded_end: u32::try_from(text.len()).ok()?,
                     broken: true,
+                    breaks_end: u32::try_from(decoded.soft_breaks.len()).ok()?,
                 });
             }
             Some(_) => {
@@ -66,6 +77,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
                 // An `=` that ends a CRLF line: the usual soft break.
                 if next == Some(b"\r\n") {
                     at += 3;
+                    decoded.soft_breaks.push(ends(at, text.len())?);
                 } else if let Some(byte) = next.and_then(escaped) {
                     text.push(byte);
                     at += 3;
@@ -84,6 +96,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
                         None => {}
                         Some(_) => return None,
                     }
+                    decoded.soft_breaks.push(ends(at, text.len())?);
                 }
             }
         }
@@ -93,8 +106,14 @@ pub(crate) fn decode(body: &[u8]) -> Option<Decoded> {
         encoded_end: u32::try_from(body.len()).ok()?,
         decoded_end: u32::try_from(text.len()).ok()?,
         broken: false,
+        breaks_end: u32::try_from(decoded.soft_breaks.len()).ok()?,
     });
     Some(decoded)
+}
+
+/// Encoded and decoded offsets as stored.
+fn ends(encoded: usize, decoded: usize) -> Option<(u32, u32)> {
+    Some((u32::try_from(encoded).ok()?, u32::try_from(decoded).ok()?))
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -107,11 +126,38 @@ fn zero_bytes(x: u64) -> u64 {
 
 /// Copies `body[from..]` up to its next `=` or line feed into `text` and returns where
 /// that byte is (`body.len()` if there is none).
-fn copy_literal(body: &[u8], from: usize, text: &mut Vec<u8>) -> usize {
+fn copy_literal(stops: &Stops, body: &[u8], from: usize, text: &mut Vec<u8>) -> usize {
     let rest = body.get(from..).unwrap_or_default();
-    let before = memchr::memchr2(b'=', b'\n', rest).unwrap_or(rest.len());
+    let before = stops.find(rest).unwrap_or(rest.len());
     text.extend_from_slice(rest.get(..before).unwrap_or_default());
     from + before
+}
+
+/// Finds the `=` and line feeds of a body, span after span. Set up once per body:
+/// `memchr2` picks its implementation and sets up its needles again at every call,
+/// which costs more than searching a span of quoted-printable HTML does (there is an
+/// `=3D` in every attribute and a soft break every 76 characters).
+struct Stops {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+}
+
+impl Stops {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'=', b'\n'),
+        }
+    }
+
+    /// Where the first `=` or line feed of `haystack` is.
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(two) = &self.avx2 {
+            return two.find(haystack);
+        }
+        memchr::memchr2(b'=', b'\n', haystack)
+    }
 }
 
 /// Drops the white space that ends `text`, back to `from` at most.
@@ -150,14 +196,18 @@ pub(crate) fn encode(text: &[u8], eol: LineEnding) -> Vec<u8> {
 }
 
 /// The edits that make `original` encode `rewritten` as [`encode`] would, except that
-/// each hard line of `decoded` found unchanged at its place keeps its encoded bytes:
-/// only the lines that changed are encoded afresh, and the edits replace just those.
-/// The edits' ranges are offsets in `original`, in order and never overlapping.
+/// each hard line of `decoded` found unchanged at its place keeps its encoded bytes,
+/// and a changed one the pieces (between soft breaks) before and after the change:
+/// only what changed is encoded afresh, and the edits replace just that. The edits'
+/// ranges are offsets in `original`, in order and never overlapping.
 ///
-/// The lines are paired in order: a line equal to the next original one is kept, any
-/// other is encoded afresh and stands for that original line (a changed line), unless
-/// the original line follows it unchanged (an inserted line). Every piece starts a line,
-/// so the result decodes to `rewritten` however the lines pair up.
+/// The lines are paired in order: a line equal to the next original one is kept, one
+/// that keeps a piece after its change stands for the next original line (a changed
+/// line), and any other is encoded afresh and stands for that original line too,
+/// unless the original line follows it unchanged (an inserted line). Every piece
+/// encoded afresh starts a line or follows a soft break, and one that ends before a
+/// kept piece ends in a soft break, so the result decodes to `rewritten` however the
+/// lines pair up.
 pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol: LineEnding) -> Vec<Edit> {
     // Where original line `i` starts, encoded and decoded.
     let start_of = |i: usize| -> (usize, usize) {
@@ -196,6 +246,19 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
             next_line += 1;
             continue;
         }
+        // A changed line keeps the encoded pieces (between soft breaks) that come
+        // before its first change and after its last, and then stands for the original
+        // line whatever follows.
+        if let Some((edit, after)) = in_place(decoded, start_of(next_line), next_line, rewritten, at, eol) {
+            if let Some(mut open) = open.take() {
+                open.range.end = start_of(next_line).0;
+                edits.push(open);
+            }
+            edits.push(edit);
+            at = after;
+            next_line += 1;
+            continue;
+        }
         let edit = open.get_or_insert_with(|| insertion(start_of(next_line).0));
         let rest = rewritten.get(at..).unwrap_or_default();
         at = match encode_hard_line(rest, eol, &mut edit.bytes) {
@@ -215,6 +278,99 @@ pub(crate) fn reencode(rewritten: &[u8], decoded: &Decoded, original: &[u8], eol
         }
     }
     edits
+}
+
+/// The edit that rewrites original line `i` (which starts at `start`, encoded and
+/// decoded) as the hard line of `rewritten` at `at`, keeping the encoded pieces before
+/// the last soft break of the line that comes before its first change and those after
+/// the first soft break that comes after its last change; and where that hard line
+/// ends in `rewritten`. `None` unless some piece after the change can be kept.
+///
+/// A rewritten line of HTML is long and changes only where its links are: keeping
+/// what comes before and after them spares encoding most of it again.
+fn in_place(
+    decoded: &Decoded,
+    start: (usize, usize),
+    i: usize,
+    rewritten: &[u8],
+    at: usize,
+    eol: LineEnding,
+) -> Option<(Edit, usize)> {
+    let line = decoded.lines.get(i)?;
+    let decoded_end = line.decoded_end as usize;
+    let old = decoded.text.get(start.1..decoded_end)?;
+    let rest = rewritten.get(at..)?;
+    let new_len = match split_hard_line(rest, eol).1 {
+        Some(after) => rest.len() - after.len(),
+        None => rest.len(),
+    };
+    let new = rest.get(..new_len)?;
+    let same_start = common_prefix(old, new);
+    let same_end = common_suffix(old.get(same_start..)?, new.get(same_start..)?);
+    // The line's soft breaks, but one that ends the body.
+    let first_break = match i.checked_sub(1) {
+        Some(prev) => decoded.lines.get(prev)?.breaks_end as usize,
+        None => 0,
+    };
+    let breaks = decoded.soft_breaks.get(first_break..line.breaks_end as usize)?;
+    let breaks = breaks
+        .strip_suffix(&[(line.encoded_end, line.decoded_end)])
+        .unwrap_or(breaks);
+    // The last break at or before the first change, and the first at or after the
+    // last change, but not before that one (breaks with no text between them end at
+    // the same decoded offset).
+    let head = breaks
+        .partition_point(|&(_, end)| end as usize <= start.1 + same_start)
+        .checked_sub(1);
+    let tail = breaks.partition_point(|&(_, end)| (end as usize) < decoded_end - same_end);
+    let &(tail_encoded, tail_decoded) = breaks.get(tail.max(head.unwrap_or(0)))?;
+    let head = head.and_then(|k| breaks.get(k));
+    let (head_encoded, head_decoded) = head.map_or(start, |&(e, d)| (e as usize, d as usize));
+    let middle = new.get(head_decoded - start.1..new_len - (decoded_end - tail_decoded as usize))?;
+    let mut bytes = Vec::new();
+    if !middle.is_empty() {
+        bytes.reserve(middle.len() + middle.len() / 16 + 8);
+        encode_line(middle, eol, &mut bytes);
+        bytes.push(b'=');
+        bytes.extend_from_slice(eol.as_bytes());
+    }
+    let edit = Edit {
+        range: head_encoded..tail_encoded as usize,
+        bytes,
+    };
+    Some((edit, at + new_len))
+}
+
+/// How many bytes `a` and `b` start with alike: sixteen at a time (a comparison of
+/// two fixed-size arrays compiles to a few vector instructions), then byte by byte.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let (chunks_a, chunks_b) = (a.as_chunks::<16>().0, b.as_chunks::<16>().0);
+    let equal = chunks_a.iter().zip(chunks_b).take_while(|(x, y)| x == y).count() * 16;
+    let (a, b) = (
+        a.get(equal..).unwrap_or_default(),
+        b.get(equal..).unwrap_or_default(),
+    );
+    equal + a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// How many bytes `a` and `b` end with alike, as [`common_prefix`] counts.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let (chunks_a, chunks_b) = (a.as_rchunks::<16>().1, b.as_rchunks::<16>().1);
+    let equal = chunks_a
+        .iter()
+        .rev()
+        .zip(chunks_b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+        * 16;
+    let a = a.get(..a.len() - equal).unwrap_or_default();
+    let b = b.get(..b.len() - equal).unwrap_or_default();
+    equal
+        + a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 /// An edit that, so far, inserts nothing at `at`.
@@ -406,8 +562,34 @@ mod tests {
         assert!(out.ends_with(b"\r\nlast\r\nmore"));
     }
 
-    /// Random edits as a rewriter makes them: some lines changed, some inserted, some
-    /// dropped.
+    /// `lines` encoded as another encoder might write them: padding, a soft break
+    /// every 49 characters, escapes where none are needed.
+    fn encoded_oddly(lines: &[Vec<u8>], eol: LineEnding, trailing_break: bool) -> Vec<u8> {
+        let mut original = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            for (j, &b) in line.iter().enumerate() {
+                if j % 50 == 49 {
+                    original.push(b'=');
+                    original.extend_from_slice(eol.as_bytes());
+                }
+                if is_literal(b) && b != b' ' && b != b'\t' && j % 7 != 3 {
+                    original.push(b);
+                } else {
+                    original.extend_from_slice(format!("={b:02X}").as_bytes());
+                }
+            }
+            if i + 1 < lines.len() || trailing_break {
+                if i % 3 == 0 {
+                    original.extend_from_slice(b"  ");
+                }
+                original.extend_from_slice(eol.as_bytes());
+            }
+        }
+        original
+    }
+
+    /// Random edits as a rewriter makes them: some lines changed (some within), some
+    /// inserted, some dropped.
     fn edited(lines: &[Vec<u8>], edits: &[(u8, Vec<u8>)]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for (i, line) in lines.iter().enumerate() {
@@ -418,6 +600,14 @@ mod tests {
                     out.push(line.clone());
                 }
                 Some((2, _)) => {}
+                Some((3, new)) => {
+                    // A change within the line, as a rewritten link is.
+                    let cut = line.len() / 3;
+                    let mut spliced = line[..cut].to_vec();
+                    spliced.extend_from_slice(new);
+                    spliced.extend_from_slice(&line[line.len() - cut..]);
+                    out.push(spliced);
+                }
                 _ => out.push(line.clone()),
             }
         }
@@ -428,6 +618,7 @@ mod tests {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..120),
             "[a-z =.\t]{0,100}".prop_map(String::into_bytes),
+            "[a-z =.\t]{100,300}".prop_map(String::into_bytes),
         ]
     }
 
@@ -504,7 +695,7 @@ mod tests {
         #[test]
         fn reencoding_decodes_as_encoding_afresh(
             lines in proptest::collection::vec(line(), 0..12),
-            edits in proptest::collection::vec((0u8..4, line()), 0..12),
+            edits in proptest::collection::vec((0u8..5, line()), 0..12),
             crlf: bool,
             trailing_break: bool,
         ) {
@@ -516,28 +707,7 @@ mod tests {
                 }
                 body
             };
-            // The input as another encoder might write it: padding, soft breaks
-            // anywhere, escapes where none are needed.
-            let mut original = Vec::new();
-            for (i, line) in lines.iter().enumerate() {
-                for (j, &b) in line.iter().enumerate() {
-                    if j % 50 == 49 {
-                        original.push(b'=');
-                        original.extend_from_slice(eol.as_bytes());
-                    }
-                    if is_literal(b) && b != b' ' && b != b'\t' && j % 7 != 3 {
-                        original.push(b);
-                    } else {
-                        original.extend_from_slice(format!("={b:02X}").as_bytes());
-                    }
-                }
-                if i + 1 < lines.len() || trailing_break {
-                    if i % 3 == 0 {
-                        original.extend_from_slice(b"  ");
-                    }
-                    original.extend_from_slice(eol.as_bytes());
-                }
-            }
+            let original = encoded_oddly(&lines, eol, trailing_break);
             let decoded = decode(&original).unwrap();
             prop_assert_eq!(&decoded.text, &join(&lines));
 
@@ -550,6 +720,40 @@ mod tests {
                 prop_assert_eq!(&reused, &original);
                 prop_assert!(reencode(&rewritten, &decoded, &original, eol).is_empty());
             }
+        }
+
+        /// A line changed within keeps, as the input wrote them, its encoded pieces
+        /// before the soft break that precedes the change and after the one that
+        /// follows it.
+        #[test]
+        fn a_line_changed_within_keeps_its_pieces_around_the_change(
+            line in "[a-z =.\t]{250,400}",
+            // No line break: that would make two lines of one.
+            new in proptest::collection::vec(any::<u8>().prop_filter("a line break", |&b| b != b'\n'), 0..60),
+            next in "[a-z]{0,20}",
+            crlf: bool,
+        ) {
+            let eol = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
+            let lines = [line.into_bytes(), next.into_bytes()];
+            let original = encoded_oddly(&lines, eol, true);
+            let decoded = decode(&original).unwrap();
+            // Change bytes 110 to 140: soft breaks follow bytes 49 and 98 and come
+            // every 49 bytes after that, so at least one follows the change.
+            let mut changed = lines.clone();
+            changed[0].splice(110..140, new);
+            let rewritten = [changed[0].as_slice(), eol.as_bytes(), &changed[1], eol.as_bytes()].concat();
+            let reused = reencoded(&rewritten, &decoded, &original, eol);
+            prop_assert_eq!(&text(&reused), &rewritten);
+
+            let soft_break = [b"=".as_slice(), eol.as_bytes()].concat();
+            let breaks: Vec<usize> = original
+                .windows(soft_break.len())
+                .enumerate()
+                .filter(|(_, window)| *window == soft_break)
+                .map(|(at, _)| at + soft_break.len())
+                .collect();
+            prop_assert!(reused.starts_with(&original[..breaks[1]]));
+            prop_assert!(reused.ends_with(&original[breaks[breaks.len() - 1]..]));
         }
     }
 }
