@@ -94,8 +94,7 @@ pub use trend::{DAY, Granularity, HOUR, TrendPoint};
 
 use crate::conversion::Conversion;
 use crate::event::Event;
-use crate::token::Kind;
-use record::link_id;
+use crate::token::{Kind, LinkId};
 
 /// Campaign reports, and the rejected requests, folded from events.
 ///
@@ -143,7 +142,7 @@ impl Report {
         self.add_record(&Record {
             action: Action::Conversion,
             campaign: &conversion.campaign,
-            link: conversion.link.as_ref().map(link_id),
+            link: conversion.link.as_ref().map(LinkId::from),
             recipient: conversion.recipient.as_deref(),
             at: conversion.converted_at,
             since: conversion.clicked_at,

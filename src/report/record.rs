@@ -1,6 +1,6 @@
 //! What a report folds: one accepted event as a [`Record`].
 
-use crate::event::{Event, Link};
+use crate::event::Event;
 use crate::token::{Kind, LinkId};
 
 /// What a [`Record`] counts as.
@@ -104,20 +104,12 @@ impl<'a> Record<'a> {
         Some(Self {
             action,
             campaign: &token.campaign,
-            link: token.link.as_ref().map(link_id),
+            link: token.link.as_ref().map(LinkId::from),
             recipient: token.recipient.as_deref(),
             at: event.received_at,
             since: token.issued_at,
             person: event.verdict.is_person(),
             reason,
         })
-    }
-}
-
-/// Borrows an owned link as the token's link id.
-pub(super) fn link_id(link: &Link) -> LinkId<'_> {
-    match link {
-        Link::Index(index) => LinkId::Index(*index),
-        Link::Label(label) => LinkId::Label(label),
     }
 }
