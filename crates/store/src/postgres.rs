@@ -241,11 +241,17 @@ impl Postgres {
         }
     }
 
-    /// Runs a query prepared once per connection: figures are read every few
-    /// seconds, and preparing anew costs a round trip each time.
-    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+    /// The statement of `sql`, prepared once per connection: figures are read every
+    /// few seconds and a purge runs a statement per window, and preparing anew costs a
+    /// round trip each time.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
         let client = &mut self.client;
-        let statement = self.prepared.get(sql, |sql| client.prepare(sql))?;
+        Ok(self.prepared.get(sql, |sql| client.prepare(sql))?)
+    }
+
+    /// Runs a query prepared once per connection ([`Postgres::statement`]).
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
         Ok(self.client.query(&statement, params)?)
     }
 
@@ -305,16 +311,14 @@ impl Postgres {
 
     /// The lowest raw event row id above `after`.
     pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
-        let client = &mut self.client;
-        let statement = (self.prepared).get(crate::store::NEXT_EVENT_ID, |sql| client.prepare(sql))?;
+        let statement = self.statement(crate::store::NEXT_EVENT_ID)?;
         Ok(self.client.query_one(&statement, &[&after])?.get(0))
     }
 
     /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
     /// transaction of their own.
     pub(crate) fn purge_events(&mut self, cutoff: i64, ids: RangeInclusive<i64>) -> Result<u64, StoreError> {
-        let client = &mut self.client;
-        let statement = (self.prepared).get(crate::store::PURGE_EVENTS, |sql| client.prepare(sql))?;
+        let statement = self.statement(crate::store::PURGE_EVENTS)?;
         Ok(self
             .client
             .execute(&statement, &[ids.start(), ids.end(), &cutoff])?)
