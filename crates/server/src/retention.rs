@@ -11,8 +11,8 @@ use crate::tracking::unix_now;
 /// How often raw rows past the retention are deleted.
 const EVERY: Duration = Duration::from_secs(3_600);
 
-/// Purges now, then every [`EVERY`], until `stop` changes. Each node of a cluster may
-/// run it: deleting what another node already deleted is a no-op.
+/// Purges now, then every [`EVERY`], until `stop` changes. Each node of a cluster runs
+/// it: while one purges, the others' purges return at once.
 pub(crate) async fn purge_periodically(db: Database, keep: Duration, mut stop: watch::Receiver<()>) {
     loop {
         let cutoff = unix_now().saturating_sub(keep.as_secs());
@@ -26,6 +26,11 @@ pub(crate) async fn purge_periodically(db: Database, keep: Duration, mut stop: w
                 "hashbeacon-server: retention: deleted {} raw events and {} raw conversions older than {cutoff}",
                 purged.events, purged.conversions
             ),
+            Ok(purged) if purged.elsewhere => {
+                eprintln!(
+                    "hashbeacon-server: retention: another node is purging, skipped until the next hour"
+                );
+            }
             Ok(_) => {}
             Err(error) => eprintln!("hashbeacon-server: retention: purge failed: {error}"),
         }

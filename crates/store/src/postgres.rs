@@ -42,6 +42,17 @@ const MIGRATION_LOCK: i64 = 0x0068_6273_746f_7265; // "hbstore"
 /// commits, so those rows become visible in id order. Other batches never wait on it.
 const FEED_LOCK: i64 = 0x0068_6266_6565_6473; // "hbfeeds"
 
+/// Lets one connection at a time purge a schema: the first key of a session advisory
+/// lock, the second being a hash of the schema's name, so that schemas of one
+/// database (tenants, tests) purge side by side.
+const PURGE_LOCK: i32 = 0x6862_7067; // "hbpg"
+
+/// Takes the purge lock of the connection's schema unless another session holds it.
+const LOCK_PURGE: &str = "SELECT pg_try_advisory_lock($1, hashtext(coalesce(current_schema(), '')))";
+
+/// Releases what [`LOCK_PURGE`] took.
+const UNLOCK_PURGE: &str = "SELECT pg_advisory_unlock($1, hashtext(coalesce(current_schema(), '')))";
+
 /// An open PostgreSQL connection.
 pub(crate) struct Postgres {
     client: Client,
@@ -313,6 +324,18 @@ impl Postgres {
     pub(crate) fn next_event_id(&mut self, after: i64) -> Result<Option<i64>, StoreError> {
         let statement = self.statement(crate::store::NEXT_EVENT_ID)?;
         Ok(self.client.query_one(&statement, &[&after])?.get(0))
+    }
+
+    /// Takes the schema's purge lock ([`PURGE_LOCK`]) if no other connection holds
+    /// it: `false` when one does.
+    pub(crate) fn lock_purge(&mut self) -> Result<bool, StoreError> {
+        Ok(self.client.query_one(LOCK_PURGE, &[&PURGE_LOCK])?.get(0))
+    }
+
+    /// Releases the lock [`Postgres::lock_purge`] took.
+    pub(crate) fn unlock_purge(&mut self) -> Result<(), StoreError> {
+        self.client.query_one(UNLOCK_PURGE, &[&PURGE_LOCK])?;
+        Ok(())
     }
 
     /// Deletes the raw events with ids in `ids` received before `cutoff`, in a
@@ -713,4 +736,50 @@ fn move_firsts(
         deltas.add(key, stored, *first);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LOCK_PURGE, PURGE_LOCK, UNLOCK_PURGE};
+    use crate::load::{ISSUED_AT, template};
+    use crate::store::Store;
+    use hashbeacon::Kind;
+
+    /// A store of two old events in a schema of its own.
+    fn old_events(url: &str) -> (String, Store) {
+        let db = hashbeacon_test_postgres::fresh_schema(url);
+        let mut store = Store::open(&db).unwrap();
+        store
+            .write(&[template(Kind::Click, false), template(Kind::Open, false)])
+            .unwrap();
+        (db, store)
+    }
+
+    #[test]
+    fn one_connection_at_a_time_purges_a_schema() {
+        let Some(url) = hashbeacon_test_postgres::postgres_url() else {
+            return;
+        };
+        let cutoff = ISSUED_AT + 86_400;
+        let (db, mut store) = old_events(&url);
+        let (_, mut neighbour) = old_events(&url);
+        let mut node = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        let locked: bool = node.query_one(LOCK_PURGE, &[&PURGE_LOCK]).unwrap().get(0);
+        assert!(locked);
+
+        let skipped = store.purge_before(cutoff).unwrap();
+        assert!(skipped.elsewhere);
+        assert_eq!(skipped.events, 0);
+        // Another schema of the same database is another lock.
+        let beside = neighbour.purge_before(cutoff).unwrap();
+        assert_eq!((beside.events, beside.elsewhere), (2, false));
+
+        let unlocked: bool = node.query_one(UNLOCK_PURGE, &[&PURGE_LOCK]).unwrap().get(0);
+        assert!(unlocked);
+        let purged = store.purge_before(cutoff).unwrap();
+        assert_eq!((purged.events, purged.elsewhere), (2, false));
+        // The purge let go of the lock.
+        let locked: bool = node.query_one(LOCK_PURGE, &[&PURGE_LOCK]).unwrap().get(0);
+        assert!(locked);
+    }
 }

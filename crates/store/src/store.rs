@@ -207,6 +207,9 @@ pub struct Purged {
     pub events: u64,
     /// Raw conversions (their references stay, so each still counts once).
     pub conversions: u64,
+    /// Another connection was purging the same PostgreSQL schema (another node of a
+    /// cluster), so this one deleted nothing and left the work to it.
+    pub elsewhere: bool,
 }
 
 /// An open event store: raw rows plus the rollups that campaign figures are read from.
@@ -380,12 +383,38 @@ impl Store {
     /// next stored id), each window a transaction of its own, so that writers wait
     /// for one window at most rather than for a pass over every stored event (on
     /// SQLite, where a purge holds the one write lock). Events stored while it runs
-    /// wait for the next purge.
+    /// wait for the next purge. On PostgreSQL one connection at a time purges a
+    /// schema: while another one does, this returns at once with
+    /// [`Purged::elsewhere`] set.
     pub fn purge_before(&mut self, cutoff: u64) -> Result<Purged, StoreError> {
         self.purge_in_windows(seconds(cutoff), PURGE_WINDOW)
     }
 
     fn purge_in_windows(&mut self, cutoff: i64, window: i64) -> Result<Purged, StoreError> {
+        // Nodes of a cluster each purge every hour: one at a time does the work, and
+        // the others would only wait on its row locks to delete nothing.
+        let Backend::Postgres(db) = &mut self.backend else {
+            return self.purge_windows(cutoff, window);
+        };
+        if !db.lock_purge()? {
+            return Ok(Purged {
+                elsewhere: true,
+                ..Purged::default()
+            });
+        }
+        let purged = self.purge_windows(cutoff, window);
+        if let Backend::Postgres(db) = &mut self.backend {
+            // A lost connection has released the lock with it: the purge's own error
+            // is the one to report.
+            let unlocked = db.unlock_purge();
+            if purged.is_ok() {
+                unlocked?;
+            }
+        }
+        purged
+    }
+
+    fn purge_windows(&mut self, cutoff: i64, window: i64) -> Result<Purged, StoreError> {
         let ids = match &mut self.backend {
             Backend::Sqlite(db) => db.event_ids()?,
             Backend::Postgres(db) => db.event_ids()?,
