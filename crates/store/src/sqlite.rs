@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use rusqlite::types::ToSql;
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use crate::StoreError;
@@ -313,34 +313,53 @@ impl Sqlite {
     }
 }
 
+/// Inserts an `events` row of the values [`event_values`] reads.
+const INSERT_EVENT: &str = "INSERT INTO events (kind, action, campaign, link, recipient, issued_at, expired,
+        key_id, rejected, received_at, method, user_agent, client_ip, verdict, reason, person)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
 /// Inserts raw event rows.
 fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreError> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO events (kind, action, campaign, link, recipient, issued_at, expired,
-                key_id, rejected, received_at, method, user_agent, client_ip, verdict, reason, person)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?;
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    let mut bound: Option<[ValueRef<'_>; 16]> = None;
     for row in rows {
-        insert.execute(params![
-            row.kind,
-            row.action,
-            row.campaign,
-            row.link.as_ref().map(Text::as_str),
-            row.recipient,
-            row.issued_at,
-            row.expired,
-            row.key_id,
-            row.rejected,
-            row.received_at,
-            row.method,
-            row.user_agent,
-            row.client_ip.as_ref().map(Text::as_str),
-            row.verdict,
-            row.reason.as_str(),
-            row.person,
-        ])?;
+        let values = event_values(row);
+        for (index, value) in values.iter().enumerate() {
+            // A value stays bound until it is replaced, and binding text copies it:
+            // rows of a batch mostly share their kind, campaign, verdict and more,
+            // so bind only what differs from the row before.
+            if bound.is_none_or(|bound| bound.get(index) != Some(value)) {
+                insert.raw_bind_parameter(index + 1, ToSqlOutput::Borrowed(*value))?;
+            }
+        }
+        insert.raw_execute()?;
+        bound = Some(values);
     }
     Ok(())
+}
+
+/// The values of an `events` row, in the order [`insert_events`] binds them.
+fn event_values<'r>(row: &'r EventRow<'_>) -> [ValueRef<'r>; 16] {
+    let text = |text: Option<&'r str>| text.map_or(ValueRef::Null, ValueRef::from);
+    let integer = |n: Option<i64>| n.map_or(ValueRef::Null, ValueRef::Integer);
+    [
+        ValueRef::from(row.kind),
+        text(row.action),
+        text(row.campaign),
+        row.link.as_ref().map_or(ValueRef::Null, Text::as_value),
+        text(row.recipient),
+        integer(row.issued_at),
+        ValueRef::Integer(row.expired.into()),
+        text(row.key_id),
+        text(row.rejected),
+        ValueRef::Integer(row.received_at),
+        ValueRef::from(row.method),
+        text(row.user_agent),
+        row.client_ip.as_ref().map_or(ValueRef::Null, Text::as_value),
+        ValueRef::from(row.verdict),
+        row.reason.as_value(),
+        ValueRef::Integer(row.person.into()),
+    ]
 }
 
 /// The upsert of `rollup_days` rows, one at a time.
@@ -447,4 +466,84 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, rusqlit
 
 fn count(rows: usize) -> u64 {
     u64::try_from(rows).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use hashbeacon::event::Link;
+    use hashbeacon::{Event, Kind, Method, Signal, Verdict};
+    use proptest::prelude::*;
+    use rusqlite::types::Value;
+
+    use super::*;
+    use crate::load::template;
+
+    /// An event whose every column may differ from its neighbours', `None` columns
+    /// included, drawn from few values so that neighbours often share them.
+    fn event() -> impl Strategy<Value = Event> {
+        (
+            (
+                prop::sample::select(vec![Kind::Click, Kind::Open, Kind::Unsubscribe]),
+                any::<bool>(),
+            ),
+            (0u8..3, 0u8..3, any::<bool>()),
+            (0u8..3, 0u8..3, 0u8..2, 0u64..3),
+        )
+            .prop_map(
+                |((kind, rejected), (recipient, link, expired), (agent, ip, verdict, at))| {
+                    let mut event = template(kind, rejected);
+                    if let Ok(token) = &mut event.token {
+                        token.recipient = (recipient > 0).then(|| format!("R{recipient}").into());
+                        token.link = (link > 0).then_some(Link::Index(u32::from(link)));
+                        token.expired = expired;
+                    }
+                    event.user_agent = (agent > 0).then(|| format!("agent {agent}"));
+                    event.client_ip = match ip {
+                        0 => None,
+                        1 => Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0))),
+                        _ => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                    };
+                    if verdict == 1 && !rejected {
+                        event.verdict = Verdict::Scanner(Signal::HeadRequest);
+                        event.method = Method::Head;
+                    }
+                    event.received_at += at;
+                    event
+                },
+            )
+    }
+
+    /// Every column of every stored event, in row order.
+    fn stored(tx: &Transaction<'_>) -> Vec<Vec<Value>> {
+        let mut select = tx.prepare("SELECT * FROM events ORDER BY id").unwrap();
+        let columns = select.column_count();
+        (select.query_map([], |row| (1..columns).map(|i| row.get(i)).collect()))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    proptest! {
+        /// Binding only what differs from the row before stores what binding every
+        /// value of every row stores.
+        #[test]
+        fn rows_store_what_they_hold_whatever_the_row_before(
+            events in prop::collection::vec(event(), 0..40),
+        ) {
+            let rows: Vec<EventRow<'_>> = events.iter().map(EventRow::new).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let mut db = Sqlite::open(&dir.path().join("events.db")).unwrap();
+            let tx = db.conn.transaction().unwrap();
+            insert_events(&tx, &rows).unwrap();
+            let skipping = stored(&tx);
+            tx.execute("DELETE FROM events", []).unwrap();
+            for row in &rows {
+                let mut insert = tx.prepare(INSERT_EVENT).unwrap();
+                insert.execute(params_from_iter(event_values(row).map(ToSqlOutput::Borrowed))).unwrap();
+            }
+            prop_assert_eq!(skipping, stored(&tx));
+        }
+    }
 }

@@ -26,6 +26,15 @@ impl Text<'_> {
         }
     }
 
+    /// The column's text as SQLite binds it (bytes, which short text is kept as).
+    pub(crate) fn as_value(&self) -> rusqlite::types::ValueRef<'_> {
+        rusqlite::types::ValueRef::Text(match self {
+            Text::Borrowed(text) => text.as_bytes(),
+            Text::Inline(inline) => inline.as_bytes(),
+            Text::Owned(text) => text.as_bytes(),
+        })
+    }
+
     /// A number's decimal digits, as `Display` writes them.
     pub(crate) fn decimal(n: u32) -> Self {
         // The digits from the last; u32::MAX has ten.
@@ -98,9 +107,13 @@ impl Inline {
         }
     }
 
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
     fn as_str(&self) -> &str {
         // Only ASCII digits and dots are written, so this never falls back.
-        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default()).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -120,7 +133,9 @@ mod tests {
         #[test]
         fn addresses_read_as_display_writes_them(ip: IpAddr) {
             let text = Text::ip(ip);
-            prop_assert_eq!(text.as_str(), ip.to_string());
+            let display = ip.to_string();
+            prop_assert_eq!(text.as_str(), &display);
+            prop_assert_eq!(text.as_value(), rusqlite::types::ValueRef::Text(display.as_bytes()));
             prop_assert_eq!(matches!(text, Text::Inline(_)), ip.is_ipv4());
         }
 
@@ -128,7 +143,9 @@ mod tests {
         #[test]
         fn numbers_read_as_display_writes_them(n: u32) {
             let text = Text::decimal(n);
-            prop_assert_eq!(text.as_str(), n.to_string());
+            let display = n.to_string();
+            prop_assert_eq!(text.as_str(), &display);
+            prop_assert_eq!(text.as_value(), rusqlite::types::ValueRef::Text(display.as_bytes()));
         }
     }
 
