@@ -313,7 +313,7 @@ impl Sqlite {
     }
 }
 
-/// Inserts an `events` row of the values [`event_values`] reads.
+/// Inserts an `events` row of the values [`event_value`] reads.
 const INSERT_EVENT: &str = "INSERT INTO events (kind, action, campaign, link, recipient, issued_at, expired,
         key_id, rejected, received_at, method, user_agent, client_ip, verdict, reason, person)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
@@ -321,45 +321,52 @@ const INSERT_EVENT: &str = "INSERT INTO events (kind, action, campaign, link, re
 /// Inserts raw event rows.
 fn insert_events(tx: &Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-    let mut bound: Option<[ValueRef<'_>; 16]> = None;
+    let mut previous: Option<&EventRow> = None;
     for row in rows {
-        let values = event_values(row);
-        for (index, value) in values.iter().enumerate() {
+        for column in 0..EVENT_COLUMNS {
+            let value = event_value(row, column);
             // A value stays bound until it is replaced, and binding text copies it:
             // rows of a batch mostly share their kind, campaign, verdict and more,
             // so bind only what differs from the row before.
-            if bound.is_none_or(|bound| bound.get(index) != Some(value)) {
-                insert.raw_bind_parameter(index + 1, ToSqlOutput::Borrowed(*value))?;
+            if previous.is_none_or(|previous| event_value(previous, column) != value) {
+                insert.raw_bind_parameter(column + 1, ToSqlOutput::Borrowed(value))?;
             }
         }
         insert.raw_execute()?;
-        bound = Some(values);
+        previous = Some(row);
     }
     Ok(())
 }
 
-/// The values of an `events` row, in the order [`insert_events`] binds them.
-fn event_values<'r>(row: &'r EventRow<'_>) -> [ValueRef<'r>; 16] {
+/// The number of values [`INSERT_EVENT`] binds.
+const EVENT_COLUMNS: usize = 16;
+
+/// Value `column` of an `events` row, in the order [`INSERT_EVENT`] binds them
+/// (0-based; `Null` past the last).
+// Inlined into the loop over the columns, the match on the column folds away.
+#[inline(always)]
+fn event_value<'r>(row: &'r EventRow<'_>, column: usize) -> ValueRef<'r> {
     let text = |text: Option<&'r str>| text.map_or(ValueRef::Null, ValueRef::from);
     let integer = |n: Option<i64>| n.map_or(ValueRef::Null, ValueRef::Integer);
-    [
-        ValueRef::from(row.kind),
-        text(row.action),
-        text(row.campaign),
-        row.link.as_ref().map_or(ValueRef::Null, Text::as_value),
-        text(row.recipient),
-        integer(row.issued_at),
-        ValueRef::Integer(row.expired.into()),
-        text(row.key_id),
-        text(row.rejected),
-        ValueRef::Integer(row.received_at),
-        ValueRef::from(row.method),
-        text(row.user_agent),
-        row.client_ip.as_ref().map_or(ValueRef::Null, Text::as_value),
-        ValueRef::from(row.verdict),
-        row.reason.as_value(),
-        ValueRef::Integer(row.person.into()),
-    ]
+    match column {
+        0 => ValueRef::from(row.kind),
+        1 => text(row.action),
+        2 => text(row.campaign),
+        3 => row.link.as_ref().map_or(ValueRef::Null, Text::as_value),
+        4 => text(row.recipient),
+        5 => integer(row.issued_at),
+        6 => ValueRef::Integer(row.expired.into()),
+        7 => text(row.key_id),
+        8 => text(row.rejected),
+        9 => ValueRef::Integer(row.received_at),
+        10 => ValueRef::from(row.method),
+        11 => text(row.user_agent),
+        12 => row.client_ip.as_ref().map_or(ValueRef::Null, Text::as_value),
+        13 => ValueRef::from(row.verdict),
+        14 => row.reason.as_value(),
+        15 => ValueRef::Integer(row.person.into()),
+        _ => ValueRef::Null,
+    }
 }
 
 /// The upsert of `rollup_days` rows, one at a time.
@@ -541,7 +548,7 @@ mod tests {
             tx.execute("DELETE FROM events", []).unwrap();
             for row in &rows {
                 let mut insert = tx.prepare(INSERT_EVENT).unwrap();
-                insert.execute(params_from_iter(event_values(row).map(ToSqlOutput::Borrowed))).unwrap();
+                insert.execute(params_from_iter((0..EVENT_COLUMNS).map(|column| ToSqlOutput::Borrowed(event_value(row, column))))).unwrap();
             }
             prop_assert_eq!(skipping, stored(&tx));
         }
