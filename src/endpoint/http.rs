@@ -58,7 +58,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use http::header::{CONTENT_TYPE, FORWARDED, USER_AGENT};
+use http::header::{CONTENT_TYPE, FORWARDED, LOCATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
 use crate::endpoint::{MAX_BODY_LEN, Request, Response};
@@ -160,9 +160,17 @@ impl Response {
         let mut response = http::Response::new(self.body);
         *response.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (location, fixed, added) = self.headers.into_parts();
         let headers = response.headers_mut();
-        headers.reserve(self.headers.len());
-        for (name, value) in self.headers {
+        headers.reserve(usize::from(location.is_some()) + fixed.len() + added.len());
+        if let Some(value) = location.and_then(|location| HeaderValue::try_from(location).ok()) {
+            headers.append(LOCATION, value);
+        }
+        for header in fixed {
+            let (name, value) = header.http();
+            headers.append(name, value);
+        }
+        for (name, value) in added {
             let value = match value {
                 // Checked first, so the zero-copy constructor cannot panic.
                 Cow::Borrowed(text) if is_header_text(text) => Some(HeaderValue::from_static(text)),

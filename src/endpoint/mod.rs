@@ -207,10 +207,10 @@ impl<S: EventSink> Endpoint<S> {
         };
         match (kind, method) {
             (Kind::Unsubscribe, Some(method)) => self.unsubscribe(&seen(method)),
-            (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(UNSUBSCRIBE_NOT_ALLOWED)),
+            (Kind::Unsubscribe, None) => answer(Response::method_not_allowed(&UNSUBSCRIBE_NOT_ALLOWED)),
             (Kind::Click, Some(method @ (Method::Get | Method::Head))) => self.click(&seen(method)),
             (Kind::Open, Some(method @ (Method::Get | Method::Head))) => self.open(&seen(method)),
-            (Kind::Click | Kind::Open, _) => answer(Response::method_not_allowed(TRACKING_NOT_ALLOWED)),
+            (Kind::Click | Kind::Open, _) => answer(Response::method_not_allowed(&TRACKING_NOT_ALLOWED)),
         }
     }
 

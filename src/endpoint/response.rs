@@ -78,62 +78,101 @@ impl RedirectStatus {
     }
 }
 
-/// The headers every response of one shape shares, written once as static data.
-type Fixed = &'static [(&'static str, &'static str)];
+/// A header every response of one shape has.
+#[derive(PartialEq, Eq)]
+pub(crate) struct FixedHeader {
+    name: &'static str,
+    value: &'static str,
+    /// The same header as the `http` crate's types, built and checked at compile
+    /// time: converting a response then parses and checks nothing of it.
+    #[cfg(feature = "http")]
+    http: (http::HeaderName, http::HeaderValue),
+}
 
-const REDIRECT_HEADERS: Fixed = &[
-    ("cache-control", NO_STORE),
-    ("referrer-policy", REFERRER_POLICY),
-    ("content-length", "0"),
+impl FixedHeader {
+    /// Every use is in a `static`: a name or value that is not valid HTTP fails the
+    /// build.
+    const fn new(name: &'static str, value: &'static str) -> Self {
+        Self {
+            name,
+            value,
+            #[cfg(feature = "http")]
+            http: (
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static(value),
+            ),
+        }
+    }
+
+    /// The `http` crate's form of the header.
+    #[cfg(feature = "http")]
+    pub(crate) fn http(&self) -> (http::HeaderName, http::HeaderValue) {
+        self.http.clone()
+    }
+}
+
+impl std::fmt::Debug for FixedHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.name, self.value).fmt(f)
+    }
+}
+
+/// The headers every response of one shape shares, written once as static data.
+type Fixed = &'static [FixedHeader];
+
+static REDIRECT_HEADERS: [FixedHeader; 3] = [
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("referrer-policy", REFERRER_POLICY),
+    FixedHeader::new("content-length", "0"),
 ];
-const PIXEL_HEADERS: Fixed = &[
-    ("content-type", "image/gif"),
-    ("cache-control", NO_STORE_PIXEL),
-    ("content-length", pixel::GIF_LEN_TEXT),
+static PIXEL_HEADERS: [FixedHeader; 3] = [
+    FixedHeader::new("content-type", "image/gif"),
+    FixedHeader::new("cache-control", NO_STORE_PIXEL),
+    FixedHeader::new("content-length", pixel::GIF_LEN_TEXT),
 ];
-const NOT_FOUND_HEADERS: Fixed = &[
-    ("content-type", TEXT_PLAIN),
-    ("cache-control", NO_STORE),
-    ("content-length", NOT_FOUND_LEN),
+static NOT_FOUND_HEADERS: [FixedHeader; 3] = [
+    FixedHeader::new("content-type", TEXT_PLAIN),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("content-length", NOT_FOUND_LEN),
 ];
 /// 405 on a click or open URL, which answer `GET` and `HEAD`.
-pub(crate) const TRACKING_NOT_ALLOWED: Fixed = &[
-    ("allow", "GET, HEAD"),
-    ("content-type", TEXT_PLAIN),
-    ("cache-control", NO_STORE),
-    ("content-length", NOT_ALLOWED_LEN),
+pub(crate) static TRACKING_NOT_ALLOWED: [FixedHeader; 4] = [
+    FixedHeader::new("allow", "GET, HEAD"),
+    FixedHeader::new("content-type", TEXT_PLAIN),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("content-length", NOT_ALLOWED_LEN),
 ];
 /// 405 on an unsubscribe URL, which also answers `POST`.
-pub(crate) const UNSUBSCRIBE_NOT_ALLOWED: Fixed = &[
-    ("allow", "GET, HEAD, POST"),
-    ("content-type", TEXT_PLAIN),
-    ("cache-control", NO_STORE),
-    ("content-length", NOT_ALLOWED_LEN),
+pub(crate) static UNSUBSCRIBE_NOT_ALLOWED: [FixedHeader; 4] = [
+    FixedHeader::new("allow", "GET, HEAD, POST"),
+    FixedHeader::new("content-type", TEXT_PLAIN),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("content-length", NOT_ALLOWED_LEN),
 ];
-const BAD_REQUEST_HEADERS: Fixed = &[
-    ("content-type", TEXT_PLAIN),
-    ("cache-control", NO_STORE),
-    ("content-length", BAD_REQUEST_LEN),
+static BAD_REQUEST_HEADERS: [FixedHeader; 3] = [
+    FixedHeader::new("content-type", TEXT_PLAIN),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("content-length", BAD_REQUEST_LEN),
 ];
-const TOO_LARGE_HEADERS: Fixed = &[
-    ("content-type", TEXT_PLAIN),
-    ("cache-control", NO_STORE),
-    ("content-length", TOO_LARGE_LEN),
+static TOO_LARGE_HEADERS: [FixedHeader; 3] = [
+    FixedHeader::new("content-type", TEXT_PLAIN),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("content-length", TOO_LARGE_LEN),
 ];
 /// The unsubscribe pages' headers; the URL carries the token, so never hand it on.
-const CONFIRM_PAGE_HEADERS: Fixed = &[
-    ("content-type", TEXT_HTML),
-    ("cache-control", NO_STORE),
-    ("referrer-policy", REFERRER_POLICY),
-    ("content-security-policy", PAGE_POLICY),
-    ("content-length", CONFIRM_PAGE_LEN),
+static CONFIRM_PAGE_HEADERS: [FixedHeader; 5] = [
+    FixedHeader::new("content-type", TEXT_HTML),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("referrer-policy", REFERRER_POLICY),
+    FixedHeader::new("content-security-policy", PAGE_POLICY),
+    FixedHeader::new("content-length", CONFIRM_PAGE_LEN),
 ];
-const DONE_PAGE_HEADERS: Fixed = &[
-    ("content-type", TEXT_HTML),
-    ("cache-control", NO_STORE),
-    ("referrer-policy", REFERRER_POLICY),
-    ("content-security-policy", PAGE_POLICY),
-    ("content-length", DONE_PAGE_LEN),
+static DONE_PAGE_HEADERS: [FixedHeader; 5] = [
+    FixedHeader::new("content-type", TEXT_HTML),
+    FixedHeader::new("cache-control", NO_STORE),
+    FixedHeader::new("referrer-policy", REFERRER_POLICY),
+    FixedHeader::new("content-security-policy", PAGE_POLICY),
+    FixedHeader::new("content-length", DONE_PAGE_LEN),
 ];
 
 /// A response's headers: the `Location` of a redirect, the headers its shape always
@@ -180,7 +219,7 @@ impl Headers {
         let location = self.location.as_deref().map(|value| ("location", value));
         location
             .into_iter()
-            .chain(self.fixed.iter().copied())
+            .chain(self.fixed.iter().map(|header| (header.name, header.value)))
             .chain(self.added.iter().map(|(name, value)| (*name, value.as_ref())))
     }
 
@@ -199,6 +238,18 @@ impl Headers {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
+    }
+}
+
+/// A response's headers taken apart: the `Location`, the fixed ones, the added ones.
+#[cfg(feature = "http")]
+pub(crate) type HeaderParts = (Option<String>, Fixed, Vec<(&'static str, Cow<'static, str>)>);
+
+#[cfg(feature = "http")]
+impl Headers {
+    /// The headers taken apart, for [`Response::into_http`].
+    pub(crate) fn into_parts(self) -> HeaderParts {
+        (self.location, self.fixed, self.added)
     }
 }
 
@@ -221,7 +272,7 @@ impl IntoIterator for Headers {
 #[derive(Debug)]
 pub struct IntoIter {
     location: Option<String>,
-    fixed: std::slice::Iter<'static, (&'static str, &'static str)>,
+    fixed: std::slice::Iter<'static, FixedHeader>,
     added: std::vec::IntoIter<(&'static str, Cow<'static, str>)>,
 }
 
@@ -233,7 +284,7 @@ impl Iterator for IntoIter {
             return Some(("location", Cow::Owned(location)));
         }
         match self.fixed.next() {
-            Some(&(name, value)) => Some((name, Cow::Borrowed(value))),
+            Some(header) => Some((header.name, Cow::Borrowed(header.value))),
             None => self.added.next(),
         }
     }
@@ -264,14 +315,14 @@ impl Response {
     pub(crate) fn redirect(status: RedirectStatus, location: String) -> Self {
         Self {
             status: status.code(),
-            headers: Headers::new(Some(location), REDIRECT_HEADERS),
+            headers: Headers::new(Some(location), &REDIRECT_HEADERS),
             body: b"",
         }
     }
 
     /// The pixel; headers only for `HEAD`.
     pub(crate) fn pixel(method: Method) -> Self {
-        Self::with_body(200, method, PIXEL_HEADERS, pixel::GIF)
+        Self::with_body(200, method, &PIXEL_HEADERS, pixel::GIF)
     }
 
     /// 404 with a short body and no detail.
@@ -279,7 +330,7 @@ impl Response {
         Self::with_body(
             404,
             method.unwrap_or(Method::Get),
-            NOT_FOUND_HEADERS,
+            &NOT_FOUND_HEADERS,
             NOT_FOUND_BODY,
         )
     }
@@ -296,23 +347,23 @@ impl Response {
 
     /// 400: a `POST` whose body is not the one-click form field.
     pub(crate) fn bad_request() -> Self {
-        Self::with_body(400, Method::Post, BAD_REQUEST_HEADERS, BAD_REQUEST_BODY)
+        Self::with_body(400, Method::Post, &BAD_REQUEST_HEADERS, BAD_REQUEST_BODY)
     }
 
     /// 413: a `POST` body longer than [`crate::endpoint::MAX_BODY_LEN`].
     pub(crate) fn payload_too_large() -> Self {
-        Self::with_body(413, Method::Post, TOO_LARGE_HEADERS, TOO_LARGE_BODY)
+        Self::with_body(413, Method::Post, &TOO_LARGE_HEADERS, TOO_LARGE_BODY)
     }
 
     /// 200 with the page that asks to confirm an unsubscribe; headers only for `HEAD`.
     pub(crate) fn unsubscribe_page(method: Method) -> Self {
-        Self::with_body(200, method, CONFIRM_PAGE_HEADERS, CONFIRM_PAGE)
+        Self::with_body(200, method, &CONFIRM_PAGE_HEADERS, CONFIRM_PAGE)
     }
 
     /// 200 with the page saying the unsubscribe was taken (never a redirect: RFC 8058
     /// clients do not follow one).
     pub(crate) fn unsubscribed() -> Self {
-        Self::with_body(200, Method::Post, DONE_PAGE_HEADERS, DONE_PAGE)
+        Self::with_body(200, Method::Post, &DONE_PAGE_HEADERS, DONE_PAGE)
     }
 
     fn with_body(status: u16, method: Method, fixed: Fixed, body: &'static [u8]) -> Self {
@@ -340,6 +391,38 @@ pub struct Handled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every table of fixed headers.
+    fn fixed_tables() -> [Fixed; 9] {
+        [
+            &REDIRECT_HEADERS,
+            &PIXEL_HEADERS,
+            &NOT_FOUND_HEADERS,
+            &TRACKING_NOT_ALLOWED,
+            &UNSUBSCRIBE_NOT_ALLOWED,
+            &BAD_REQUEST_HEADERS,
+            &TOO_LARGE_HEADERS,
+            &CONFIRM_PAGE_HEADERS,
+            &DONE_PAGE_HEADERS,
+        ]
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn fixed_headers_convert_to_what_they_read() {
+        for header in fixed_tables().into_iter().flatten() {
+            let (name, value) = header.http();
+            assert_eq!(name.as_str(), header.name);
+            assert_eq!(value.to_str().ok(), Some(header.value));
+        }
+    }
+
+    #[test]
+    fn fixed_header_names_are_lowercase() {
+        for header in fixed_tables().into_iter().flatten() {
+            assert_eq!(header.name, header.name.to_ascii_lowercase());
+        }
+    }
 
     #[test]
     fn content_lengths_match_bodies() {
