@@ -30,12 +30,14 @@ pub(crate) struct Fold {
     /// The last campaign, reason and link seen: a batch's records mostly share them,
     /// and comparing with the last costs less than hashing.
     recent: [Option<(String, Name)>; 3],
+    // Keys of numbers, in no useful order: hashed, and sorted by their text once the
+    // batch spells them out.
     /// `(campaign, scope, reason, person, action)`.
-    counts: BTreeMap<(Name, Name, Name, bool, Static), i64>,
+    counts: FastMap<(Name, Name, Name, bool, Static), i64>,
     /// `(campaign, scope, day, person, action)`: counts per hour of the day.
-    days: BTreeMap<(Name, Name, i64, bool, Static), Hours>,
+    days: FastMap<(Name, Name, i64, bool, Static), Hours>,
     /// `(recipient, campaign, scope, activity)`.
-    recipients: BTreeMap<(Name, Name, Name, Static), First>,
+    recipients: FastMap<(Name, Name, Name, Static), First>,
     rejected: BTreeMap<(&'static str, &'static str), i64>,
 }
 
@@ -53,9 +55,9 @@ impl Default for Fold {
             names: FastMap::default(),
             statics: Vec::new(),
             recent: [None, None, None],
-            counts: BTreeMap::new(),
-            days: BTreeMap::new(),
-            recipients: BTreeMap::new(),
+            counts: FastMap::default(),
+            days: FastMap::default(),
+            recipients: FastMap::default(),
             rejected: BTreeMap::new(),
         };
         fold.name(CAMPAIGN_SCOPE);
