@@ -357,8 +357,9 @@ fn classify_user_agent(user_agent: &str, kind: Kind) -> Option<Verdict> {
 /// ignoring ASCII case. A word starts the user agent or follows a space, `(` or `;`,
 /// which is where product names and comment entries stand (RFC 9110 §10.1.5). It runs
 /// on every redirect, so separators are found eight bytes at a time with word
-/// arithmetic, and only word starts with a needle's initial are compared: in a
-/// browser's user agent, one or two.
+/// arithmetic, and only word starts with a needle's initial are looked at (in a
+/// browser's user agent, one or two), and compared only if their first two letters
+/// are a needle's too (in the user agents of common browsers, none).
 fn find_token(user_agent: &[u8], kind: Kind) -> Option<Signal> {
     // The start of the user agent is a word start, as if a separator stood before it.
     if let Some(signal) = token_at(user_agent, 0, kind) {
@@ -395,7 +396,7 @@ fn token_after_separators(
 ) -> Option<Signal> {
     while separators != 0 {
         let at = start + separators.trailing_zeros() as usize / 8 + 1;
-        // Most words start with no needle's initial: only the others are compared.
+        // Most words start with no needle's initial: only the others are looked at.
         if user_agent.get(at).is_some_and(|&byte| is_initial(byte))
             && let Some(signal) = token_at(user_agent, at, kind)
         {
@@ -410,10 +411,10 @@ fn token_after_separators(
 #[inline(never)]
 fn token_at(user_agent: &[u8], at: usize, kind: Kind) -> Option<Signal> {
     let word = user_agent.get(at..)?;
-    let initial = word.first()? | 0x20;
-    if !is_initial(initial) {
+    if !starts_like_a_needle(word) {
         return None;
     }
+    let initial = word.first()? | 0x20;
     UA_TOKENS
         .iter()
         .find(|(needle, _, applies)| {
@@ -430,6 +431,20 @@ fn token_at(user_agent: &[u8], at: usize, kind: Kind) -> Option<Signal> {
 fn is_initial(byte: u8) -> bool {
     // `| 0x20` lowercases a capital and maps no other byte onto these letters.
     matches!(byte | 0x20, b'b' | b'g' | b'h' | b'm' | b'p' | b'y')
+}
+
+/// Whether `word` starts with the first two letters (either case) of some
+/// [`UA_TOKENS`] needle. One letter is not enough to rule out a browser's words:
+/// `Mozilla`, `Macintosh` and `Mac` share the `m` of three needles.
+fn starts_like_a_needle(word: &[u8]) -> bool {
+    let Some(&[first, second]) = word.first_chunk::<2>() else {
+        return false;
+    };
+    // `| 0x20` lowercases a capital and maps no other byte onto a lowercase letter.
+    matches!(
+        [first | 0x20, second | 0x20],
+        [b'b', b'a' | b'i'] | [b'g', b'o'] | [b'h', b'e'] | [b'm', b'i' | b's'] | [b'p', b'r'] | [b'y', b'a']
+    )
 }
 
 /// The high bit of every byte of `word` that is a space, `(` or `;`, and no other bit.
@@ -645,9 +660,10 @@ mod tests {
             Verdict::Scanner(Signal::SecurityScanner("Proofpoint"))
         );
         // Every needle is found as a word, in any case, after each kind of delimiter,
-        // and its first letter is one the scan stops at.
+        // and its first letters are ones the scan stops at.
         for (needle, signal, _) in UA_TOKENS {
             assert!(is_initial(needle.as_bytes()[0]), "{needle}");
+            assert!(starts_like_a_needle(needle.as_bytes()), "{needle}");
             for ua in [
                 needle.to_ascii_uppercase(),
                 format!("Mozilla/5.0 (X11) {needle}/1.0"),
