@@ -90,8 +90,8 @@ pub(crate) struct FixedHeader {
 }
 
 impl FixedHeader {
-    /// Every use is in a `static`: a name or value that is not valid HTTP fails the
-    /// build.
+    /// Every use is evaluated at compile time, in a `static`: a name or value that is
+    /// not valid HTTP fails the build.
     const fn new(name: &'static str, value: &'static str) -> Self {
         Self {
             name,
@@ -130,50 +130,45 @@ static PIXEL_HEADERS: [FixedHeader; 3] = [
     FixedHeader::new("cache-control", NO_STORE_PIXEL),
     FixedHeader::new("content-length", pixel::GIF_LEN_TEXT),
 ];
-static NOT_FOUND_HEADERS: [FixedHeader; 3] = [
-    FixedHeader::new("content-type", TEXT_PLAIN),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("content-length", NOT_FOUND_LEN),
-];
+static NOT_FOUND_HEADERS: [FixedHeader; 3] = plain_text(NOT_FOUND_LEN);
 /// 405 on a click or open URL, which answer `GET` and `HEAD`.
-pub(crate) static TRACKING_NOT_ALLOWED: [FixedHeader; 4] = [
-    FixedHeader::new("allow", "GET, HEAD"),
-    FixedHeader::new("content-type", TEXT_PLAIN),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("content-length", NOT_ALLOWED_LEN),
-];
+pub(crate) static TRACKING_NOT_ALLOWED: [FixedHeader; 4] = not_allowed("GET, HEAD");
 /// 405 on an unsubscribe URL, which also answers `POST`.
-pub(crate) static UNSUBSCRIBE_NOT_ALLOWED: [FixedHeader; 4] = [
-    FixedHeader::new("allow", "GET, HEAD, POST"),
-    FixedHeader::new("content-type", TEXT_PLAIN),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("content-length", NOT_ALLOWED_LEN),
-];
-static BAD_REQUEST_HEADERS: [FixedHeader; 3] = [
-    FixedHeader::new("content-type", TEXT_PLAIN),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("content-length", BAD_REQUEST_LEN),
-];
-static TOO_LARGE_HEADERS: [FixedHeader; 3] = [
-    FixedHeader::new("content-type", TEXT_PLAIN),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("content-length", TOO_LARGE_LEN),
-];
+pub(crate) static UNSUBSCRIBE_NOT_ALLOWED: [FixedHeader; 4] = not_allowed("GET, HEAD, POST");
+static BAD_REQUEST_HEADERS: [FixedHeader; 3] = plain_text(BAD_REQUEST_LEN);
+static TOO_LARGE_HEADERS: [FixedHeader; 3] = plain_text(TOO_LARGE_LEN);
+static CONFIRM_PAGE_HEADERS: [FixedHeader; 5] = page(CONFIRM_PAGE_LEN);
+static DONE_PAGE_HEADERS: [FixedHeader; 5] = page(DONE_PAGE_LEN);
+
+/// The headers of a one-line plain-text answer of `content_length` bytes.
+const fn plain_text(content_length: &'static str) -> [FixedHeader; 3] {
+    [
+        FixedHeader::new("content-type", TEXT_PLAIN),
+        FixedHeader::new("cache-control", NO_STORE),
+        FixedHeader::new("content-length", content_length),
+    ]
+}
+
+/// The headers of a 405: the methods it answers, then those of [`plain_text`].
+const fn not_allowed(allow: &'static str) -> [FixedHeader; 4] {
+    [
+        FixedHeader::new("allow", allow),
+        FixedHeader::new("content-type", TEXT_PLAIN),
+        FixedHeader::new("cache-control", NO_STORE),
+        FixedHeader::new("content-length", NOT_ALLOWED_LEN),
+    ]
+}
+
 /// The unsubscribe pages' headers; the URL carries the token, so never hand it on.
-static CONFIRM_PAGE_HEADERS: [FixedHeader; 5] = [
-    FixedHeader::new("content-type", TEXT_HTML),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("referrer-policy", REFERRER_POLICY),
-    FixedHeader::new("content-security-policy", PAGE_POLICY),
-    FixedHeader::new("content-length", CONFIRM_PAGE_LEN),
-];
-static DONE_PAGE_HEADERS: [FixedHeader; 5] = [
-    FixedHeader::new("content-type", TEXT_HTML),
-    FixedHeader::new("cache-control", NO_STORE),
-    FixedHeader::new("referrer-policy", REFERRER_POLICY),
-    FixedHeader::new("content-security-policy", PAGE_POLICY),
-    FixedHeader::new("content-length", DONE_PAGE_LEN),
-];
+const fn page(content_length: &'static str) -> [FixedHeader; 5] {
+    [
+        FixedHeader::new("content-type", TEXT_HTML),
+        FixedHeader::new("cache-control", NO_STORE),
+        FixedHeader::new("referrer-policy", REFERRER_POLICY),
+        FixedHeader::new("content-security-policy", PAGE_POLICY),
+        FixedHeader::new("content-length", content_length),
+    ]
+}
 
 /// A response's headers: the `Location` of a redirect, the headers its shape always
 /// has (static data, so building a response allocates nothing but the `Location`), and
