@@ -546,9 +546,10 @@ mod tests {
             insert_events(&tx, &rows).unwrap();
             let skipping = stored(&tx);
             tx.execute("DELETE FROM events", []).unwrap();
+            let mut insert = tx.prepare(INSERT_EVENT).unwrap();
             for row in &rows {
-                let mut insert = tx.prepare(INSERT_EVENT).unwrap();
-                insert.execute(params_from_iter((0..EVENT_COLUMNS).map(|column| ToSqlOutput::Borrowed(event_value(row, column))))).unwrap();
+                let values = (0..EVENT_COLUMNS).map(|column| ToSqlOutput::Borrowed(event_value(row, column)));
+                insert.execute(params_from_iter(values)).unwrap();
             }
             prop_assert_eq!(skipping, stored(&tx));
         }
