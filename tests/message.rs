@@ -410,6 +410,23 @@ fn bad_calls_get_typed_errors() {
     assert!(matches!(err, MessageError::Sign(_)), "{err:?}");
 }
 
+/// A `message/rfc822` part holding only another one's header trips an internal check
+/// of the MIME parser (found by fuzzing): a build with debug assertions panics inside
+/// it, which must not reach the caller; a release build's parser goes on.
+#[test]
+fn a_message_the_parser_trips_on_is_refused_not_a_panic() {
+    let raw = b"Subject: nested\nContent-Type: multipart/mixed;\n boundary=b1\n\n--b1\n\
+Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\ns \n\n--b1--\n";
+    let options = MessageOptions::default();
+    let result = rewrite_message(&tracker(), &message(), &options, raw);
+    if cfg!(debug_assertions) {
+        assert_eq!(result.unwrap_err(), MessageError::Unparseable);
+    } else {
+        // Nothing in it is rewritten: the message comes back as it was.
+        assert_eq!(result.unwrap().message, raw);
+    }
+}
+
 /// An HTML part in Windows-1252 whose header names no charset: its `<meta>` does.
 fn latin_part(content_type: &str) -> Vec<u8> {
     let mut raw = format!(

@@ -78,7 +78,7 @@ pub use report::{LeftAlone, PartOutcome, PartReport};
 pub use transfer::TransferEncoding;
 
 use self::assemble::Edit;
-use self::structure::{Kind, Leaf};
+use self::structure::{Kind, Leaf, NoStructure};
 use self::transfer::LineEnding;
 use crate::error::{HeaderError, SignError};
 use crate::link::Tracker;
@@ -252,6 +252,11 @@ pub enum MessageError {
     /// The parser reported overlapping parts, so the edits could not be applied.
     #[error("the message's parts overlap; nothing was rewritten")]
     Overlapping,
+    /// The MIME parser failed on the message's structure (it panicked, which builds
+    /// with debug assertions or overflow checks do on some malformed mail, such as a
+    /// `message/rfc822` part nested in another); nothing was rewritten.
+    #[error("the MIME parser failed on the message's structure; nothing was rewritten")]
+    Unparseable,
 }
 
 /// Rewrites a whole message for one recipient: the links of its HTML and plain-text
@@ -283,7 +288,10 @@ pub fn rewrite_message(
         }
         None => None,
     };
-    let structure = structure::parse(raw).ok_or(MessageError::NotAMessage)?;
+    let structure = structure::parse(raw).map_err(|missing| match missing {
+        NoStructure::NoHeaders => MessageError::NotAMessage,
+        NoStructure::ParserPanicked => MessageError::Unparseable,
+    })?;
     if structure.dkim_signed && !options.allow_dkim_signed {
         return Err(MessageError::DkimSigned);
     }

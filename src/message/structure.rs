@@ -78,13 +78,39 @@ pub(crate) struct Structure {
     pub(crate) header_end: Option<(usize, LineEnding)>,
 }
 
-/// The structure of `raw`, or `None` when it holds no header block at all.
-pub(crate) fn parse(raw: &[u8]) -> Option<Structure> {
+/// Why a message has no structure to rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoStructure {
+    /// It holds no header block at all.
+    NoHeaders,
+    /// The MIME parser panicked on it.
+    ParserPanicked,
+}
+
+/// The structure of `raw`.
+pub(crate) fn parse(raw: &[u8]) -> Result<Structure, NoStructure> {
     let parser = parser();
-    match scan::parse(&parser, raw) {
+    let structure = contained(|| match scan::parse(&parser, raw) {
         Some((leaves, root)) => Some(structure(raw, &root, leaves)),
         None => parse_whole(&parser, raw),
-    }
+    });
+    structure
+        .ok_or(NoStructure::ParserPanicked)?
+        .ok_or(NoStructure::NoHeaders)
+}
+
+/// Runs `parse` (a parse with `mail-parser`), `None` if it panics.
+///
+/// `mail-parser` checks its own state with `debug_assert!` and computes offsets with
+/// unchecked arithmetic; some malformed messages (a `message/rfc822` part nested in
+/// another, found by fuzzing) trip those checks in a build with debug assertions or
+/// overflow checks, where a release build goes on and recovers. No input may panic
+/// through this crate's API, so the panic is caught here and the message refused.
+/// (Under `panic = "abort"` there is nothing to catch: such a build aborts.)
+fn contained<T>(parse: impl FnOnce() -> T) -> Option<T> {
+    // Nothing `parse` touches outlives a panic: the parser and the message are
+    // dropped, and the input is only read.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).ok()
 }
 
 /// The parser, set to read the headers that matter here.
