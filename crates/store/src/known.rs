@@ -1,5 +1,6 @@
 //! The recipients a connection has seen stored, so that a batch can leave out those
-//! whose first-seen row it cannot change.
+//! whose first-seen row it cannot change, and write the others knowing which rows
+//! are stored already (PostgreSQL copies the rest in as new).
 //!
 //! Storing a recipient's first-seen row is most of what a batch costs, and most
 //! events come from recipients already stored (a second open, a click after the
@@ -23,6 +24,17 @@ pub(crate) struct RecipientRow<'a> {
     pub(crate) scope: &'a str,
     pub(crate) activity: &'a str,
     pub(crate) recipient: &'a str,
+}
+
+impl<'a> From<&'a RecipientKey> for RecipientRow<'a> {
+    fn from(key: &'a RecipientKey) -> Self {
+        Self {
+            campaign: &key.campaign,
+            scope: &key.scope,
+            activity: key.activity,
+            recipient: &key.recipient,
+        }
+    }
 }
 
 /// First actions by recipient, within one campaign, scope and activity.
@@ -60,17 +72,21 @@ impl KnownRecipients {
 
     /// Whether storing `first` for a recipient's row would change nothing stored.
     pub(crate) fn unchanged(&self, row: &RecipientRow<'_>, first: First) -> bool {
+        self.committed_first(row)
+            .is_some_and(|committed| first.is_none() || earliest(committed, first) == committed)
+    }
+
+    /// The first action this connection committed for a recipient's row, if it
+    /// committed the row: the row is stored, with that first action or an earlier one.
+    pub(crate) fn committed_first(&self, row: &RecipientRow<'_>) -> Option<First> {
         if self.len == 0 {
-            return false;
+            return None;
         }
-        let committed = || {
-            let activities = self.known.get(row.campaign)?.get(row.scope)?;
-            let (_, recipients) = activities
-                .iter()
-                .find(|(activity, _)| *activity == row.activity)?;
-            recipients.get(row.recipient).copied()
-        };
-        committed().is_some_and(|committed| first.is_none() || earliest(committed, first) == committed)
+        let activities = self.known.get(row.campaign)?.get(row.scope)?;
+        let (_, recipients) = activities
+            .iter()
+            .find(|(activity, _)| *activity == row.activity)?;
+        recipients.get(row.recipient).copied()
     }
 
     /// Remembers the recipients of a committed batch.
@@ -157,15 +173,9 @@ mod tests {
     }
 
     fn skip_unchanged(known: &KnownRecipients, batch: &mut Batch) {
-        batch.recipients.retain(|key, first| {
-            let row = RecipientRow {
-                campaign: &key.campaign,
-                scope: &key.scope,
-                activity: key.activity,
-                recipient: &key.recipient,
-            };
-            !known.unchanged(&row, *first)
-        });
+        batch
+            .recipients
+            .retain(|key, first| !known.unchanged(&RecipientRow::from(key), *first));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::StoreError;
 use crate::binary_copy;
 use crate::days::{self, Hours};
 use crate::figures::CampaignRows;
+use crate::known::{KnownRecipients, RecipientRow};
 use crate::raw::{ConversionRow, EventRow, StoredEvent};
 use crate::rollup::{Batch, First, RecipientDeltas, RecipientKey, earliest, seconds, unix};
 use crate::schema::{self, VERSION_TABLE};
@@ -59,6 +60,8 @@ pub(crate) struct Postgres {
     /// The writes' statements, prepared once per connection: a statement costs one
     /// round trip instead of two.
     prepared: Prepared,
+    /// When the next batch tries to copy its first-seen rows in.
+    copies: CopyBackoff,
 }
 
 /// Statements prepared on a connection, by their SQL.
@@ -85,6 +88,7 @@ impl Prepared {
 struct Tx<'a> {
     inner: Transaction<'a>,
     prepared: &'a mut Prepared,
+    copies: &'a mut CopyBackoff,
 }
 
 impl Tx<'_> {
@@ -145,6 +149,7 @@ impl Postgres {
         Ok(Self {
             client,
             prepared: Prepared::default(),
+            copies: CopyBackoff::default(),
         })
     }
 
@@ -170,6 +175,7 @@ impl Postgres {
         batch: &Batch,
         once: Option<(&str, i64)>,
         forget: &[&str],
+        known: &KnownRecipients,
     ) -> Result<bool, StoreError> {
         self.retrying(|tx| {
             if let Some((id, at)) = once {
@@ -188,7 +194,7 @@ impl Postgres {
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
             }
             copy_events(&mut tx.inner, rows)?;
-            add_rollups(tx, batch)?;
+            add_rollups(tx, batch, known)?;
             Ok(true)
         })
     }
@@ -217,7 +223,8 @@ impl Postgres {
                         &row.key_id,
                     ],
                 )?;
-                add_rollups(tx, &row.batch())?;
+                // A conversion is rare: nothing is known of its recipient here.
+                add_rollups(tx, &row.batch(), &KnownRecipients::new(0))?;
             }
             Ok(new)
         })
@@ -240,6 +247,7 @@ impl Postgres {
                     let mut tx = Tx {
                         inner,
                         prepared: &mut self.prepared,
+                        copies: &mut self.copies,
                     };
                     let value = work(&mut tx)?;
                     tx.inner.commit()?;
@@ -484,7 +492,7 @@ static UPSERT_DAYS: LazyLock<String> = LazyLock::new(|| {
 static SELECT_DAYS: LazyLock<String> = LazyLock::new(|| days::select("$1"));
 
 /// Adds a batch to the rollups with one statement per table.
-fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
+fn add_rollups(tx: &mut Tx<'_>, batch: &Batch, known: &KnownRecipients) -> Result<(), StoreError> {
     if !batch.counts.is_empty() {
         let (mut campaign, mut scope, mut action, mut reason, mut person, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -538,7 +546,7 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
             &[&kind, &reason, &n],
         )?;
     }
-    let deltas = add_recipients(tx, batch)?;
+    let deltas = add_recipients(tx, batch, known)?;
     if !deltas.uniques.is_empty() {
         let (mut campaign, mut scope, mut activity, mut n) = (vec![], vec![], vec![], vec![]);
         for (key, count) in &deltas.uniques {
@@ -577,20 +585,125 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch) -> Result<(), StoreError> {
 /// Stores the batch's recipients and returns what changes in the unique and
 /// time-to-first counters.
 ///
-/// Most recipients of a batch are either new or already stored with an earlier
-/// first action: one statement inserts the new ones with a plain insert (an upsert
-/// costs several times as much per row) and returns the stored ones with their
-/// first action. Only those the batch moves to an earlier first action are then
-/// upserted ([`move_firsts`]). A recipient that another writer stored after this
-/// statement's snapshot makes the insert fail with a unique violation, and the whole
-/// batch is tried again ([`is_transient`]), seeing it stored.
-fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, StoreError> {
+/// A row this connection committed is stored: at most its first action moves
+/// earlier ([`move_firsts`]). The others are most likely new, and are copied in
+/// ([`copy_new`]) when there are enough of them and copies have been going through
+/// ([`CopyBackoff`]); when one was stored after all (by another writer, or one this
+/// connection no longer remembers), the copy is undone and one statement instead
+/// inserts the new ones with a plain insert (an upsert costs several times as much
+/// per row) and returns the stored ones with their first action, of which those the
+/// batch moves earlier are upserted too. A recipient that another writer stores
+/// meanwhile makes the insert fail with a unique violation, and the whole batch is
+/// tried again ([`is_transient`]), seeing it stored.
+fn add_recipients(
+    tx: &mut Tx<'_>,
+    batch: &Batch,
+    known: &KnownRecipients,
+) -> Result<RecipientDeltas, StoreError> {
     let mut deltas = RecipientDeltas::default();
-    let keys: Vec<(&RecipientKey, &First)> = batch.recipients.iter().collect();
-    if keys.is_empty() {
-        return Ok(deltas);
+    let (mut stored, unknown): (Vec<(&RecipientKey, &First)>, Vec<_>) = (batch.recipients.iter())
+        .partition(|(key, _)| known.committed_first(&RecipientRow::from(*key)).is_some());
+    if unknown.len() >= MIN_COPY_ROWS && tx.copies.try_now() && copy_new(tx, &unknown)? {
+        for &(key, first) in &unknown {
+            deltas.add(key, None, *first);
+        }
+    } else if !unknown.is_empty() {
+        stored.extend(insert_new(tx, &unknown, &mut deltas)?);
+        // In key order, as every writer locks rows.
+        stored.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
-    let columns = KeyColumns::new(&keys);
+    move_firsts(tx, &stored, &mut deltas)?;
+    Ok(deltas)
+}
+
+/// The `COPY` statement of first-seen rows, in the order [`copy_new`] writes them.
+const COPY_RECIPIENTS: &str =
+    "COPY rollup_recipients (campaign, scope, activity, recipient, first_at, first_since) FROM STDIN BINARY";
+
+/// Copies first-seen rows in, in a savepoint: `false`, with nothing written, when one
+/// of them is stored already. A copy costs PostgreSQL about half of what looking each
+/// key up and inserting it does.
+fn copy_new(tx: &mut Tx<'_>, keys: &[(&RecipientKey, &First)]) -> Result<bool, StoreError> {
+    if keys.is_empty() {
+        return Ok(true);
+    }
+    let mut data = binary_copy::Rows::new(keys.len());
+    for (key, first) in keys {
+        data.row(6);
+        data.text(Some(&key.campaign));
+        data.text(Some(&key.scope));
+        data.text(Some(key.activity));
+        data.text(Some(&key.recipient));
+        data.int8(first.map(|f| seconds(f.0)));
+        data.int8(first.map(|f| seconds(f.1)));
+    }
+    let data = data.finish()?;
+    let mut savepoint = tx.inner.savepoint("first_seen")?;
+    let mut writer = savepoint.copy_in(COPY_RECIPIENTS)?;
+    writer.write_all(&data).map_err(binary_copy::error)?;
+    match writer.finish() {
+        Ok(_) => {
+            savepoint.commit()?;
+            tx.copies.went_through();
+            Ok(true)
+        }
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            savepoint.rollback()?;
+            tx.copies.failed();
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The fewest first-seen rows worth a copy: it takes three statements (a savepoint,
+/// the copy and its release) where the lookup and insert take one.
+const MIN_COPY_ROWS: usize = 8;
+
+/// The most batches that wait to try [`copy_new`] again after it failed.
+const MAX_COPY_WAIT: u32 = 64;
+
+/// When to try copying a batch's first-seen rows in ([`copy_new`]).
+///
+/// A copy that fails (a row was stored already) is undone, and its batch costs more
+/// than if it had not tried. With several writers on one database, or more
+/// recipients than a connection remembers, most batches hold such a row: after each
+/// failure, the batches wait twice as long as after the one before (up to
+/// [`MAX_COPY_WAIT`]) before trying again, and a copy that goes through ends the wait.
+#[derive(Debug, Default)]
+struct CopyBackoff {
+    /// Batches left before the next try.
+    waiting: u32,
+    /// How many waited after the last failure.
+    last_wait: u32,
+}
+
+impl CopyBackoff {
+    /// Whether this batch tries the copy.
+    fn try_now(&mut self) -> bool {
+        let now = self.waiting == 0;
+        self.waiting = self.waiting.saturating_sub(1);
+        now
+    }
+
+    fn failed(&mut self) {
+        self.last_wait = (self.last_wait * 2).clamp(1, MAX_COPY_WAIT);
+        self.waiting = self.last_wait;
+    }
+
+    fn went_through(&mut self) {
+        self.last_wait = 0;
+    }
+}
+
+/// Inserts the keys not stored yet, counting them as new, and returns those stored
+/// already that the batch moves to an earlier first action.
+fn insert_new<'a>(
+    tx: &mut Tx<'_>,
+    keys: &[(&'a RecipientKey, &'a First)],
+    deltas: &mut RecipientDeltas,
+) -> Result<Vec<(&'a RecipientKey, &'a First)>, StoreError> {
+    let columns = KeyColumns::new(keys);
     let found = tx.query(
         "WITH k AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[])
@@ -631,8 +744,7 @@ fn add_recipients(tx: &mut Tx<'_>, batch: &Batch) -> Result<RecipientDeltas, Sto
             Some(_) => {}
         }
     }
-    move_firsts(tx, &earlier, &mut deltas)?;
-    Ok(deltas)
+    Ok(earlier)
 }
 
 /// Recipient keys as the columns of `unnest` arrays.
@@ -740,7 +852,7 @@ fn move_firsts(
 
 #[cfg(test)]
 mod tests {
-    use super::{LOCK_PURGE, PURGE_LOCK, UNLOCK_PURGE};
+    use super::{CopyBackoff, LOCK_PURGE, MAX_COPY_WAIT, PURGE_LOCK, UNLOCK_PURGE};
     use crate::load::{ISSUED_AT, template};
     use crate::store::Store;
     use hashbeacon::Kind;
@@ -753,6 +865,36 @@ mod tests {
             .write(&[template(Kind::Click, false), template(Kind::Open, false)])
             .unwrap();
         (db, store)
+    }
+
+    /// Which of `batches` try the copy, failing as `fails` says.
+    fn tries(batches: usize, fails: impl Fn(usize) -> bool) -> Vec<usize> {
+        let mut copies = CopyBackoff::default();
+        (0..batches)
+            .filter(|&batch| {
+                let tried = copies.try_now();
+                if tried && fails(batch) {
+                    copies.failed();
+                } else if tried {
+                    copies.went_through();
+                }
+                tried
+            })
+            .collect()
+    }
+
+    #[test]
+    fn failed_copies_wait_longer_each_time_and_one_that_goes_through_ends_the_wait() {
+        // Every copy goes through: every batch tries.
+        assert_eq!(tries(5, |_| false), [0, 1, 2, 3, 4]);
+        // Every copy fails: 1, 2, 4, … batches wait between tries, at most 64.
+        let always = tries(400, |_| true);
+        assert_eq!(always[..6], [0, 2, 5, 10, 19, 36]);
+        let gaps: Vec<usize> = always.windows(2).map(|w| w[1] - w[0] - 1).collect();
+        assert!(gaps.iter().all(|&gap| gap <= MAX_COPY_WAIT as usize));
+        assert_eq!(gaps.last(), Some(&(MAX_COPY_WAIT as usize)));
+        // A copy that goes through after failures: the next batch tries again.
+        assert_eq!(tries(8, |batch| batch < 3), [0, 2, 5, 6, 7]);
     }
 
     #[test]

@@ -330,7 +330,7 @@ impl Store {
         let ids: Vec<&str> = forget.iter().map(String::as_str).collect();
         let written = match &mut self.backend {
             Backend::Sqlite(db) => db.write(&rows, &batch, once, &ids),
-            Backend::Postgres(db) => db.write(&rows, &batch, once, &ids),
+            Backend::Postgres(db) => db.write(&rows, &batch, once, &ids, &self.known),
         };
         self.answered = own;
         if let Ok(true) = written {
@@ -528,7 +528,7 @@ impl Store {
     pub(crate) fn add_to_rollups(&mut self, batch: &Batch) -> Result<(), StoreError> {
         match &mut self.backend {
             Backend::Sqlite(db) => db.write(&[], batch, None, &[]),
-            Backend::Postgres(db) => db.write(&[], batch, None, &[]),
+            Backend::Postgres(db) => db.write(&[], batch, None, &[], &self.known),
         }
         .map(drop)
     }
