@@ -78,7 +78,7 @@ pub use report::{LeftAlone, PartOutcome, PartReport};
 pub use transfer::TransferEncoding;
 
 use self::assemble::Edit;
-use self::structure::{Kind, Leaf, NoStructure};
+use self::structure::{Kind, Leaf};
 use self::transfer::LineEnding;
 use crate::error::{HeaderError, SignError};
 use crate::link::Tracker;
@@ -288,10 +288,7 @@ pub fn rewrite_message(
         }
         None => None,
     };
-    let structure = structure::parse(raw).map_err(|missing| match missing {
-        NoStructure::NoHeaders => MessageError::NotAMessage,
-        NoStructure::ParserPanicked => MessageError::Unparseable,
-    })?;
+    let structure = structure::parse(raw)?;
     if structure.dkim_signed && !options.allow_dkim_signed {
         return Err(MessageError::DkimSigned);
     }

@@ -10,8 +10,8 @@ use std::ops::Range;
 
 use mail_parser::{Header, HeaderName, MessageParser, MessagePart, MimeHeaders as _, PartType};
 
-use super::scan;
 use super::transfer::LineEnding;
+use super::{MessageError, scan};
 
 /// Deepest `multipart` nesting whose parts are looked at; a deeper subtree is left
 /// alone as a whole (and reported once), which bounds the report's size.
@@ -78,25 +78,17 @@ pub(crate) struct Structure {
     pub(crate) header_end: Option<(usize, LineEnding)>,
 }
 
-/// Why a message has no structure to rewrite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoStructure {
-    /// It holds no header block at all.
-    NoHeaders,
-    /// The MIME parser panicked on it.
-    ParserPanicked,
-}
-
-/// The structure of `raw`.
-pub(crate) fn parse(raw: &[u8]) -> Result<Structure, NoStructure> {
+/// The structure of `raw`: [`MessageError::NotAMessage`] when it holds no header block
+/// at all, [`MessageError::Unparseable`] when the MIME parser panicked on it.
+pub(crate) fn parse(raw: &[u8]) -> Result<Structure, MessageError> {
     let parser = parser();
     let structure = contained(|| match scan::parse(&parser, raw) {
         Some((leaves, root)) => Some(structure(raw, &root, leaves)),
         None => parse_whole(&parser, raw),
     });
     structure
-        .ok_or(NoStructure::ParserPanicked)?
-        .ok_or(NoStructure::NoHeaders)
+        .ok_or(MessageError::Unparseable)?
+        .ok_or(MessageError::NotAMessage)
 }
 
 /// Runs `parse` (a parse with `mail-parser`), `None` if it panics.
