@@ -624,9 +624,6 @@ const COPY_RECIPIENTS: &str =
 /// of them is stored already. PostgreSQL spends a third to a half less on a copy than
 /// on looking each key up and inserting it.
 fn copy_new(tx: &mut Tx<'_>, keys: &[(&RecipientKey, &First)]) -> Result<bool, StoreError> {
-    if keys.is_empty() {
-        return Ok(true);
-    }
     let mut data = binary_copy::Rows::new(keys.len());
     for (key, first) in keys {
         data.row(6);
