@@ -121,7 +121,7 @@ impl std::fmt::Debug for FixedHeader {
 type Fixed = &'static [FixedHeader];
 
 static REDIRECT_HEADERS: [FixedHeader; 3] = [
-    FixedHeader::new("cache-control", NO_STORE),
+    CACHE_NO_STORE,
     FixedHeader::new("referrer-policy", REFERRER_POLICY),
     FixedHeader::new("content-length", "0"),
 ];
@@ -140,11 +140,16 @@ static TOO_LARGE_HEADERS: [FixedHeader; 3] = plain_text(TOO_LARGE_LEN);
 static CONFIRM_PAGE_HEADERS: [FixedHeader; 5] = page(CONFIRM_PAGE_LEN);
 static DONE_PAGE_HEADERS: [FixedHeader; 5] = page(DONE_PAGE_LEN);
 
+/// `content-type` of the plain-text answers.
+const TEXT_PLAIN_TYPE: FixedHeader = FixedHeader::new("content-type", TEXT_PLAIN);
+/// `cache-control` of every answer but the pixel's.
+const CACHE_NO_STORE: FixedHeader = FixedHeader::new("cache-control", NO_STORE);
+
 /// The headers of a one-line plain-text answer of `content_length` bytes.
 const fn plain_text(content_length: &'static str) -> [FixedHeader; 3] {
     [
-        FixedHeader::new("content-type", TEXT_PLAIN),
-        FixedHeader::new("cache-control", NO_STORE),
+        TEXT_PLAIN_TYPE,
+        CACHE_NO_STORE,
         FixedHeader::new("content-length", content_length),
     ]
 }
@@ -153,8 +158,8 @@ const fn plain_text(content_length: &'static str) -> [FixedHeader; 3] {
 const fn not_allowed(allow: &'static str) -> [FixedHeader; 4] {
     [
         FixedHeader::new("allow", allow),
-        FixedHeader::new("content-type", TEXT_PLAIN),
-        FixedHeader::new("cache-control", NO_STORE),
+        TEXT_PLAIN_TYPE,
+        CACHE_NO_STORE,
         FixedHeader::new("content-length", NOT_ALLOWED_LEN),
     ]
 }
@@ -163,7 +168,7 @@ const fn not_allowed(allow: &'static str) -> [FixedHeader; 4] {
 const fn page(content_length: &'static str) -> [FixedHeader; 5] {
     [
         FixedHeader::new("content-type", TEXT_HTML),
-        FixedHeader::new("cache-control", NO_STORE),
+        CACHE_NO_STORE,
         FixedHeader::new("referrer-policy", REFERRER_POLICY),
         FixedHeader::new("content-security-policy", PAGE_POLICY),
         FixedHeader::new("content-length", content_length),
