@@ -16,9 +16,9 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
-    /// Room for about `rows` raw event rows.
-    pub(crate) fn new(rows: usize) -> Self {
-        let mut data = Vec::with_capacity(HEADER.len() + rows.saturating_mul(256) + 2);
+    /// Room for `rows` rows of about `row_len` bytes each.
+    pub(crate) fn new(rows: usize, row_len: usize) -> Self {
+        let mut data = Vec::with_capacity(HEADER.len() + rows.saturating_mul(row_len) + 2);
         data.extend_from_slice(HEADER);
         Self {
             data,
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn rows_are_encoded_as_the_copy_reference_says() {
-        let mut rows = Rows::new(1);
+        let mut rows = Rows::new(1, 16);
         rows.row(4);
         rows.text(Some("é"));
         rows.text(None);

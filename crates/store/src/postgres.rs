@@ -452,7 +452,8 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
     if rows.is_empty() {
         return Ok(());
     }
-    let mut data = binary_copy::Rows::new(rows.len());
+    // Sixteen fields, a user agent among them.
+    let mut data = binary_copy::Rows::new(rows.len(), 256);
     for row in rows {
         data.row(EVENT_COLUMNS);
         data.text(Some(row.kind));
@@ -624,7 +625,8 @@ const COPY_RECIPIENTS: &str =
 /// of them is stored already. PostgreSQL spends a third to a half less on a copy than
 /// on looking each key up and inserting it.
 fn copy_new(tx: &mut Tx<'_>, keys: &[(&RecipientKey, &First)]) -> Result<bool, StoreError> {
-    let mut data = binary_copy::Rows::new(keys.len());
+    // Six fields: four short texts, two numbers.
+    let mut data = binary_copy::Rows::new(keys.len(), 128);
     for (key, first) in keys {
         data.row(6);
         data.text(Some(&key.campaign));
