@@ -19,7 +19,7 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
                          [--retention-days DAYS]
 
   --addr                  public tracking listener (default 127.0.0.1:8080)
-  --admin-addr            /stats, /dashboard, /healthz, POST /conversion
+  --admin-addr            /stats, /dashboard, /unsubscribes, /healthz, POST /conversion
                           (default 127.0.0.1:8081: keep it off the internet)
   --key                   keyring file, one key per line, signing key first
   --db                    SQLite file (created if missing) or postgres:// URL

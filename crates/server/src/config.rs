@@ -14,8 +14,9 @@ pub const DEFAULT_QUEUE: usize = 10_000;
 pub struct Config {
     /// The public tracking listener; port 0 picks a free port.
     pub addr: SocketAddr,
-    /// The admin listener (`/stats`, `/dashboard`, `/healthz`, `POST /conversion`):
-    /// loopback by default, so figures and conversions are never open to the internet.
+    /// The admin listener (`/stats`, `/dashboard`, `/unsubscribes`, `/healthz`, `POST
+    /// /conversion`): loopback by default, so figures, unsubscribes and conversions are
+    /// never open to the internet.
     pub admin_addr: SocketAddr,
     /// When set, every admin request needs `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,

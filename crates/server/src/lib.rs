@@ -4,10 +4,12 @@
 //! Two listeners:
 //!
 //! - the **tracking** listener (`--addr`), open to the internet, answers only the
-//!   tracker's `{base}/c/…` and `{base}/o/….gif` URLs;
+//!   tracker's `{base}/c/…`, `{base}/o/….gif` and `{base}/u/…` (one-click
+//!   unsubscribe) URLs;
 //! - the **admin** listener (`--admin-addr`, loopback by default) answers
-//!   `GET /stats?campaign=ID`, `GET /dashboard?campaign=ID`, `GET /healthz` and
-//!   `POST /conversion`, optionally behind a bearer token.
+//!   `GET /stats?campaign=ID`, `GET /dashboard?campaign=ID`,
+//!   `GET /unsubscribes?since=ID`, `GET /healthz` and `POST /conversion`, optionally
+//!   behind a bearer token.
 //!
 //! Events go through a [`hashbeacon::sink::ChannelSink`], which never blocks the
 //! reader's response, to [`hashbeacon_store`]'s batching writer, which stores them in
