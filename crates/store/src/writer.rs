@@ -278,6 +278,9 @@ impl Writer {
     }
 }
 
+/// Why events are counted as not stored when the writer stops waiting for the database.
+const SHUT_DOWN_UNREACHABLE: &str = "shut down while the database was unreachable";
+
 /// How often a lingering batch looks for more events.
 const LINGER_STEP: Duration = Duration::from_millis(1);
 
@@ -313,11 +316,8 @@ impl Worker {
             if !self.store_batch(&batch) {
                 // Past the shutdown deadline with the database down: report the rest.
                 let rest: Vec<Event> = events.try_iter().collect();
-                self.health.lost(
-                    &self.health.not_stored,
-                    &rest,
-                    &"shut down while the database was unreachable",
-                );
+                self.health
+                    .lost(&self.health.not_stored, &rest, &SHUT_DOWN_UNREACHABLE);
                 // Later events (senders still alive) are reported one batch at a time.
             }
         }
@@ -326,26 +326,78 @@ impl Worker {
     /// Stores one batch, retrying with backoff while the database is unreachable.
     /// `false` when it gave up because the shutdown deadline passed.
     fn store_batch(&mut self, batch: &[Event]) -> bool {
+        let id = self.next_id();
+        match self.store_as(&id, batch, self.options.attempts) {
+            Stored::Yes => true,
+            Stored::Refused(error) => self.store_halves(batch, &error),
+            Stored::PastDeadline => false,
+        }
+    }
+
+    /// Stores a batch the database refused whole, half by half: a half refused in
+    /// turn is split in turn, so that an event the database cannot take (text it
+    /// cannot hold, say) is counted as not stored on its own and the rest of its
+    /// batch is stored. When both halves of a part are refused, more than an event
+    /// or two is wrong and the whole part is counted as not stored. `false` as for
+    /// [`Worker::store_batch`].
+    fn store_halves(&mut self, batch: &[Event], error: &str) -> bool {
+        if batch.len() < 2 {
+            self.health.lost(&self.health.not_stored, batch, &error);
+            return true;
+        }
+        let (first, second) = batch.split_at(batch.len() / 2);
+        let mut refused = Vec::new();
+        for (i, half) in [first, second].into_iter().enumerate() {
+            // A half was refused whole once its batch was: one try each.
+            let id = self.next_id();
+            match self.store_as(&id, half, 1) {
+                Stored::Yes => {}
+                Stored::Refused(error) => refused.push((half, error)),
+                Stored::PastDeadline => {
+                    for (half, error) in refused {
+                        self.health.lost(&self.health.not_stored, half, &error);
+                    }
+                    if i == 0 {
+                        self.health
+                            .lost(&self.health.not_stored, second, &SHUT_DOWN_UNREACHABLE);
+                    }
+                    return false;
+                }
+            }
+        }
+        match refused.as_slice() {
+            [(half, error)] => self.store_halves(half, error),
+            _ => {
+                for (half, error) in refused {
+                    self.health.lost(&self.health.not_stored, half, &error);
+                }
+                true
+            }
+        }
+    }
+
+    /// Tries `batch` under `id` until it is stored, the database refused it
+    /// `attempts` times, or, with the database unreachable, the shutdown deadline
+    /// passed (then its events are counted as not stored). The id stays the same
+    /// across tries: a commit that went through unanswered is not written twice.
+    fn store_as(&mut self, id: &str, batch: &[Event], attempts: u32) -> Stored {
         let mut wait = self.options.retry_min;
         let mut refused = 0;
-        self.batches += 1;
-        let id = format!("{}-{}", self.id, self.batches);
         loop {
-            match self.try_store(&id, batch) {
+            match self.try_store(id, batch) {
                 Ok(()) => {
                     self.health.stored.fetch_add(count(batch), Ordering::Relaxed);
                     self.health.batches.fetch_add(1, Ordering::Relaxed);
                     self.set_waiting(0);
-                    return true;
+                    return Stored::Yes;
                 }
                 Err(Failure::Refused(error)) => {
                     refused += 1;
-                    if refused >= self.options.attempts {
-                        self.set_waiting(0);
-                        self.health.lost(&self.health.not_stored, batch, &error);
-                        return true;
-                    }
                     self.health.error(&error);
+                    if refused >= attempts {
+                        self.set_waiting(0);
+                        return Stored::Refused(error);
+                    }
                 }
                 Err(Failure::Unreachable(error)) => {
                     self.health.database_down.store(true, Ordering::Relaxed);
@@ -355,16 +407,19 @@ impl Worker {
             }
             if self.past_deadline(wait) {
                 self.set_waiting(0);
-                self.health.lost(
-                    &self.health.not_stored,
-                    batch,
-                    &"shut down while the database was unreachable",
-                );
-                return false;
+                self.health
+                    .lost(&self.health.not_stored, batch, &SHUT_DOWN_UNREACHABLE);
+                return Stored::PastDeadline;
             }
             std::thread::sleep(wait);
             wait = (wait * 2).min(self.options.retry_max);
         }
+    }
+
+    /// The id of the next batch: unique to this writer.
+    fn next_id(&mut self) -> String {
+        self.batches += 1;
+        format!("{}-{}", self.id, self.batches)
     }
 
     fn try_store(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
@@ -412,6 +467,15 @@ fn writer_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
     format!("{:x}-{started:x}-{random:016x}", std::process::id())
+}
+
+/// How [`Worker::store_as`] ended.
+enum Stored {
+    Yes,
+    /// Refused as many times as it was to be tried; the last error.
+    Refused(String),
+    /// Counted as not stored: the shutdown deadline passed with the database down.
+    PastDeadline,
 }
 
 /// Why a batch was not stored.

@@ -131,6 +131,34 @@ fn keeps_events_while_postgres_is_down_and_writes_them_when_it_is_back() {
 }
 
 #[test]
+fn an_event_the_database_refuses_costs_no_other_event() {
+    let Some(url) = common::postgres_url() else { return };
+    let db = common::fresh_schema(&url);
+    let mut queued = events(3, 1_000);
+    // PostgreSQL's text cannot hold U+0000, and a host may build its own events.
+    if let Ok(token) = &mut queued[617].token {
+        token.campaign = "spring\0sale".into();
+    }
+    let (sink, receiver) = ChannelSink::new(10_000);
+    send(&sink, &queued);
+    drop(sink);
+    let writer = Writer::spawn(Database::parse(&db), receiver, options().with_max_batch(5_000));
+    let health = writer.finish(Duration::from_secs(30));
+    assert_eq!(
+        (health.events_stored, health.events_not_stored),
+        (999, 1),
+        "{health:?}"
+    );
+    // The server's own words, not the client library's "db error".
+    let error = health.last_error.unwrap();
+    assert!(
+        error.contains("invalid byte sequence") && error.contains("22021"),
+        "{error}"
+    );
+    assert_exact(&db, 999);
+}
+
+#[test]
 fn an_unreachable_database_at_shutdown_is_reported_not_hidden() {
     // Nothing listens on this port; the writer keeps trying until the grace ends.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
