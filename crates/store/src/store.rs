@@ -149,7 +149,7 @@ pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed, or the connection is gone.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_message(.0))]
     Postgres(#[from] postgres::Error),
     /// A stored row was written by a newer version of this crate.
     #[error(transparent)]
@@ -164,6 +164,15 @@ pub enum StoreError {
     /// Sending rows to PostgreSQL's `COPY` failed with an error of no known kind.
     #[error("PostgreSQL copy: {0}")]
     Copy(String),
+}
+
+/// What the server said, when it said something: the client's own text for a server
+/// error is only "db error".
+fn postgres_message(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 impl StoreError {
