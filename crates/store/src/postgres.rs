@@ -467,7 +467,7 @@ fn copy_events(tx: &mut Transaction<'_>, rows: &[EventRow]) -> Result<(), StoreE
         data.text(row.rejected);
         data.int8(Some(row.received_at));
         data.text(Some(row.method));
-        data.text(row.user_agent);
+        data.text(row.user_agent.as_ref().map(Text::as_str));
         data.text(row.client_ip.as_ref().map(Text::as_str));
         data.text(Some(row.verdict));
         data.text(Some(row.reason.as_str()));

@@ -29,7 +29,7 @@ pub(crate) struct EventRow<'a> {
     pub(crate) rejected: Option<&'static str>,
     pub(crate) received_at: i64,
     pub(crate) method: &'static str,
-    pub(crate) user_agent: Option<&'a str>,
+    pub(crate) user_agent: Option<Text<'a>>,
     pub(crate) client_ip: Option<Text<'a>>,
     /// `human`, `proxied`, `prefetch` or `scanner`.
     pub(crate) verdict: &'static str,
@@ -70,8 +70,7 @@ impl<'a> EventRow<'a> {
             rejected: event.token.as_ref().err().map(rejection_reason),
             received_at: seconds(event.received_at),
             method: event.method.as_str(),
-            // The endpoint caps user agents; an event a host built by hand is capped here.
-            user_agent: event.user_agent.as_deref().map(stored_user_agent),
+            user_agent: event.user_agent.as_deref().map(user_agent),
             client_ip: event.client_ip.map(Text::ip),
             verdict: event.verdict.as_str(),
             reason,
@@ -105,6 +104,17 @@ impl<'a> EventRow<'a> {
             person: self.person,
             reason: self.reason.as_str(),
         });
+    }
+}
+
+/// A user agent as stored: capped in length (the endpoint caps them; an event a host
+/// built by hand is capped here), and with any U+0000 (which PostgreSQL's text cannot
+/// hold, and no client has reason to send) as U+FFFD, on both backends alike.
+fn user_agent(text: &str) -> Text<'_> {
+    if text.contains('\0') {
+        Text::Owned(stored_user_agent(&text.replace('\0', "\u{FFFD}")).to_owned())
+    } else {
+        Text::Borrowed(stored_user_agent(text))
     }
 }
 

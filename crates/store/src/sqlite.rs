@@ -360,7 +360,7 @@ fn event_value<'r>(row: &'r EventRow<'_>, column: usize) -> ValueRef<'r> {
         8 => text(row.rejected),
         9 => ValueRef::Integer(row.received_at),
         10 => ValueRef::from(row.method),
-        11 => text(row.user_agent),
+        11 => row.user_agent.as_ref().map_or(ValueRef::Null, Text::as_value),
         12 => row.client_ip.as_ref().map_or(ValueRef::Null, Text::as_value),
         13 => ValueRef::from(row.verdict),
         14 => row.reason.as_value(),

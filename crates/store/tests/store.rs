@@ -163,6 +163,26 @@ fn user_agents_are_stored_capped() {
 }
 
 #[test]
+fn a_user_agent_with_a_nul_byte_does_not_cost_its_batch() {
+    // PostgreSQL's text cannot hold U+0000, and `Request` takes any string: the
+    // event is stored, the same on both backends, and so is its batch.
+    databases(|db| {
+        let mut store = Store::open(db).unwrap();
+        let mut odd = click("AAAAAAAAAAAAAAAA", 0, ISSUED_AT + 60, Verdict::Human);
+        odd.user_agent = Some("Mozilla/5.0\0(X11)".to_owned());
+        let events = [click("BBBBBBBBBBBBBBBB", 1, ISSUED_AT + 30, Verdict::Human), odd];
+        store.write(&events).unwrap();
+        assert_eq!(count(db, "SELECT count(*) FROM events"), 2);
+        let stored = count(
+            db,
+            "SELECT count(*) FROM events WHERE user_agent = 'Mozilla/5.0\u{FFFD}(X11)'",
+        );
+        assert_eq!(stored, 1, "the user agent is kept, U+0000 as U+FFFD");
+        assert_eq!(store.figures(CAMPAIGN).unwrap().clicks.human, 2);
+    });
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
