@@ -281,6 +281,12 @@ impl Writer {
 /// Why events are counted as not stored when the writer stops waiting for the database.
 const SHUT_DOWN_UNREACHABLE: &str = "shut down while the database was unreachable";
 
+/// The most tries [`Worker::store_parts`] makes of the parts of one refused batch:
+/// enough to find three events the database refuses among 5,000 (a split is two
+/// tries, and an event is found 13 splits down), few enough that a database that
+/// refuses everything costs a moment.
+const SPLIT_TRIES: u32 = 96;
+
 /// How often a lingering batch looks for more events.
 const LINGER_STEP: Duration = Duration::from_millis(1);
 
@@ -329,53 +335,47 @@ impl Worker {
         let id = self.next_id();
         match self.store_as(&id, batch, self.options.attempts) {
             Stored::Yes => true,
-            Stored::Refused(error) => self.store_halves(batch, &error),
+            Stored::Refused(error) => self.store_parts(batch, error),
             Stored::PastDeadline => false,
         }
     }
 
-    /// Stores a batch the database refused whole, half by half: a half refused in
-    /// turn is split in turn, so that an event the database cannot take (text it
-    /// cannot hold, say) is counted as not stored on its own and the rest of its
-    /// batch is stored. When both halves of a part are refused, more than an event
-    /// or two is wrong and the whole part is counted as not stored. `false` as for
-    /// [`Worker::store_batch`].
-    fn store_halves(&mut self, batch: &[Event], error: &str) -> bool {
-        if batch.len() < 2 {
-            self.health.lost(&self.health.not_stored, batch, &error);
-            return true;
-        }
-        let (first, second) = batch.split_at(batch.len() / 2);
-        let mut refused = Vec::new();
-        for (i, half) in [first, second].into_iter().enumerate() {
-            // Its batch was refused every try: one try for a part, every try for an
-            // event before it counts as not stored.
-            let attempts = if half.len() == 1 { self.options.attempts } else { 1 };
-            let id = self.next_id();
-            match self.store_as(&id, half, attempts) {
-                Stored::Yes => {}
-                Stored::Refused(error) => refused.push((half, error)),
-                Stored::PastDeadline => {
-                    for (half, error) in refused {
-                        self.health.lost(&self.health.not_stored, half, &error);
+    /// Stores a batch the database refused whole, part by part: it is split in
+    /// halves, each tried once under an id of its own, and a refused half is split
+    /// in turn, so that the events the database cannot take (text it cannot hold,
+    /// say) are counted as not stored on their own and the rest of the batch is
+    /// stored. At most [`SPLIT_TRIES`] tries: when the database refuses more than a
+    /// few of the events (or all of them), the parts still refused then are counted
+    /// as not stored. `false` as for [`Worker::store_batch`].
+    fn store_parts(&mut self, batch: &[Event], error: String) -> bool {
+        let mut tries_left = SPLIT_TRIES;
+        let mut refused = vec![(batch, error)];
+        while let Some((part, error)) = refused.pop() {
+            if part.len() < 2 || tries_left < 2 {
+                self.health.lost(&self.health.not_stored, part, &error);
+                continue;
+            }
+            tries_left -= 2;
+            let halves = part.split_at(part.len() / 2);
+            for (i, half) in [halves.0, halves.1].into_iter().enumerate() {
+                let id = self.next_id();
+                match self.store_as(&id, half, 1) {
+                    Stored::Yes => {}
+                    Stored::Refused(error) => refused.push((half, error)),
+                    Stored::PastDeadline => {
+                        if i == 0 {
+                            self.health
+                                .lost(&self.health.not_stored, halves.1, &SHUT_DOWN_UNREACHABLE);
+                        }
+                        for (part, error) in refused {
+                            self.health.lost(&self.health.not_stored, part, &error);
+                        }
+                        return false;
                     }
-                    if i == 0 {
-                        self.health
-                            .lost(&self.health.not_stored, second, &SHUT_DOWN_UNREACHABLE);
-                    }
-                    return false;
                 }
             }
         }
-        match refused.as_slice() {
-            [(half, error)] => self.store_halves(half, error),
-            _ => {
-                for (half, error) in refused {
-                    self.health.lost(&self.health.not_stored, half, &error);
-                }
-                true
-            }
-        }
+        true
     }
 
     /// Tries `batch` under `id` until it is stored, the database refused it
