@@ -341,7 +341,7 @@ impl Worker {
     }
 
     /// Stores a batch the database refused whole, part by part: it is split in
-    /// halves, each tried once under an id of its own, and a refused half is split
+    /// halves, each tried under an id of its own, and a refused half is split
     /// in turn, so that the events the database cannot take (text it cannot hold,
     /// say) are counted as not stored on their own and the rest of the batch is
     /// stored. At most [`SPLIT_TRIES`] tries: when the database refuses more than a
@@ -358,8 +358,11 @@ impl Worker {
             tries_left -= 2;
             let halves = part.split_at(part.len() / 2);
             for (i, half) in [halves.0, halves.1].into_iter().enumerate() {
+                // A part is tried once; an event, as often as a batch, before it
+                // counts as not stored.
+                let attempts = if half.len() == 1 { self.options.attempts } else { 1 };
                 let id = self.next_id();
-                match self.store_as(&id, half, 1) {
+                match self.store_as(&id, half, attempts) {
                     Stored::Yes => {}
                     Stored::Refused(error) => refused.push((half, error)),
                     Stored::PastDeadline => {
