@@ -281,10 +281,10 @@ impl Writer {
 /// Why events are counted as not stored when the writer stops waiting for the database.
 const SHUT_DOWN_UNREACHABLE: &str = "shut down while the database was unreachable";
 
-/// The most tries [`Worker::store_parts`] makes of the parts of one refused batch:
-/// enough to find three events the database refuses among 5,000 (a split is two
-/// tries, and an event is found 13 splits down), few enough that a database that
-/// refuses everything costs a moment.
+/// The most parts of one refused batch [`Worker::store_parts`] tries: enough to find
+/// three events the database refuses among 5,000 (a split makes two parts, and an
+/// event is found 13 splits down), few enough that a database that refuses
+/// everything costs a moment.
 const SPLIT_TRIES: u32 = 96;
 
 /// How often a lingering batch looks for more events.
@@ -344,7 +344,7 @@ impl Worker {
     /// halves, each tried under an id of its own, and a refused half is split
     /// in turn, so that the events the database cannot take (text it cannot hold,
     /// say) are counted as not stored on their own and the rest of the batch is
-    /// stored. At most [`SPLIT_TRIES`] tries: when the database refuses more than a
+    /// stored. At most [`SPLIT_TRIES`] parts: when the database refuses more than a
     /// few of the events (or all of them), the parts still refused then are counted
     /// as not stored. `false` as for [`Worker::store_batch`].
     fn store_parts(&mut self, batch: &[Event], error: String) -> bool {
