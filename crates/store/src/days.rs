@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 
 use hashbeacon::report::Granularity;
 
+use crate::rollup::KeyText;
+
 /// Hours in a UTC day: the count columns of a day row.
 pub(crate) const HOURS: usize = 24;
 
@@ -20,8 +22,8 @@ pub(crate) type Hours = [i64; HOURS];
 /// The key of a day row.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct DayKey {
-    pub(crate) campaign: String,
-    pub(crate) scope: String,
+    pub(crate) campaign: KeyText,
+    pub(crate) scope: KeyText,
     pub(crate) action: &'static str,
     /// The day's start, unix seconds.
     pub(crate) day: i64,

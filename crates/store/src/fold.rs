@@ -12,7 +12,7 @@ use crate::FastMap;
 use crate::days::{DayKey, Hours, day_and_hour};
 use crate::known::{KnownRecipients, RecipientRow};
 use crate::rollup::{
-    Batch, CAMPAIGN_SCOPE, CountKey, First, RecipientKey, earliest, link_text, role, seconds,
+    Batch, CAMPAIGN_SCOPE, CountKey, First, KeyText, RecipientKey, earliest, link_text, role, seconds,
 };
 
 /// A string's number in a fold, in the order first seen.
@@ -108,15 +108,8 @@ impl Fold {
     /// What the records add, keyed by text, leaving out the recipients whose stored
     /// rows `known` says they cannot change before their keys are spelled out.
     pub(crate) fn into_batch(self, known: Option<&KnownRecipients>) -> Batch {
-        // Every number was handed out by `name` or `static_name`, so it indexes its
-        // table; the fallbacks are never taken.
-        let mut texts = vec![""; self.names.len()];
-        for (text, &name) in &self.names {
-            if let Some(slot) = texts.get_mut(name) {
-                *slot = text;
-            }
-        }
         let Fold {
+            names,
             statics,
             counts,
             days,
@@ -124,18 +117,19 @@ impl Fold {
             rejected,
             ..
         } = self;
-        let name = |number: Name| texts.get(number).copied().unwrap_or_default();
-        let text = |number: Name| name(number).to_owned();
+        let texts = texts(&names);
+        let text = |number: Name| texts.get(number).copied().unwrap_or_default();
+        let mut shared = Shared::new(&texts);
         let statics = |number: Static| statics.get(number).copied().unwrap_or_default();
         Batch {
             counts: counts
                 .into_iter()
                 .map(|((campaign, scope, reason, person, action), n)| {
                     let key = CountKey {
-                        campaign: text(campaign),
-                        scope: text(scope),
+                        campaign: shared.get(campaign),
+                        scope: shared.get(scope),
                         action: statics(action),
-                        reason: text(reason),
+                        reason: shared.get(reason),
                         person,
                     };
                     (key, n)
@@ -145,8 +139,8 @@ impl Fold {
                 .into_iter()
                 .map(|((campaign, scope, day, person, action), hours)| {
                     let key = DayKey {
-                        campaign: text(campaign),
-                        scope: text(scope),
+                        campaign: shared.get(campaign),
+                        scope: shared.get(scope),
                         action: statics(action),
                         day,
                         person,
@@ -158,18 +152,18 @@ impl Fold {
                 .into_iter()
                 .filter(|&((recipient, campaign, scope, activity), first)| {
                     let row = RecipientRow {
-                        campaign: name(campaign),
-                        scope: name(scope),
+                        campaign: text(campaign),
+                        scope: text(scope),
                         activity: statics(activity),
-                        recipient: name(recipient),
+                        recipient: text(recipient),
                     };
                     !known.is_some_and(|known| known.unchanged(&row, first))
                 })
                 .map(|((recipient, campaign, scope, activity), first)| {
                     let key = RecipientKey {
-                        recipient: text(recipient),
-                        campaign: text(campaign),
-                        scope: text(scope),
+                        recipient: shared.get(recipient),
+                        campaign: shared.get(campaign),
+                        scope: shared.get(scope),
                         activity: statics(activity),
                     };
                     (key, first)
@@ -221,6 +215,44 @@ impl Fold {
     }
 }
 
+/// A fold's names by number.
+fn texts(names: &FastMap<String, Name>) -> Vec<&str> {
+    // Every number was handed out by `Fold::name`, so it indexes the table; the
+    // fallbacks are never taken.
+    let mut texts = vec![""; names.len()];
+    for (text, &name) in names {
+        if let Some(slot) = texts.get_mut(name) {
+            *slot = text;
+        }
+    }
+    texts
+}
+
+/// A fold's names made [`KeyText`]s, each once, when a key first needs it: a
+/// recipient left out as known never is.
+struct Shared<'t> {
+    texts: &'t [&'t str],
+    shared: Vec<Option<KeyText>>,
+}
+
+impl<'t> Shared<'t> {
+    fn new(texts: &'t [&'t str]) -> Self {
+        Self {
+            texts,
+            shared: vec![None; texts.len()],
+        }
+    }
+
+    /// The text of name `number`, shared.
+    fn get(&mut self, number: Name) -> KeyText {
+        let text = self.texts.get(number).copied().unwrap_or_default();
+        match self.shared.get_mut(number) {
+            Some(slot) => slot.get_or_insert_with(|| KeyText::from(text)).clone(),
+            None => KeyText::from(text),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use hashbeacon::LinkId;
@@ -229,24 +261,27 @@ mod tests {
 
     use super::*;
 
-    /// What folding means, the slow way: every record builds its keys of owned text.
+    /// What folding means, the slow way: every record builds its keys of text of
+    /// their own.
     fn fold_by_text(records: &[Record<'_>]) -> Batch {
         let mut batch = Batch::default();
         for record in records {
             let role = role(record.action);
             let (day, hour) = day_and_hour(record.at);
-            let link = role.per_link.then(|| link_text(record.link).as_str().to_owned());
-            for scope in std::iter::once(CAMPAIGN_SCOPE.to_owned()).chain(link) {
+            let link = role
+                .per_link
+                .then(|| KeyText::from(link_text(record.link).as_str()));
+            for scope in std::iter::once(KeyText::from(CAMPAIGN_SCOPE)).chain(link) {
                 let count = CountKey {
-                    campaign: record.campaign.to_owned(),
+                    campaign: record.campaign.into(),
                     scope: scope.clone(),
                     action: record.action.as_str(),
-                    reason: record.reason.to_owned(),
+                    reason: record.reason.into(),
                     person: record.person,
                 };
                 *batch.counts.entry(count).or_default() += 1;
                 let day = DayKey {
-                    campaign: record.campaign.to_owned(),
+                    campaign: record.campaign.into(),
                     scope: scope.clone(),
                     action: record.action.as_str(),
                     day: seconds(day),
@@ -255,8 +290,8 @@ mod tests {
                 batch.days.entry(day).or_default()[hour] += 1;
                 if let Some(recipient) = record.recipient {
                     let key = RecipientKey {
-                        recipient: recipient.to_owned(),
-                        campaign: record.campaign.to_owned(),
+                        recipient: recipient.into(),
+                        campaign: record.campaign.into(),
                         scope,
                         activity: role.activity,
                     };

@@ -12,7 +12,7 @@
 //! before; another writer's rows are simply not known here.
 
 use crate::FastMap;
-use crate::rollup::{Batch, First, RecipientKey, earliest};
+use crate::rollup::{Batch, First, KeyText, RecipientKey, earliest};
 
 /// How many recipients a connection remembers by default: some 30 MB at most.
 pub(crate) const DEFAULT_KNOWN_RECIPIENTS: usize = 250_000;
@@ -37,11 +37,12 @@ impl<'a> From<&'a RecipientKey> for RecipientRow<'a> {
     }
 }
 
-/// First actions by recipient, within one campaign, scope and activity.
-type Recipients = FastMap<String, First>;
+/// First actions by recipient, within one campaign, scope and activity. The text is
+/// the batch's own, shared: remembering a key copies none.
+type Recipients = FastMap<KeyText, First>;
 
 /// A campaign's recipients by scope, then activity (a handful, searched in order).
-type Scopes = FastMap<String, Vec<(&'static str, Recipients)>>;
+type Scopes = FastMap<KeyText, Vec<(&'static str, Recipients)>>;
 
 /// Recipients committed by this connection, with the first action each was
 /// committed with; forgotten all at once when `capacity` is reached.
@@ -49,7 +50,7 @@ type Scopes = FastMap<String, Vec<(&'static str, Recipients)>>;
 pub(crate) struct KnownRecipients {
     /// By campaign, then scope, then activity (a handful), then recipient: looked up
     /// by borrowed text, and the recipient is the only text most entries own.
-    known: FastMap<String, Scopes>,
+    known: FastMap<KeyText, Scopes>,
     len: usize,
     capacity: usize,
 }
@@ -107,16 +108,16 @@ impl KnownRecipients {
 
     /// Records `first` for `key`; whether the key is new.
     fn remember(&mut self, key: &RecipientKey, first: First) -> bool {
-        if !self.known.contains_key(&key.campaign) {
+        if !self.known.contains_key(&*key.campaign) {
             self.known.insert(key.campaign.clone(), Scopes::default());
         }
-        let Some(scopes) = self.known.get_mut(&key.campaign) else {
+        let Some(scopes) = self.known.get_mut(&*key.campaign) else {
             return false;
         };
-        if !scopes.contains_key(&key.scope) {
+        if !scopes.contains_key(&*key.scope) {
             scopes.insert(key.scope.clone(), Vec::new());
         }
-        let Some(activities) = scopes.get_mut(&key.scope) else {
+        let Some(activities) = scopes.get_mut(&*key.scope) else {
             return false;
         };
         let index = match activities
@@ -132,7 +133,7 @@ impl KnownRecipients {
         let Some((_, recipients)) = activities.get_mut(index) else {
             return false;
         };
-        match recipients.get_mut(&key.recipient) {
+        match recipients.get_mut(&*key.recipient) {
             Some(committed) => {
                 *committed = earliest(*committed, first);
                 false
@@ -169,7 +170,11 @@ mod tests {
     fn kept(known: &KnownRecipients, recipients: &[(&str, First)]) -> Vec<String> {
         let mut batch = batch(recipients);
         skip_unchanged(known, &mut batch);
-        batch.recipients.into_keys().map(|key| key.recipient).collect()
+        batch
+            .recipients
+            .into_keys()
+            .map(|key| key.recipient.to_string())
+            .collect()
     }
 
     fn skip_unchanged(known: &KnownRecipients, batch: &mut Batch) {

@@ -498,10 +498,10 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch, known: &KnownRecipients) -> Resul
         let (mut campaign, mut scope, mut action, mut reason, mut person, mut n) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         for (key, count) in &batch.counts {
-            campaign.push(key.campaign.as_str());
-            scope.push(key.scope.as_str());
+            campaign.push(&*key.campaign);
+            scope.push(&*key.scope);
             action.push(key.action);
-            reason.push(key.reason.as_str());
+            reason.push(&*key.reason);
             person.push(key.person);
             n.push(*count);
         }
@@ -518,8 +518,8 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch, known: &KnownRecipients) -> Resul
             (vec![], vec![], vec![], vec![], vec![]);
         let mut hours: [Vec<i64>; days::HOURS] = Default::default();
         for (key, counts) in &batch.days {
-            campaign.push(key.campaign.as_str());
-            scope.push(key.scope.as_str());
+            campaign.push(&*key.campaign);
+            scope.push(&*key.scope);
             action.push(key.action);
             day.push(key.day);
             person.push(key.person);
@@ -551,8 +551,8 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch, known: &KnownRecipients) -> Resul
     if !deltas.uniques.is_empty() {
         let (mut campaign, mut scope, mut activity, mut n) = (vec![], vec![], vec![], vec![]);
         for (key, count) in &deltas.uniques {
-            campaign.push(key.campaign.as_str());
-            scope.push(key.scope.as_str());
+            campaign.push(&*key.campaign);
+            scope.push(&*key.scope);
             activity.push(key.activity);
             n.push(*count);
         }
@@ -567,8 +567,8 @@ fn add_rollups(tx: &mut Tx<'_>, batch: &Batch, known: &KnownRecipients) -> Resul
         let (mut campaign, mut scope, mut activity, mut bucket, mut n) =
             (vec![], vec![], vec![], vec![], vec![]);
         for ((key, b), count) in &deltas.firsts {
-            campaign.push(key.campaign.as_str());
-            scope.push(key.scope.as_str());
+            campaign.push(&*key.campaign);
+            scope.push(&*key.scope);
             activity.push(key.activity);
             bucket.push(*b);
             n.push(*count);
@@ -629,10 +629,10 @@ fn copy_new(tx: &mut Tx<'_>, keys: &[(&RecipientKey, &First)]) -> Result<bool, S
     let mut data = binary_copy::Rows::new(keys.len(), 128);
     for (key, first) in keys {
         data.row(6);
-        data.text(Some(&key.campaign));
-        data.text(Some(&key.scope));
+        data.text(Some(&*key.campaign));
+        data.text(Some(&*key.scope));
         data.text(Some(key.activity));
-        data.text(Some(&key.recipient));
+        data.text(Some(&*key.recipient));
         data.int8(first.map(|f| seconds(f.0)));
         data.int8(first.map(|f| seconds(f.1)));
     }
@@ -767,10 +767,10 @@ impl<'a> KeyColumns<'a> {
             since: Vec::with_capacity(keys.len()),
         };
         for (key, first) in keys {
-            columns.campaign.push(key.campaign.as_str());
-            columns.scope.push(key.scope.as_str());
+            columns.campaign.push(&*key.campaign);
+            columns.scope.push(&*key.scope);
             columns.activity.push(key.activity);
-            columns.recipient.push(key.recipient.as_str());
+            columns.recipient.push(&*key.recipient);
             columns.at.push(first.map(|f| seconds(f.0)));
             columns.since.push(first.map(|f| seconds(f.1)));
         }
@@ -823,12 +823,7 @@ fn move_firsts(
     )?;
     let index: HashMap<(&str, &str, &str, &str), usize> = (keys.iter().enumerate())
         .map(|(i, (key, _))| {
-            let key = (
-                key.campaign.as_str(),
-                key.scope.as_str(),
-                key.activity,
-                key.recipient.as_str(),
-            );
+            let key = (&*key.campaign, &*key.scope, key.activity, &*key.recipient);
             (key, i)
         })
         .collect();

@@ -11,6 +11,7 @@
 //! token that named no link).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hashbeacon::LinkId;
 use hashbeacon::report::{Action, TIME_BUCKETS};
@@ -81,13 +82,20 @@ pub(crate) fn time_bucket((at, since): (u64, u64)) -> i64 {
     i64::try_from(index).unwrap_or_default()
 }
 
+/// The text of a key, shared by every key (and every known recipient) that names it:
+/// a batch's keys mostly repeat their campaign and scope, and a recipient's name
+/// serves each of its keys and the known-recipients cache. Cloning one counts a
+/// reference where a `String` was allocated, copied and freed again, which was most
+/// of what spelling out a batch cost.
+pub(crate) type KeyText = Arc<str>;
+
 /// A counter's key: records of one action, reason and human/machine side.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct CountKey {
-    pub(crate) campaign: String,
-    pub(crate) scope: String,
+    pub(crate) campaign: KeyText,
+    pub(crate) scope: KeyText,
     pub(crate) action: &'static str,
-    pub(crate) reason: String,
+    pub(crate) reason: KeyText,
     pub(crate) person: bool,
 }
 
@@ -98,17 +106,17 @@ pub(crate) struct RecipientKey {
     /// First, as in the table's primary key: it tells keys apart at once, where a
     /// batch's keys mostly share their campaign and scope, and comparing those first
     /// was most of what folding a batch cost.
-    pub(crate) recipient: String,
-    pub(crate) campaign: String,
-    pub(crate) scope: String,
+    pub(crate) recipient: KeyText,
+    pub(crate) campaign: KeyText,
+    pub(crate) scope: KeyText,
     pub(crate) activity: &'static str,
 }
 
 /// The key of an activity's unique and time-to-first counters.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ActivityKey {
-    pub(crate) campaign: String,
-    pub(crate) scope: String,
+    pub(crate) campaign: KeyText,
+    pub(crate) scope: KeyText,
     pub(crate) activity: &'static str,
 }
 
