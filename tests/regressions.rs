@@ -120,3 +120,60 @@ fn a_body_ending_inside_a_tag_gets_the_pixel_where_it_shows() {
     let out = rewrite_html(&tracker, &message, &options, b"<p>a < b</p><").unwrap();
     assert!(out.body.starts_with(b"<p>a < b</p><<img src="));
 }
+
+/// Found by the `rewrite_text` fuzz target: a link that held the unsubscribe
+/// placeholder inside it (`…?next=hashbeacon:unsubscribe`) was tracked with the
+/// placeholder unfilled when unsubscribe wording was not looked for, and a second
+/// rewrite then filled it inside the signed URL, so that its MAC no longer matched and
+/// a click on it found nothing; with the wording looked for, the first rewrite filled
+/// it in and the second tracked the link it made. Such a link is now left untracked as
+/// an unsubscribe link, its placeholder filled in, and so is a link holding this
+/// tracker's unsubscribe URL: rewriting the result again changes nothing.
+#[test]
+fn a_link_holding_the_unsubscribe_placeholder_is_filled_in_not_tracked() {
+    use hashbeacon::rewrite::{Message, Options, Recipient, SkipReason, rewrite_html, rewrite_text};
+    use hashbeacon::{PseudonymKey, Tracker};
+
+    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let ada = PseudonymKey::new(&[0x42; 32])
+        .unwrap()
+        .pseudonym("ada@example.com");
+    let message = Message::new("promo", Recipient::new(1_767_225_600).with_pseudonym(&ada));
+    // Also with unsubscribe wording not looked for, which caught the first rewrite's
+    // link by its "unsub" but not the second's.
+    let mut wording_ignored = Options::default();
+    wording_ignored.detect_unsubscribe = false;
+    let leave = "https://list.example/leave?next=hashbeacon:unsubscribe";
+    let html = format!(r#"<a href="{leave}">Leave</a> <a href="https://shop.example/">Shop</a>"#);
+    let text = format!("Leave: {leave}\nShop: https://shop.example/\n");
+    let bodies = [(html, true), (text, false)];
+    for ((body, is_html), options) in bodies
+        .iter()
+        .flat_map(|b| [(b, Options::default()), (b, wording_ignored.clone())])
+    {
+        let rewrite = |body: &[u8]| {
+            let rewrite = if *is_html { rewrite_html } else { rewrite_text };
+            rewrite(&tracker, &message, &options, body).unwrap()
+        };
+        let first = rewrite(body.as_bytes());
+        let tracked: Vec<_> = first
+            .report
+            .tracked
+            .iter()
+            .map(|link| link.destination.as_str())
+            .collect();
+        assert_eq!(tracked, ["https://shop.example/"], "{body}");
+        assert_eq!(first.report.skipped.len(), 1);
+        assert_eq!(first.report.skipped[0].reason, SkipReason::Unsubscribe);
+        assert_eq!(first.report.unsubscribe_links, 1);
+        let out = String::from_utf8(first.body.clone()).unwrap();
+        assert!(
+            out.contains("https://list.example/leave?next=https://t.example.com/hb/u/1u."),
+            "{out}"
+        );
+        assert!(!out.contains("hashbeacon:unsubscribe"), "{out}");
+        let second = rewrite(&first.body);
+        assert!(second.report.tracked.is_empty(), "{:?}", second.report.tracked);
+        assert_eq!(second.body, first.body);
+    }
+}

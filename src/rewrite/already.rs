@@ -50,10 +50,12 @@ impl OwnUrls {
             .any(|prefix| self.is_under(href, prefix))
     }
 
-    /// Whether an href is an unsubscribe URL of this tracker: a `GET` of it never
-    /// unsubscribes, but tracking it would only hide where it goes.
-    pub(crate) fn is_unsubscribe_url(&self, href: &str) -> bool {
-        self.is_under(href, &self.unsubscribe)
+    /// Whether an href is or holds an unsubscribe URL of this tracker: a `GET` of it
+    /// never unsubscribes, but tracking it would only hide where it goes. Held inside
+    /// another URL (where an earlier rewrite filled in an unsubscribe placeholder), it
+    /// is looked for as this crate writes it.
+    pub(crate) fn holds_unsubscribe_url(&self, href: &str) -> bool {
+        self.is_under(href, &self.unsubscribe) || href.contains(self.unsubscribe.as_str())
     }
 
     /// Whether an href starts with one of the prefixes, its scheme and host in any case.
@@ -101,9 +103,13 @@ mod tests {
         ] {
             assert!(own.is_tracking_url(ours), "{ours}");
         }
-        assert!(own.is_unsubscribe_url("HTTPS://t.EXAMPLE.com/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..tag"));
+        assert!(own.holds_unsubscribe_url("HTTPS://t.EXAMPLE.com/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..tag"));
+        assert!(own.holds_unsubscribe_url("https://a.example/leave?next=https://t.example.com/hb/u/1u.k1"));
         assert!(!own.is_tracking_url("https://t.example.com/hb/u/1u.k1.x..AAAAAAAAAAAAAAAA.1..tag"));
-        assert!(!own.is_unsubscribe_url("https://t.example.com/hb/c/1c.k1.x.0..1..tag?https://a.example/"));
+        assert!(
+            !own.holds_unsubscribe_url("https://t.example.com/hb/c/1c.k1.x.0..1..tag?https://a.example/")
+        );
+        assert!(!own.holds_unsubscribe_url("https://a.example/leave?next=https://t.example.com/hb/c/1c"));
         for other in [
             "https://t.example.com/HB/c/1c",
             "https://t.example.com/hb/privacy",

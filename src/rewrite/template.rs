@@ -463,7 +463,9 @@ impl<'t, 'a> Builder<'t, 'a> {
         if self.own.is_tracking_url(href) {
             return Err(SkipReason::AlreadyTracked);
         }
-        if href == UNSUBSCRIBE_PLACEHOLDER || self.own.is_unsubscribe_url(href) {
+        // A link that holds the placeholder gets it filled in, so it cannot be signed
+        // now; signed with it, the next rewrite would fill it inside the signed URL.
+        if href.contains(UNSUBSCRIBE_PLACEHOLDER) || self.own.holds_unsubscribe_url(href) {
             return Err(SkipReason::Unsubscribe);
         }
         if has_placeholder(href) {
