@@ -252,14 +252,21 @@ pub fn check_rewrite(
     // Rewriting the output again: every link tracked before is now already tracked,
     // and no pixel or honeypot goes in a second time.
     let second = rewrite(&first.body).expect("a rewritten body rewrites again");
-    let already = second
+    let click = format!("{BASE}/c/");
+    let already: usize = second
         .report
         .skipped
         .iter()
-        .filter(|link| link.reason == SkipReason::AlreadyTracked)
-        .count();
+        .map(|link| match link.reason {
+            SkipReason::AlreadyTracked => 1,
+            _ => link.href.matches(click.as_str()).count(),
+        })
+        .sum();
     // (The honeypot may not count: appended to a body that ends inside a tag or a
-    // comment, it is no link to the parser. Its bytes are counted below.)
+    // comment, it is no link to the parser. Its bytes are counted below. In plain text
+    // a tracked link can run on from a URL just before it, such as a filled-in
+    // unsubscribe placeholder with no space between them: it is left alone inside
+    // that URL, and counted there.)
     assert!(
         already >= report.tracked.len(),
         "{already} already-tracked links after tracking {}",
