@@ -85,7 +85,7 @@ pub(crate) fn has_placeholder(href: &str) -> bool {
 }
 
 /// Words in an href that mark an unsubscribe or opt-out endpoint (ASCII, lowercase).
-const UNSUBSCRIBE_IN_URL: Needles<7> = Needles::new([
+static UNSUBSCRIBE_IN_URL: Needles<7> = Needles::new([
     "unsub",
     "optout",
     "opt-out",
@@ -95,7 +95,7 @@ const UNSUBSCRIBE_IN_URL: Needles<7> = Needles::new([
     "desabonn",
 ]);
 /// Words in a link's text (or the text before a URL in a plain-text part) that mark it.
-const UNSUBSCRIBE_IN_TEXT: Needles<7> = Needles::new([
+static UNSUBSCRIBE_IN_TEXT: Needles<7> = Needles::new([
     "unsubscribe",
     "opt out",
     "opt-out",
