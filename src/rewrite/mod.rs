@@ -108,10 +108,11 @@ pub const PIXEL_PLACEHOLDER: &str = "<!--hashbeacon:pixel-->";
 /// Text an author puts where the recipient's signed one-click unsubscribe URL goes,
 /// typically the visible unsubscribe link: `<a href="hashbeacon:unsubscribe">`. Every
 /// occurrence, in HTML or plain text, becomes the URL the `List-Unsubscribe` header
-/// carries ([`Template::unsubscribe_headers`]), never a tracked link (nor is a link
-/// that holds it, say as a parameter of another URL, or holds a URL it became); it is
-/// filled in even for a recipient who opted out of tracking. Rendering a body that holds it needs
-/// a recipient with a pseudonym. No templating language treats this text as its own.
+/// carries ([`Template::unsubscribe_headers`]), never a tracked link; a link that
+/// holds it (say as a parameter of another URL), or holds the URL it became, is not
+/// tracked either. It is filled in even for a recipient who opted out of tracking.
+/// Rendering a body that holds it needs a recipient with a pseudonym. No templating
+/// language treats this text as its own.
 pub const UNSUBSCRIBE_PLACEHOLDER: &str = "hashbeacon:unsubscribe";
 
 /// Default of [`Options::max_url_len`]: well under the ~2,000 characters beyond which
