@@ -153,6 +153,11 @@ impl Health {
         }
     }
 
+    /// Counts events the writer gave up on, logged as [`Health::not_queued`] logs.
+    fn not_stored(&self, events: &[Event], error: &dyn Display) {
+        self.lost(&self.not_stored, events, error);
+    }
+
     fn lost(&self, counter: &AtomicU64, events: &[Event], error: &dyn Display) {
         for event in events {
             eprintln!("{}", Self::log_line(event, error));
@@ -322,8 +327,7 @@ impl Worker {
             if !self.store_batch(&batch) {
                 // Past the shutdown deadline with the database down: report the rest.
                 let rest: Vec<Event> = events.try_iter().collect();
-                self.health
-                    .lost(&self.health.not_stored, &rest, &SHUT_DOWN_UNREACHABLE);
+                self.health.not_stored(&rest, &SHUT_DOWN_UNREACHABLE);
                 // Later events (senders still alive) are reported one batch at a time.
             }
         }
@@ -352,7 +356,7 @@ impl Worker {
         let mut refused = vec![(batch, error)];
         while let Some((part, error)) = refused.pop() {
             if part.len() < 2 || tries_left < 2 {
-                self.health.lost(&self.health.not_stored, part, &error);
+                self.health.not_stored(part, &error);
                 continue;
             }
             tries_left -= 2;
@@ -367,11 +371,10 @@ impl Worker {
                     Stored::Refused(error) => refused.push((half, error)),
                     Stored::PastDeadline => {
                         if i == 0 {
-                            self.health
-                                .lost(&self.health.not_stored, halves.1, &SHUT_DOWN_UNREACHABLE);
+                            self.health.not_stored(halves.1, &SHUT_DOWN_UNREACHABLE);
                         }
                         for (part, error) in refused {
-                            self.health.lost(&self.health.not_stored, part, &error);
+                            self.health.not_stored(part, &error);
                         }
                         return false;
                     }
@@ -412,8 +415,7 @@ impl Worker {
             }
             if self.past_deadline(wait) {
                 self.set_waiting(0);
-                self.health
-                    .lost(&self.health.not_stored, batch, &SHUT_DOWN_UNREACHABLE);
+                self.health.not_stored(batch, &SHUT_DOWN_UNREACHABLE);
                 return Stored::PastDeadline;
             }
             std::thread::sleep(wait);
