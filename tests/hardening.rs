@@ -143,15 +143,6 @@ fn text(options: &Options, body: &[u8]) -> Rewritten {
     rewrite_text(&tracker(), &message(), options, body).unwrap()
 }
 
-/// The destinations a rewrite tracked, in order.
-fn destinations(out: &Rewritten) -> Vec<&str> {
-    out.report
-        .tracked
-        .iter()
-        .map(|link| link.destination.as_str())
-        .collect()
-}
-
 /// How many links a rewrite left alone as already tracked.
 fn already_tracked(out: &Rewritten) -> usize {
     out.report
@@ -465,7 +456,7 @@ fn unterminated_comments_hide_their_links() {
         &Options::default(),
         b"<a href=\"https://seen.example/\">x</a><!-- <a href=\"https://hidden.example/\">",
     );
-    let tracked = destinations(&out);
+    let tracked = common::tracked(&out);
     assert_eq!(tracked, ["https://seen.example/"]);
     // An unterminated conditional comment is still Outlook's markup.
     let out = html(
@@ -494,7 +485,7 @@ fn invalid_utf8_and_nul_bytes_in_a_utf8_body() {
     let mut utf8 = Options::default();
     utf8.charset = Some(Charset::utf_8());
     let out = html(&utf8, input);
-    let tracked = destinations(&out);
+    let tracked = common::tracked(&out);
     assert_eq!(tracked, ["https://ok.example/"]);
     let reasons: Vec<_> = out.report.skipped.iter().map(|l| l.reason.clone()).collect();
     assert_eq!(reasons[0], SkipReason::Encoding);
@@ -509,7 +500,7 @@ fn invalid_utf8_and_nul_bytes_in_a_utf8_body() {
     // Plain text: a URL ends at a NUL or an invalid byte; the bytes stay.
     let input = b"see https://a.example/x\x00y and https://b.example/\xff\xfe and \xc3 https://c.example/";
     let out = text(&Options::default(), input);
-    let tracked = destinations(&out);
+    let tracked = common::tracked(&out);
     assert_eq!(tracked, ["https://a.example/x", "https://c.example/"]);
     assert_eq!(out.report.skipped[0].reason, SkipReason::Encoding);
     let body = out.body;
@@ -558,7 +549,7 @@ fn a_megabyte_of_closing_brackets_after_a_url_is_trimmed_in_linear_time() {
         let input = megabyte_of("See https://x.example/a", closer, "\n");
         let out = within_bound(closer, || text(&Options::default(), &input));
         assert!(
-            destinations(&out) == ["https://x.example/a"],
+            common::tracked(&out) == ["https://x.example/a"],
             "{closer}: the URL without them"
         );
         // Everything after the URL is the input's, byte for byte.
@@ -569,7 +560,7 @@ fn a_megabyte_of_closing_brackets_after_a_url_is_trimmed_in_linear_time() {
     let input = megabyte_of(&url, ")", "");
     let out = within_bound("balanced", || text(&Options::default(), &input));
     assert!(
-        destinations(&out) == [url.as_str()],
+        common::tracked(&out) == [url.as_str()],
         "the balanced URL is tracked whole"
     );
 }
@@ -602,12 +593,12 @@ fn a_megabyte_of_unclosed_conditional_comments_is_scanned_in_linear_time() {
 fn a_links_text_ends_where_the_next_link_starts() {
     let body = b"<body><a href=https://a.example/1>Shop<a href=https://a.example/2>Unsubscribe</a>";
     let out = html(&Options::default(), body);
-    assert_eq!(destinations(&out), ["https://a.example/1"]);
+    assert_eq!(common::tracked(&out), ["https://a.example/1"]);
     assert_eq!(out.report.skipped[0].reason, SkipReason::Unsubscribe);
     // Inside a conditional comment too.
     let body = b"<body><!--[if mso]><a href=https://a.example/1>Shop<a href=https://a.example/2>Unsubscribe</a><![endif]-->";
     let out = html(&Options::default(), body);
-    assert_eq!(destinations(&out), ["https://a.example/1"]);
+    assert_eq!(common::tracked(&out), ["https://a.example/1"]);
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! Regression tests for defects found by fuzzing and review, one test per finding, each
 //! named after what went wrong.
 
+mod common;
+
 use hashbeacon::{Key, KeyId, Keyring};
 
 fn key(id: &str, byte: u8) -> Result<Key, hashbeacon::KeyError> {
@@ -32,22 +34,15 @@ fn keyring_comment_with_a_comma_is_ignored_whole() -> Result<(), hashbeacon::Key
 /// was itself left untracked as an unsubscribe link. Its text is now its `alt`.
 #[test]
 fn an_area_is_judged_by_its_alt_text_not_by_what_follows_it() {
-    use hashbeacon::Tracker;
     use hashbeacon::rewrite::{Message, Options, Recipient, SkipReason, rewrite_html};
 
-    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let tracker = common::tracker();
     let message = Message::new("promo", Recipient::new(1_767_225_600));
     let html = br#"<map><area href="https://map.example/area" alt="Spring sale"></map>
         <a href="https://list.example/u?id=1">Unsubscribe</a>
         <map><area href="https://list.example/stop" alt="Unsubscribe"></map>"#;
     let out = rewrite_html(&tracker, &message, &Options::default(), html).unwrap();
-    let tracked: Vec<_> = out
-        .report
-        .tracked
-        .iter()
-        .map(|link| link.destination.as_str())
-        .collect();
-    assert_eq!(tracked, ["https://map.example/area"]);
+    assert_eq!(common::tracked(&out), ["https://map.example/area"]);
     let skipped: Vec<_> = out
         .report
         .skipped
@@ -68,10 +63,9 @@ fn an_area_is_judged_by_its_alt_text_not_by_what_follows_it() {
 /// the placeholder was removed even when no pixel or honeypot went in its place.
 #[test]
 fn rewriting_again_keeps_a_second_pixel_placeholder() {
-    use hashbeacon::Tracker;
     use hashbeacon::rewrite::{Message, Options, PixelPlacement, Recipient, rewrite_html};
 
-    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let tracker = common::tracker();
     let message = Message::new("promo", Recipient::new(1_767_225_600));
     let mut options = Options::default();
     options.pixel = PixelPlacement::Placeholder;
@@ -96,10 +90,9 @@ fn rewriting_again_keeps_a_second_pixel_placeholder() {
 /// second rewrite then saw as a link. The pixel now goes at the very start instead.
 #[test]
 fn a_body_ending_inside_a_tag_gets_the_pixel_where_it_shows() {
-    use hashbeacon::Tracker;
     use hashbeacon::rewrite::{Message, Options, Recipient, rewrite_html};
 
-    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let tracker = common::tracker();
     let message = Message::new("promo", Recipient::new(1_767_225_600));
     let options = Options::default();
     for html in [
@@ -131,10 +124,10 @@ fn a_body_ending_inside_a_tag_gets_the_pixel_where_it_shows() {
 /// tracker's unsubscribe URL: rewriting the result again changes nothing.
 #[test]
 fn a_link_holding_the_unsubscribe_placeholder_is_filled_in_not_tracked() {
+    use hashbeacon::PseudonymKey;
     use hashbeacon::rewrite::{Message, Options, Recipient, SkipReason, rewrite_html, rewrite_text};
-    use hashbeacon::{PseudonymKey, Tracker};
 
-    let tracker = Tracker::new(key("k1", 7).unwrap().into(), "https://t.example.com/hb").unwrap();
+    let tracker = common::tracker();
     let ada = PseudonymKey::new(&[0x42; 32])
         .unwrap()
         .pseudonym("ada@example.com");
@@ -156,13 +149,7 @@ fn a_link_holding_the_unsubscribe_placeholder_is_filled_in_not_tracked() {
             rewrite(&tracker, &message, &options, body).unwrap()
         };
         let first = rewrite(body.as_bytes());
-        let tracked: Vec<_> = first
-            .report
-            .tracked
-            .iter()
-            .map(|link| link.destination.as_str())
-            .collect();
-        assert_eq!(tracked, ["https://shop.example/"], "{body}");
+        assert_eq!(common::tracked(&first), ["https://shop.example/"], "{body}");
         assert_eq!(first.report.skipped.len(), 1);
         assert_eq!(first.report.skipped[0].reason, SkipReason::Unsubscribe);
         assert_eq!(first.report.unsubscribe_links, 1);

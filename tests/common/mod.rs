@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Tracker, VerifiedClick};
+use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Rewritten, Tracker, VerifiedClick};
 
 pub(crate) const BASE: &str = "https://t.example.com/hb";
 pub(crate) const NOW: u64 = 1_767_225_600;
@@ -11,6 +11,15 @@ pub(crate) const NOW: u64 = 1_767_225_600;
 pub(crate) fn tracker() -> Tracker {
     let key = Key::new(KeyId::new("k1").unwrap(), &[7u8; 32]).unwrap();
     Tracker::new(key.into(), BASE).unwrap()
+}
+
+/// The destinations a rewrite's report says it tracked, in order.
+pub(crate) fn tracked(out: &Rewritten) -> Vec<&str> {
+    out.report
+        .tracked
+        .iter()
+        .map(|link| link.destination.as_str())
+        .collect()
 }
 
 /// The claims of a plain click: campaign `promo`, link 0, no recipient, no expiry.
