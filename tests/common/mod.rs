@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Rewritten, Tracker, VerifiedClick};
+use hashbeacon::{Claims, Key, KeyId, Kind, LinkId, Tracker, VerifiedClick};
 
 pub(crate) const BASE: &str = "https://t.example.com/hb";
 pub(crate) const NOW: u64 = 1_767_225_600;
@@ -14,7 +14,8 @@ pub(crate) fn tracker() -> Tracker {
 }
 
 /// The destinations a rewrite's report says it tracked, in order.
-pub(crate) fn tracked(out: &Rewritten) -> Vec<&str> {
+#[cfg(feature = "rewrite")]
+pub(crate) fn tracked(out: &hashbeacon::Rewritten) -> Vec<&str> {
     out.report
         .tracked
         .iter()
