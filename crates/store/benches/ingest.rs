@@ -7,7 +7,13 @@
 //! cargo bench -p hashbeacon-store --bench ingest            # 200,000 events a run
 //! HASHBEACON_INGEST_EVENTS=1000000 cargo bench -p hashbeacon-store --bench ingest
 //! HASHBEACON_INGEST_BATCH=5000 cargo bench -p hashbeacon-store --bench ingest   # max batch
+//! HASHBEACON_INGEST_CONNECTIONS=2 cargo bench -p hashbeacon-store --bench ingest # per writer
 //! ```
+//!
+//! With `HASHBEACON_INGEST_CONNECTIONS=N` the writer stores on N connections
+//! ([`WriterOptions::connections`]), and the rows are also copied on N connections at
+//! once, each a share of them: the ratio to one `COPY` is what the writer gains, the
+//! ratio to N is the like-for-like one.
 //!
 //! Each round loads the same synthetic events (a million possible recipients, ten
 //! links, arriving in order as live traffic does) into a fresh schema, once through a [`Writer`] fed from a full
@@ -48,23 +54,56 @@ fn main() {
     let mut shape = Shape::default();
     shape.per_second = Some(5_000);
     let events: Vec<Event> = Synthetic::new(shape).take(n).collect();
-    let (mut writer_rates, mut copy_rates) = (Vec::new(), Vec::new());
+    let connections: usize = std::env::var("HASHBEACON_INGEST_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let mut options = WriterOptions::default().with_connections(connections);
+    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        options = options.with_max_batch(batch);
+    }
+    let (mut writer_rates, mut copy_rates, mut parallel_rates) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let copy = rate(n, time_copy(&schema(&url, round, "copy"), &events));
-        let writer = rate(n, time_writer(&schema(&url, round, "writer"), &events));
-        drop_schemas(&url, round);
-        println!(
+        let copy = rate(n, time_copy(&schema(&url, round, "copy"), &events, 1));
+        let parallel = (connections > 1).then(|| {
+            rate(
+                n,
+                time_copy(&schema(&url, round, "parallel"), &events, connections),
+            )
+        });
+        let writer = rate(n, time_writer(&schema(&url, round, "writer"), &events, &options));
+        drop_schemas(&url, round, parallel.is_some());
+        print!(
             "ingest round {round}: writer {writer:>9.0} events/s, COPY {copy:>9.0} rows/s, {:.2}x",
             writer / copy
         );
+        if let Some(parallel) = parallel {
+            print!(
+                ", {connections} COPYs at once {parallel:>9.0} rows/s, {:.2}x",
+                writer / parallel
+            );
+            parallel_rates.push(parallel);
+        }
+        println!();
         writer_rates.push(writer);
         copy_rates.push(copy);
     }
     let (writer, copy) = (median(writer_rates), median(copy_rates));
-    println!(
-        "ingest: {n} events, median of {ROUNDS}: writer {writer:.0} events/s, raw COPY {copy:.0} rows/s, ratio {:.2}x (target >= 0.5x)",
+    print!(
+        "ingest: {n} events, {connections} connection(s), median of {ROUNDS}: writer {writer:.0} events/s, raw COPY {copy:.0} rows/s, ratio {:.2}x (target >= 0.5x)",
         writer / copy
     );
+    if connections > 1 {
+        let parallel = median(parallel_rates);
+        print!(
+            "; {connections} raw COPYs at once {parallel:.0} rows/s, ratio {:.2}x",
+            writer / parallel
+        );
+    }
+    println!();
 }
 
 /// A fresh, empty schema with the store's tables, and the URL that uses it.
@@ -75,8 +114,11 @@ fn schema(url: &str, round: usize, what: &str) -> String {
 }
 
 /// Drops a round's schemas.
-fn drop_schemas(url: &str, round: usize) {
-    for what in ["copy", "writer"] {
+fn drop_schemas(url: &str, round: usize, parallel: bool) {
+    for what in ["copy", "writer"]
+        .into_iter()
+        .chain(parallel.then_some("parallel"))
+    {
         common::drop_schema(url, &schema_name(round, what));
     }
 }
@@ -85,35 +127,39 @@ fn schema_name(round: usize, what: &str) -> String {
     format!("ingest_{}_{round}_{what}", std::process::id())
 }
 
-/// The writer as a server runs it: default options, events already queued.
-fn time_writer(url: &str, events: &[Event]) -> Duration {
+/// The writer as a server runs it: default options but for the bench's variables,
+/// events already queued.
+fn time_writer(url: &str, events: &[Event], options: &WriterOptions) -> Duration {
     let (sink, receiver) = ChannelSink::new(events.len());
     for event in events {
         sink.record(event.clone()).unwrap();
     }
     drop(sink);
     let started = Instant::now();
-    let mut options = WriterOptions::default();
-    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        options = options.with_max_batch(batch);
-    }
-    let writer = Writer::spawn(Database::parse(url), receiver, options);
+    let writer = Writer::spawn(Database::parse(url), receiver, options.clone());
     let health = writer.finish(Duration::from_secs(60));
     let elapsed = started.elapsed();
     assert_eq!(health.events_stored, events.len() as u64, "{health:?}");
     elapsed
 }
 
-/// The same rows by binary `COPY` alone, no rollups.
-fn time_copy(url: &str, events: &[Event]) -> Duration {
-    let mut store = Store::open(url).unwrap();
+/// The same rows by binary `COPY` alone, no rollups, on `connections` connections at
+/// once, each a share of the rows.
+fn time_copy(url: &str, events: &[Event], connections: usize) -> Duration {
+    let mut stores: Vec<Store> = (0..connections).map(|_| Store::open(url).unwrap()).collect();
     let started = Instant::now();
-    for chunk in events.chunks(COPY_ROWS) {
-        store.write_raw_only(chunk).unwrap();
-    }
+    std::thread::scope(|scope| {
+        for (store, share) in stores
+            .iter_mut()
+            .zip(events.chunks(events.len().div_ceil(connections)))
+        {
+            scope.spawn(move || {
+                for chunk in share.chunks(COPY_ROWS) {
+                    store.write_raw_only(chunk).unwrap();
+                }
+            });
+        }
+    });
     started.elapsed()
 }
 

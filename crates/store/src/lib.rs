@@ -13,7 +13,8 @@
 //!   one transaction each. While the database is unreachable it keeps the events
 //!   and tries again with backoff. Its [`Health`] counts what was stored, not
 //!   stored and not queued. Any number of writers, in any number of processes, may
-//!   write to one PostgreSQL database at once.
+//!   write to one PostgreSQL database at once, and one writer may store on several
+//!   connections ([`WriterOptions::with_connections`]).
 //! - [`Store::write`] is what the writer calls: raw rows plus **rollups**, in the
 //!   same transaction. Rollups are counters keyed by campaign, link, action (by
 //!   name: a new kind of action needs no new schema), reason and hour, with a

@@ -1,11 +1,13 @@
-//! The batching writer: a thread that drains a [`ChannelSink`]'s receiver into a
-//! [`Store`], a batch per transaction, and survives the database going away.
+//! The batching writer: a thread that drains a [`ChannelSink`]'s receiver into
+//! batches, and one thread per database connection that stores them in a [`Store`],
+//! a batch per transaction, surviving the database going away.
 //!
 //! [`ChannelSink`]: hashbeacon::sink::ChannelSink
 
 use std::fmt::Display;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,8 +46,21 @@ pub struct WriterOptions {
     /// it, before its events are counted as not stored.
     pub attempts: u32,
     /// How many recipients the writer remembers as stored, to leave out of later
-    /// batches ([`Store::remember_recipients`]).
+    /// batches ([`Store::remember_recipients`]), shared out among its connections.
     pub known_recipients: usize,
+    /// How many connections a PostgreSQL writer stores batches on at once (SQLite:
+    /// always one, since a second would wait for the first's lock on the file).
+    ///
+    /// One connection is served by one PostgreSQL process, so a writer with one
+    /// connection stores at most what one core of the database server can, however
+    /// many it has. With several, every event goes to the connection of its
+    /// recipient, so the connections never store the same first-seen row and do
+    /// not wait for each other's (see the store's README); the rollup counters they
+    /// share are upserted in one order by every writer, after the raw rows.
+    /// Each connection's batches hold up to [`Self::max_batch`] events. Each
+    /// lingering batch is split among the connections, so under light traffic more
+    /// connections mean more, smaller transactions.
+    pub connections: usize,
 }
 
 impl Default for WriterOptions {
@@ -59,6 +74,7 @@ impl Default for WriterOptions {
             retry_max: Duration::from_secs(5),
             attempts: 3,
             known_recipients: crate::known::DEFAULT_KNOWN_RECIPIENTS,
+            connections: 1,
         }
     }
 }
@@ -80,6 +96,21 @@ impl WriterOptions {
     /// Sets how many recipients the writer remembers as stored (0: none).
     pub fn with_known_recipients(mut self, known_recipients: usize) -> Self {
         self.known_recipients = known_recipients;
+        self
+    }
+
+    /// Sets how many connections a PostgreSQL writer stores batches on at once (at
+    /// least 1; SQLite always uses one).
+    ///
+    /// ```
+    /// use hashbeacon_store::WriterOptions;
+    ///
+    /// let options = WriterOptions::default().with_connections(4);
+    /// assert_eq!(options.connections, 4);
+    /// assert_eq!(WriterOptions::default().with_connections(0).connections, 1);
+    /// ```
+    pub fn with_connections(mut self, connections: usize) -> Self {
+        self.connections = connections.max(1);
         self
     }
 
@@ -225,8 +256,9 @@ fn count(events: &[Event]) -> u64 {
     u64::try_from(events.len()).unwrap_or(u64::MAX)
 }
 
-/// A running writer thread. It ends when every sender of its channel is gone and
-/// what was queued is stored; [`Writer::finish`] waits for that.
+/// A running writer: a thread that takes events off the queue in batches, and one
+/// per database connection that stores them. It ends when every sender of its
+/// channel is gone and what was queued is stored; [`Writer::finish`] waits for that.
 #[derive(Debug)]
 pub struct Writer {
     health: Arc<Health>,
@@ -235,7 +267,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts a thread that stores what `events` receives into `db`.
+    /// Starts the threads that store what `events` receives into `db`.
     ///
     /// The database is opened by the thread: if it is unreachable now, events wait
     /// and the writer keeps trying, with backoff, as it does whenever the database
@@ -244,19 +276,8 @@ impl Writer {
         let health = Arc::new(Health::default());
         let deadline = Arc::new(Mutex::new(None));
         let thread = {
-            let (health, deadline) = (Arc::clone(&health), Arc::clone(&deadline));
-            std::thread::spawn(move || {
-                Worker {
-                    db,
-                    id: writer_id(),
-                    batches: 0,
-                    store: None,
-                    options,
-                    health,
-                    deadline,
-                }
-                .run(&events);
-            })
+            let batcher = Batcher::new(&db, options, &health, &deadline);
+            std::thread::spawn(move || batcher.run(&events))
         };
         Self {
             health,
@@ -277,7 +298,7 @@ impl Writer {
     pub fn finish(self, grace: Duration) -> HealthReport {
         *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + grace);
         if self.thread.join().is_err() {
-            self.health.error(&"the event writer panicked");
+            self.health.error(&PANICKED);
         }
         self.health.report()
     }
@@ -295,12 +316,220 @@ const SPLIT_TRIES: u32 = 96;
 /// How often a lingering batch looks for more events.
 const LINGER_STEP: Duration = Duration::from_millis(1);
 
+/// Why events are counted as not stored when a connection's thread panicked.
+const PANICKED: &str = "the event writer panicked";
+
+/// Takes events off the queue, gathers each connection's batch of them and hands it
+/// over when the connection is free.
+struct Batcher {
+    connections: Vec<Connection>,
+    max_batch: usize,
+    linger: Duration,
+    health: Arc<Health>,
+    /// Set by a connection that gave up on the database at shutdown.
+    gave_up: Arc<AtomicBool>,
+}
+
+/// A connection's thread and the batch gathered for it.
+struct Connection {
+    batches: SyncSender<Vec<Event>>,
+    /// From a batch's hand-over until the thread has stored it.
+    busy: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+    next: Vec<Event>,
+    /// When `next` started lingering: at its first event, or when the connection
+    /// became free, whichever came later.
+    since: Instant,
+}
+
+impl Batcher {
+    fn new(
+        db: &Database,
+        options: WriterOptions,
+        health: &Arc<Health>,
+        deadline: &Arc<Mutex<Option<Instant>>>,
+    ) -> Self {
+        let count = match db {
+            Database::Sqlite(_) => 1,
+            Database::Postgres(_) => options.connections.max(1),
+        };
+        let id = writer_id();
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let connections = (0..count)
+            .map(|connection| {
+                let mut worker = Worker {
+                    db: db.clone(),
+                    id: format!("{id}-{connection}"),
+                    batches: 0,
+                    waiting: 0,
+                    store: None,
+                    // Each connection sees its share of the recipients.
+                    options: (options.clone())
+                        .with_known_recipients(options.known_recipients.div_ceil(count)),
+                    health: Arc::clone(health),
+                    deadline: Arc::clone(deadline),
+                };
+                let (batches, receiver) = std::sync::mpsc::sync_channel::<Vec<Event>>(0);
+                let busy = Arc::new(AtomicBool::new(false));
+                let thread = {
+                    let (busy, gave_up) = (Arc::clone(&busy), Arc::clone(&gave_up));
+                    std::thread::spawn(move || {
+                        for batch in receiver {
+                            if !worker.store_batch(&batch) {
+                                gave_up.store(true, Ordering::Relaxed);
+                            }
+                            busy.store(false, Ordering::Release);
+                        }
+                    })
+                };
+                Connection {
+                    batches,
+                    busy,
+                    thread,
+                    next: Vec::new(),
+                    since: Instant::now(),
+                }
+            })
+            .collect();
+        Self {
+            connections,
+            max_batch: options.max_batch,
+            linger: options.linger,
+            health: Arc::clone(health),
+            gave_up,
+        }
+    }
+
+    fn run(mut self, events: &Receiver<Event>) {
+        let mut open = true;
+        loop {
+            if self.connections.iter().all(|c| c.next.is_empty()) {
+                if !open {
+                    break;
+                }
+                match events.recv() {
+                    Ok(event) => self.add(event),
+                    Err(_) => break,
+                }
+            }
+            // Takes what is queued while a connection is free and every batch has
+            // room; the rest waits in the queue, whose bound the host sees. With one
+            // connection, the events that come during a write wait there, as they
+            // did for a writer that took a batch only after storing the one before.
+            while open && self.can_take() {
+                match events.try_recv() {
+                    Ok(event) => self.add(event),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
+                }
+            }
+            if self.gave_up.swap(false, Ordering::Relaxed) {
+                // Past the shutdown deadline with the database down: report the rest.
+                // Later events (senders still alive) are reported a batch at a time.
+                let rest: Vec<Event> = (self.connections.iter_mut())
+                    .flat_map(|c| std::mem::take(&mut c.next))
+                    .chain(events.try_iter())
+                    .collect();
+                self.health.not_stored(&rest, &SHUT_DOWN_UNREACHABLE);
+            }
+            if !self.hand_over(open) {
+                // Sleeps, not waits on the channel: a receiver blocked on it is woken
+                // by every event sent, at a cost to the request handlers. Short ones,
+                // so that a burst fills the batch rather than the queue.
+                std::thread::sleep(LINGER_STEP);
+            }
+        }
+        for connection in self.connections {
+            drop(connection.batches);
+            if connection.thread.join().is_err() {
+                self.health.error(&PANICKED);
+            }
+        }
+    }
+
+    /// Whether to take more events off the queue: a connection is free and no batch
+    /// is full.
+    fn can_take(&self) -> bool {
+        let free = |c: &Connection| !c.busy.load(Ordering::Acquire);
+        (self.connections.iter()).all(|c| c.next.len() < self.max_batch) && self.connections.iter().any(free)
+    }
+
+    /// Adds an event to its connection's next batch.
+    fn add(&mut self, event: Event) {
+        let count = self.connections.len();
+        let Some(connection) = self.connections.get_mut(connection_of(&event, count)) else {
+            // Never: `connection_of` answers below `count`.
+            self.health.not_stored(&[event], &PANICKED);
+            return;
+        };
+        if connection.next.is_empty() {
+            connection.since = Instant::now();
+        }
+        connection.next.push(event);
+    }
+
+    /// Hands every batch that is due to its connection if it is free. A batch is due
+    /// once it has lingered long enough, when the queue closed, and when any batch is
+    /// full: then the queue holds events no batch can take, and lingering would only
+    /// keep them waiting. Whether any batch was handed over.
+    fn hand_over(&mut self, open: bool) -> bool {
+        let backed_up = (self.connections.iter()).any(|c| c.next.len() >= self.max_batch);
+        let mut handed = false;
+        for connection in &mut self.connections {
+            if connection.next.is_empty() {
+                continue;
+            }
+            if connection.thread.is_finished() {
+                // Its thread ends only when its channel closes, so it panicked.
+                self.health
+                    .not_stored(&std::mem::take(&mut connection.next), &PANICKED);
+                continue;
+            }
+            if connection.busy.load(Ordering::Acquire) {
+                // The batch lingers from when the connection is free, as it would
+                // with one thread taking a batch after storing the one before:
+                // events keep coming during a write, and lingering after it is what
+                // makes the next batch fuller.
+                connection.since = Instant::now();
+                continue;
+            }
+            if !(backed_up || !open || connection.since.elapsed() >= self.linger) {
+                continue;
+            }
+            connection.busy.store(true, Ordering::Release);
+            // The thread is free, so this waits no longer than its return to `recv`.
+            if let Err(lost) = connection.batches.send(std::mem::take(&mut connection.next)) {
+                self.health.not_stored(&lost.0, &PANICKED);
+            }
+            handed = true;
+        }
+        handed
+    }
+}
+
+/// The connection, of `count`, that stores an event: its recipient's, so that one
+/// connection stores all first-seen rows of a recipient and two connections never
+/// wait for each other's (events without one share a connection too).
+fn connection_of(event: &Event, count: usize) -> usize {
+    let recipient = event
+        .token
+        .as_ref()
+        .ok()
+        .and_then(|token| token.recipient.as_deref());
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(recipient);
+    // Below `count`, which is a `usize`.
+    usize::try_from(hash % count.max(1) as u64).unwrap_or_default()
+}
+
+/// One connection's writer: stores batches, retries them, splits refused ones.
 struct Worker {
     db: Database,
-    /// Unique to this writer among all writers of the database, past and present.
+    /// Unique to this connection among all writers of the database, past and present.
     id: String,
     /// Batches taken so far: with `id`, each batch's id.
     batches: u64,
+    /// What this connection counts in [`Health`]'s events waiting.
+    waiting: u64,
     store: Option<Store>,
     options: WriterOptions,
     health: Arc<Health>,
@@ -308,31 +537,6 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(&mut self, events: &Receiver<Event>) {
-        while let Ok(first) = events.recv() {
-            let max = self.options.max_batch;
-            let mut batch = vec![first];
-            batch.extend(events.try_iter().take(max.saturating_sub(1)));
-            // Sleeps, not waits on the channel: a receiver blocked on it is woken by
-            // every event sent, at a cost to the request handlers. Short ones, so that
-            // a burst fills the batch rather than the queue.
-            let until = Instant::now() + self.options.linger;
-            while batch.len() < max {
-                let Some(left) = until.checked_duration_since(Instant::now()) else {
-                    break;
-                };
-                std::thread::sleep(left.min(LINGER_STEP));
-                batch.extend(events.try_iter().take(max - batch.len()));
-            }
-            if !self.store_batch(&batch) {
-                // Past the shutdown deadline with the database down: report the rest.
-                let rest: Vec<Event> = events.try_iter().collect();
-                self.health.not_stored(&rest, &SHUT_DOWN_UNREACHABLE);
-                // Later events (senders still alive) are reported one batch at a time.
-            }
-        }
-    }
-
     /// Stores one batch, retrying with backoff while the database is unreachable.
     /// `false` when it gave up because the shutdown deadline passed.
     fn store_batch(&mut self, batch: &[Event]) -> bool {
@@ -452,8 +656,14 @@ impl Worker {
         }
     }
 
-    fn set_waiting(&self, events: u64) {
-        self.health.waiting.store(events, Ordering::Relaxed);
+    /// Sets this connection's share of the events waiting.
+    fn set_waiting(&mut self, events: u64) {
+        let before = std::mem::replace(&mut self.waiting, events);
+        if events >= before {
+            self.health.waiting.fetch_add(events - before, Ordering::Relaxed);
+        } else {
+            self.health.waiting.fetch_sub(before - events, Ordering::Relaxed);
+        }
     }
 
     /// Whether a shutdown deadline is set and waiting `wait` more would pass it.
@@ -466,7 +676,7 @@ impl Worker {
 /// An id no other writer, on this host or another, takes: the process id, the start
 /// time and the standard library's per-process random hashing keys.
 fn writer_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
+    use std::hash::Hasher;
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
@@ -491,4 +701,43 @@ enum Failure {
     Unreachable(String),
     /// The database answered but refused the batch.
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::connection_of;
+    use crate::load::{Shape, Synthetic};
+    proptest! {
+        #[test]
+        fn every_event_of_a_recipient_goes_to_the_same_connection(
+            seed: u64,
+            recipients in 1u32..40,
+            count in 1usize..5,
+        ) {
+            let mut shape = Shape::default();
+            (shape.recipients, shape.seed) = (recipients, seed);
+            let mut seen = std::collections::HashMap::new();
+            for event in Synthetic::new(shape).take(300) {
+                let connection = connection_of(&event, count);
+                prop_assert!(connection < count);
+                let recipient = event.token.ok().and_then(|token| token.recipient);
+                prop_assert_eq!(*seen.entry(recipient).or_insert(connection), connection);
+            }
+        }
+    }
+
+    #[test]
+    fn many_recipients_spread_over_every_connection() {
+        let shape = Shape {
+            recipients: 100_000,
+            ..Shape::default()
+        };
+        let mut counts = [0; 4];
+        for event in Synthetic::new(shape).take(4_000) {
+            counts[connection_of(&event, 4)] += 1;
+        }
+        assert!(counts.iter().all(|n| (700..1_300).contains(n)), "{counts:?}");
+    }
 }

@@ -96,15 +96,61 @@ fn concurrent_writers_on_one_postgres_lose_and_double_nothing() {
     assert_exact(&url, 4 * per_writer as u64);
 }
 
+/// Each of a writer's connections keeps the id of the last batch it wrote (to know it
+/// written if its commit went unanswered), and only that one.
+fn connections_that_wrote(db: &str) -> i64 {
+    common::count(db, "SELECT count(*) FROM written_batches")
+}
+
+#[test]
+fn a_writer_on_several_connections_loses_and_doubles_nothing() {
+    let Some(url) = common::postgres_url() else { return };
+    let url = common::fresh_schema(&url);
+    // Few recipients and links: the connections share every counter row.
+    let health = store_queued(&url, &events(5, 4_000), options().with_connections(3));
+    assert_eq!(
+        (health.events_stored, health.events_not_stored),
+        (4_000, 0),
+        "{health:?}"
+    );
+    // Batches of at most 100 per connection.
+    assert!(health.batches_stored >= 40, "{health:?}");
+    assert_eq!(connections_that_wrote(&url), 3);
+    assert_exact(&url, 4_000);
+}
+
+#[test]
+fn sqlite_is_written_on_one_connection_whatever_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db").to_str().unwrap().to_owned();
+    let health = store_queued(&db, &events(6, 1_000), options().with_connections(4));
+    assert_eq!(
+        (health.events_stored, health.events_not_stored),
+        (1_000, 0),
+        "{health:?}"
+    );
+    assert_eq!(connections_that_wrote(&db), 1);
+    assert_exact(&db, 1_000);
+}
+
 #[test]
 fn keeps_events_while_postgres_is_down_and_writes_them_when_it_is_back() {
+    survives_postgres_going_away(options());
+}
+
+#[test]
+fn keeps_events_on_every_connection_while_postgres_is_down() {
+    survives_postgres_going_away(options().with_connections(2));
+}
+
+fn survives_postgres_going_away(options: WriterOptions) {
     if common::postgres_url().is_none() {
         return;
     }
     let cluster = common::cluster::Cluster::start();
     let url = cluster.url();
     let (sink, receiver) = ChannelSink::new(10_000);
-    let writer = Writer::spawn(Database::parse(&url), receiver, options());
+    let writer = Writer::spawn(Database::parse(&url), receiver, options);
     let health = writer.health();
     send(&sink, &events(1, 500));
     wait_for("the first events", || health.report().events_stored == 500);
@@ -127,6 +173,7 @@ fn keeps_events_while_postgres_is_down_and_writes_them_when_it_is_back() {
         "{health:?}"
     );
     assert!(health.database_reachable);
+    assert_eq!(health.events_waiting, 0, "{health:?}");
     assert_exact(&url, 1_200);
 }
 
@@ -140,13 +187,18 @@ fn refused_by_postgres(event: &mut Event) -> bool {
     true
 }
 
-/// Queues `events`, then has a writer store them in one batch and finish.
-fn store_in_one_batch(db: &str, events: &[Event]) -> HealthReport {
+/// Queues `events`, then has a writer store them and finish.
+fn store_queued(db: &str, events: &[Event], options: WriterOptions) -> HealthReport {
     let (sink, receiver) = ChannelSink::new(10_000);
     send(&sink, events);
     drop(sink);
-    let writer = Writer::spawn(Database::parse(db), receiver, options().with_max_batch(5_000));
+    let writer = Writer::spawn(Database::parse(db), receiver, options);
     writer.finish(Duration::from_secs(30))
+}
+
+/// Queues `events`, then has a writer store them in one batch and finish.
+fn store_in_one_batch(db: &str, events: &[Event]) -> HealthReport {
+    store_queued(db, events, options().with_max_batch(5_000))
 }
 
 #[test]
@@ -205,7 +257,7 @@ fn an_unreachable_database_at_shutdown_is_reported_not_hidden() {
         .port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=1");
     let (sink, receiver) = ChannelSink::new(1_000);
-    let writer = Writer::spawn(Database::parse(&url), receiver, options());
+    let writer = Writer::spawn(Database::parse(&url), receiver, options().with_connections(2));
     let mut click = template(Kind::Click, false);
     click.verdict = Verdict::Human;
     if let Ok(token) = &mut click.token {
@@ -224,39 +276,36 @@ fn an_unreachable_database_at_shutdown_is_reported_not_hidden() {
     assert!(health.last_error.is_some());
 }
 
-/// Batch ids kept in the SQLite database at `db`.
-fn batch_ids_kept(db: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT count(*) FROM written_batches", [], |row| row.get(0))
-        .unwrap()
-}
-
-/// Stores `n` events sent one every 2 ms (live traffic, slower than the writer) and
-/// returns how many transactions it took.
-fn trickle(linger: Duration, n: usize) -> u64 {
+/// Stores `n` events sent 2 ms apart (live traffic, slower than the writer), or
+/// each once the one before is stored, and returns how many transactions it took.
+fn trickle(linger: Duration, n: usize, one_at_a_time: bool) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db").to_str().unwrap().to_owned();
     let (sink, receiver) = ChannelSink::new(10_000);
     let writer = Writer::spawn(Database::parse(&db), receiver, options().with_linger(linger));
-    for event in events(3, n) {
+    let health = writer.health();
+    for (i, event) in events(3, n).into_iter().enumerate() {
         sink.record(event).unwrap();
-        std::thread::sleep(Duration::from_millis(2));
+        if one_at_a_time {
+            wait_for("the event", || health.report().events_stored > i as u64);
+        } else {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
     drop(sink);
     let health = writer.finish(Duration::from_secs(10));
     assert_eq!(health.events_stored, n as u64);
     assert_exact(&db, n as u64);
     // Each batch's id is forgotten once the next batch is written: one is left.
-    assert_eq!(batch_ids_kept(&db), 1, "{health:?}");
+    assert_eq!(connections_that_wrote(&db), 1, "{health:?}");
     health.batches_stored
 }
 
 #[test]
 fn a_lingering_writer_stores_live_traffic_in_few_transactions() {
-    // Without lingering, every event or two is a transaction of its own.
-    let eager = trickle(Duration::ZERO, 50);
-    assert!(eager >= 10, "{eager} transactions for 50 events sent 2 ms apart");
+    // Without lingering, an event that finds the writer idle is written at once.
+    assert_eq!(trickle(Duration::ZERO, 50, true), 50);
     // Lingering half a second, the ~100 ms of traffic fits in one or two.
-    let lingering = trickle(Duration::from_millis(500), 50);
+    let lingering = trickle(Duration::from_millis(500), 50, false);
     assert!(lingering <= 2, "{lingering} transactions");
 }
