@@ -16,7 +16,7 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
                          [--forwarded-header x-forwarded-for|forwarded|both-must-agree]
                          [--conversion-parameter NAME] [--admin-token-file FILE]
                          [--header-read-timeout SECONDS] [--shutdown-deadline SECONDS]
-                         [--retention-days DAYS]
+                         [--retention-days DAYS] [--db-connections N]
 
   --addr                  public tracking listener (default 127.0.0.1:8080)
   --admin-addr            /stats, /dashboard, /unsubscribes, /healthz, POST /conversion
@@ -33,7 +33,9 @@ usage: hashbeacon-server [--addr HOST:PORT] [--admin-addr HOST:PORT]
   --header-read-timeout   close connections that have not sent a request head (default 10)
   --shutdown-deadline     on SIGTERM, wait this long for requests in flight, then as
                           long for an unreachable database to take queued events (default 30)
-  --retention-days        delete raw events older than DAYS, hourly; figures stay";
+  --retention-days        delete raw events older than DAYS, hourly; figures stay
+  --db-connections        PostgreSQL connections events are stored on at once
+                          (default 1; SQLite always uses one)";
 
 /// The configuration from the command line and the environment, `None` for `--help`.
 ///
@@ -51,6 +53,7 @@ pub fn parse(
     let mut trusted_proxies = Vec::new();
     let mut forwarded_header = None;
     let mut conversion_reference = None;
+    let mut db_connections = None;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -88,6 +91,13 @@ pub fn parse(
             "--header-read-timeout" => header_timeout = Some(seconds(&flag, &value()?)?),
             "--shutdown-deadline" => deadline = Some(seconds(&flag, &value()?)?),
             "--retention-days" => retention = Some(seconds(&flag, &value()?)? * 86_400),
+            "--db-connections" => {
+                let text = value()?;
+                match text.parse::<usize>() {
+                    Ok(n @ 1..=64) => db_connections = Some(n),
+                    _ => return Err(format!("--db-connections {text:?} is not a number from 1 to 64")),
+                }
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -113,6 +123,7 @@ pub fn parse(
     config.header_read_timeout = header_timeout.unwrap_or(config.header_read_timeout);
     config.shutdown_deadline = deadline.unwrap_or(config.shutdown_deadline);
     config.retention = retention;
+    config.db_connections = db_connections.unwrap_or(config.db_connections);
     Ok(Some(config))
 }
 
@@ -201,6 +212,7 @@ mod tests {
         assert_eq!(config.admin_addr, "127.0.0.1:8081".parse().unwrap());
         assert_eq!((config.db.as_str(), config.admin_token), ("x.db", None));
         assert_eq!(config.retention, None);
+        assert_eq!(config.db_connections, 1);
         assert!(warnings.is_empty());
     }
 
@@ -220,6 +232,8 @@ mod tests {
                 "7",
                 "--retention-days",
                 "90",
+                "--db-connections",
+                "4",
                 "--forwarded-header",
                 "X-Forwarded-For",
             ],
@@ -232,6 +246,7 @@ mod tests {
         assert_eq!(config.header_read_timeout, Duration::from_secs(3));
         assert_eq!(config.shutdown_deadline, Duration::from_secs(7));
         assert_eq!(config.retention, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(config.db_connections, 4);
         assert_eq!(
             config.forwarded_header,
             hashbeacon::ForwardedHeader::XForwardedFor
@@ -250,6 +265,10 @@ mod tests {
                 "--admin-addr \"localhost:1\"",
             ),
             (&["--db"], "--db needs a value"),
+            (
+                &["--db", "x", "--db-connections", "0"],
+                "--db-connections \"0\" is not a number from 1 to 64",
+            ),
             (
                 &["--db", "x", "--forwarded-header", "x-real-ip"],
                 "--forwarded-header \"x-real-ip\"",

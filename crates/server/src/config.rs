@@ -45,6 +45,9 @@ pub struct Config {
     /// Delete raw events (and raw conversions) older than this, hourly; the rollups,
     /// and so the figures, stay. `None` (the default) keeps raw rows forever.
     pub retention: Option<Duration>,
+    /// How many PostgreSQL connections store events at once (SQLite: always one):
+    /// see [`hashbeacon_store::WriterOptions::connections`].
+    pub db_connections: usize,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(30),
             retention: None,
+            db_connections: 1,
         }
     }
 }

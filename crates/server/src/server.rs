@@ -87,7 +87,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         })?;
 
     let (sink, events) = ChannelSink::new(config.queue);
-    let writer = Writer::spawn(db.clone(), events, WriterOptions::default());
+    let options = WriterOptions::default().with_connections(config.db_connections);
+    let writer = Writer::spawn(db.clone(), events, options);
     let health = writer.health();
     // Rejected tokens are stored too (with the reason), to see forgery attempts.
     let endpoint = (config.trusted_proxies.into_iter())

@@ -186,11 +186,11 @@ async fn flushed(admin: SocketAddr, at_least: u64) {
 }
 
 /// The whole check against one database with `nodes` nodes (the first is stopped
-/// mid-load when there are two or more).
+/// mid-load when there are two or more), each storing on two connections (SQLite
+/// uses one whatever it is asked).
 async fn cluster(db: &str, nodes: usize) {
-    let mut running: Vec<Node> = (0..nodes)
-        .map(|_| Node::start(&["--db", db, "--base-path", "/hb"]))
-        .collect();
+    let args = ["--db", db, "--base-path", "/hb", "--db-connections", "2"];
+    let mut running: Vec<Node> = (0..nodes).map(|_| Node::start(&args)).collect();
     let addrs: Vec<SocketAddr> = running.iter().map(|node| node.addr).collect();
     // The list manager polls a node that stays up all along.
     let stop_polling = Arc::new(AtomicBool::new(false));
@@ -218,7 +218,7 @@ async fn cluster(db: &str, nodes: usize) {
             flushed(node.admin, 1).await;
         }
         // Start it again: every node must now show the same figures.
-        running[0] = Node::start(&["--db", db, "--base-path", "/hb"]);
+        running[0] = Node::start(&args);
     } else {
         flushed(running[0].admin, answered.len() as u64).await;
     }
