@@ -57,9 +57,9 @@ pub struct WriterOptions {
     /// recipient, so the connections never store the same first-seen row and do
     /// not wait for each other's (see the store's README); the rollup counters they
     /// share are upserted in one order by every writer, after the raw rows.
-    /// Each connection's batches hold up to [`Self::max_batch`] events. Each
-    /// lingering batch is split among the connections, so under light traffic more
-    /// connections mean more, smaller transactions.
+    /// Each connection's batches hold up to [`Self::max_batch`] events and linger on
+    /// their own, so under light traffic more connections mean more, smaller
+    /// transactions.
     pub connections: usize,
 }
 
@@ -269,9 +269,9 @@ pub struct Writer {
 impl Writer {
     /// Starts the threads that store what `events` receives into `db`.
     ///
-    /// The database is opened by the thread: if it is unreachable now, events wait
-    /// and the writer keeps trying, with backoff, as it does whenever the database
-    /// goes away later.
+    /// The database is opened by each connection's thread: if it is unreachable
+    /// now, events wait and the writer keeps trying, with backoff, as it does
+    /// whenever the database goes away later.
     pub fn spawn(db: Database, events: Receiver<Event>, options: WriterOptions) -> Self {
         let health = Arc::new(Health::default());
         let deadline = Arc::new(Mutex::new(None));
