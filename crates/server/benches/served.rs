@@ -9,7 +9,8 @@
 //!
 //! Settings (environment): `SERVED_CONNECTIONS` (64), `SERVED_SECONDS` per run (10),
 //! `SERVED_ROUNDS` (3: each target is measured that many times, alternating; each
-//! round's ratios are printed, and the table keeps the best run of each). After each
+//! round's ratios are printed, and the table keeps the best run of each),
+//! `SERVED_DB_CONNECTIONS` (the server's `--db-connections`, 1). After each
 //! server run the server is stopped with SIGTERM, and the raw rows in the database are
 //! counted with a client of the bench's own: they must be the ones the server says it
 //! stored, and with those it counted as lost (its queue full) make up every 302 the
@@ -297,6 +298,10 @@ impl Server {
     fn hashbeacon(db: &str) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_hashbeacon-server"))
             .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--db", db])
+            .args([
+                "--db-connections",
+                &setting("SERVED_DB_CONNECTIONS", 1).to_string(),
+            ])
             .env("HASHBEACON_KEY", KEY)
             .stderr(Stdio::piped())
             .spawn()
