@@ -8,6 +8,7 @@
 //! cargo bench -p hashbeacon-store --bench live         # 300,000 events at 50,000/s
 //! HASHBEACON_LIVE_EVENTS=100000 HASHBEACON_LIVE_RATE=20000 cargo bench -p hashbeacon-store --bench live
 //! HASHBEACON_LIVE_RECIPIENTS=1000000 cargo bench -p hashbeacon-store --bench live
+//! HASHBEACON_LIVE_CONNECTIONS=2 cargo bench -p hashbeacon-store --bench live   # PostgreSQL's
 //! source .ci/postgres.sh 54403; cargo bench -p hashbeacon-store --bench live
 //! ```
 //!
@@ -166,7 +167,9 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
     let writer = Writer::spawn(
         Database::parse(&db),
         receiver,
-        WriterOptions::default().with_linger(linger),
+        WriterOptions::default()
+            .with_linger(linger)
+            .with_connections(usize::try_from(setting("HASHBEACON_LIVE_CONNECTIONS", 1)).unwrap()),
     );
     let health = writer.health();
     let started = Instant::now();
