@@ -36,7 +36,10 @@ pub struct WriterOptions {
     /// (the log pages of every rollup it touches are written out each time), and
     /// under live traffic a writer that never waits commits a few events at a time:
     /// waiting up to 20 ms cut its time per event by more than half. The
-    /// figures lag by as much; a full batch never waits.
+    /// figures lag by as much; a full batch never waits. With several
+    /// [`Self::connections`], each connection's batch waits this long times their
+    /// number: each takes its share of the events, and so the writer commits about
+    /// as often, and as full batches, as with one.
     pub linger: Duration,
     /// The first wait before trying a failed database again; it doubles each time.
     pub retry_min: Duration,
@@ -57,9 +60,9 @@ pub struct WriterOptions {
     /// recipient, so the connections never store the same first-seen row and do
     /// not wait for each other's (see the store's README); the rollup counters they
     /// share are upserted in one order by every writer, after the raw rows.
-    /// Each connection's batches hold up to [`Self::max_batch`] events and linger on
-    /// their own, so under light traffic more connections mean more, smaller
-    /// transactions.
+    /// Each connection's batches hold up to [`Self::max_batch`] events and linger
+    /// on their own, [`Self::linger`] times the number of connections, so under
+    /// light traffic the figures lag that much longer.
     pub connections: usize,
 }
 
@@ -394,7 +397,11 @@ impl Batcher {
         Self {
             connections,
             max_batch: options.max_batch,
-            linger: options.linger,
+            // Each connection's share of the events fills its batch as fast as
+            // all of them fill one connection's.
+            linger: options
+                .linger
+                .saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)),
             health: Arc::clone(health),
             gave_up,
         }

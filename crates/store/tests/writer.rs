@@ -120,6 +120,27 @@ fn a_writer_on_several_connections_loses_and_doubles_nothing() {
 }
 
 #[test]
+fn each_of_several_connections_lingers_for_its_share_of_the_events() {
+    let Some(url) = common::postgres_url() else { return };
+    let url = common::fresh_schema(&url);
+    let linger = Duration::from_millis(500);
+    let (sink, receiver) = ChannelSink::new(1_000);
+    let options = options().with_linger(linger).with_connections(2);
+    let writer = Writer::spawn(Database::parse(&url), receiver, options);
+    let health = writer.health();
+    send(&sink, &events(7, 20));
+    // One connection would have stored its batch by now (a slow machine only delays
+    // that); each of two waits twice as long for its half of the events.
+    std::thread::sleep(linger * 13 / 10);
+    assert_eq!(health.report().events_stored, 0);
+    wait_for("the events", || health.report().events_stored == 20);
+    drop(sink);
+    let health = writer.finish(Duration::from_secs(10));
+    assert!(health.batches_stored <= 2, "{health:?}");
+    assert_exact(&url, 20);
+}
+
+#[test]
 fn sqlite_is_written_on_one_connection_whatever_is_asked() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db").to_str().unwrap().to_owned();
