@@ -96,8 +96,8 @@ fn concurrent_writers_on_one_postgres_lose_and_double_nothing() {
     assert_exact(&url, 4 * per_writer as u64);
 }
 
-/// Each of a writer's connections keeps the id of the last batch it wrote (to know it
-/// written if its commit went unanswered), and only that one.
+/// Each of a writer's connections keeps the id of the last batch it wrote (to know
+/// it was written if its commit went unanswered), and only that one.
 fn connections_that_wrote(db: &str) -> i64 {
     common::count(db, "SELECT count(*) FROM written_batches")
 }
