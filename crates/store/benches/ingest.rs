@@ -28,6 +28,8 @@
 
 mod common;
 
+use common::setting;
+
 use std::time::{Duration, Instant};
 
 use hashbeacon::sink::ChannelSink;
@@ -46,25 +48,15 @@ fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
-    let n: usize = std::env::var("HASHBEACON_INGEST_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200_000);
+    let n = usize::try_from(setting("HASHBEACON_INGEST_EVENTS", 200_000)).unwrap();
     // Live traffic: events arrive in order, 5,000 a second.
     let mut shape = Shape::default();
     shape.per_second = Some(5_000);
     let events: Vec<Event> = Synthetic::new(shape).take(n).collect();
-    let connections: usize = std::env::var("HASHBEACON_INGEST_CONNECTIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    let mut options = WriterOptions::default().with_connections(connections);
-    if let Some(batch) = std::env::var("HASHBEACON_INGEST_BATCH")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        options = options.with_max_batch(batch);
-    }
+    let connections = usize::try_from(setting("HASHBEACON_INGEST_CONNECTIONS", 1)).unwrap();
+    let defaults = WriterOptions::default();
+    let batch = setting("HASHBEACON_INGEST_BATCH", defaults.max_batch as u64);
+    let options = (defaults.with_connections(connections)).with_max_batch(usize::try_from(batch).unwrap());
     let (mut writer_rates, mut copy_rates, mut parallel_rates) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let copy = rate(n, time_copy(&schema(&url, round, "copy"), &events, 1));

@@ -37,6 +37,8 @@
 
 mod common;
 
+use common::setting;
+
 use std::time::{Duration, Instant};
 
 use hashbeacon::sink::ChannelSink;
@@ -208,13 +210,6 @@ fn run(target: &Target, run: &str, events: &[Event], rate: u64, linger: Duration
         server_per_event_us: server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / report.events_stored as f64),
         not_queued: report.events_not_queued,
     }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }
 
 /// What a process's `stat` file says of its CPU time, in clock ticks (the kernel's

@@ -21,3 +21,11 @@ pub(crate) fn drop_schema(url: &str, name: &str) {
         .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
         .unwrap();
 }
+
+/// A number from the environment, or `default`.
+pub(crate) fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
