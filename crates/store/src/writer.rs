@@ -518,6 +518,10 @@ impl Batcher {
 /// connection stores all first-seen rows of a recipient and two connections never
 /// wait for each other's (events without one share a connection too).
 fn connection_of(event: &Event, count: usize) -> usize {
+    if count <= 1 {
+        // The common case: no hashing for every event of a one-connection writer.
+        return 0;
+    }
     let recipient = event
         .token
         .as_ref()
@@ -525,7 +529,7 @@ fn connection_of(event: &Event, count: usize) -> usize {
         .and_then(|token| token.recipient.as_deref());
     let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(recipient);
     // Below `count`, which is a `usize`.
-    usize::try_from(hash % count.max(1) as u64).unwrap_or_default()
+    usize::try_from(hash % count as u64).unwrap_or_default()
 }
 
 /// One connection's writer: stores batches, retries them, splits refused ones.
