@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -319,7 +320,7 @@ const SPLIT_TRIES: u32 = 96;
 /// How often a lingering batch looks for more events.
 const LINGER_STEP: Duration = Duration::from_millis(1);
 
-/// Why events are counted as not stored when a connection's thread panicked.
+/// Why events are counted as not stored when storing them panicked.
 const PANICKED: &str = "the event writer panicked";
 
 /// Takes events off the queue, gathers each connection's batch of them and hands it
@@ -607,7 +608,7 @@ impl Worker {
         let mut wait = self.options.retry_min;
         let mut refused = 0;
         loop {
-            match self.try_store(id, batch) {
+            match self.try_store_catching(id, batch) {
                 Ok(()) => {
                     self.health.stored.fetch_add(count(batch), Ordering::Relaxed);
                     self.health.batches.fetch_add(1, Ordering::Relaxed);
@@ -644,7 +645,22 @@ impl Worker {
         format!("{}-{}", self.id, self.batches)
     }
 
+    /// [`Worker::try_store`], with a panic in it (a defect of a database driver, say)
+    /// taken as the database refusing the batch: the batch is split like any refused
+    /// one, so that only the events whose storing panics are counted as not stored,
+    /// and the rest are stored. A commit that went through before the panic is
+    /// found by its batch id when the part is tried again. The connection, in a
+    /// state the panic left unknown, is opened afresh.
+    fn try_store_catching(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.try_store(id, batch))).unwrap_or_else(|_| {
+            self.store = None;
+            Err(Failure::Refused(PANICKED.to_owned()))
+        })
+    }
+
     fn try_store(&mut self, id: &str, batch: &[Event]) -> Result<(), Failure> {
+        #[cfg(test)]
+        tests::panic_if_asked(batch);
         let store = match &mut self.store {
             Some(store) => store,
             None => {
@@ -716,10 +732,61 @@ enum Failure {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use hashbeacon::sink::ChannelSink;
+    use hashbeacon::{Event, EventSink as _};
     use proptest::prelude::*;
 
-    use super::connection_of;
+    use super::{PANICKED, Writer, WriterOptions, connection_of};
     use crate::load::{Shape, Synthetic};
+    use crate::store::{Database, Store};
+
+    /// The user agent of an event whose storing panics.
+    const PANICS: &str = "panics while it is stored";
+
+    /// Panics, as a defect of a database driver would, on a batch that holds an
+    /// event marked [`PANICS`].
+    pub(super) fn panic_if_asked(batch: &[Event]) {
+        let asked = |event: &Event| event.user_agent.as_deref() == Some(PANICS);
+        assert!(!batch.iter().any(asked), "storing an event panicked");
+    }
+
+    #[test]
+    fn an_event_whose_storing_panics_is_counted_and_the_rest_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut databases = vec![(Database::Sqlite(dir.path().join("events.db")), 1)];
+        if let Some(url) = hashbeacon_test_postgres::postgres_url() {
+            let url = hashbeacon_test_postgres::fresh_schema(&url);
+            databases.push((Database::Postgres(url), 2));
+        }
+        for (db, connections) in databases {
+            let mut events: Vec<Event> = Synthetic::new(Shape::default()).take(1_000).collect();
+            for i in [10, 500, 501] {
+                events[i].user_agent = Some(PANICS.to_owned());
+            }
+            let (sink, receiver) = ChannelSink::new(events.len());
+            let options = WriterOptions::default()
+                .with_max_batch(200)
+                .with_connections(connections);
+            let writer = Writer::spawn(db.clone(), receiver, options);
+            for event in events {
+                sink.record(event).unwrap();
+            }
+            drop(sink);
+            // Before the fix, the writer lost the batches whose storing panicked
+            // untold, and counted every later event as not stored.
+            let health = writer.finish(Duration::from_secs(30));
+            assert_eq!(
+                (health.events_stored, health.events_not_stored),
+                (997, 3),
+                "{db:?}: {health:?}"
+            );
+            assert_eq!(health.last_error.as_deref(), Some(PANICKED), "{db:?}");
+            let mut store = Store::open_database(&db).unwrap();
+            assert_eq!(store.raw_report().unwrap().events(), 997, "{db:?}");
+        }
+    }
     proptest! {
         #[test]
         fn every_event_of_a_recipient_goes_to_the_same_connection(
