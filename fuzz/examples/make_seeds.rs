@@ -259,7 +259,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n"
             .as_slice();
     for (method, tail, content_type, body) in [
-        (b"POST".as_slice(), b"".as_slice(), form, b"List-Unsubscribe=One-Click".as_slice()),
+        (
+            b"POST".as_slice(),
+            b"".as_slice(),
+            form,
+            b"List-Unsubscribe=One-Click".as_slice(),
+        ),
         (b"POST", b"", multipart, multipart_body),
         (b"POST", b"", form, b"List-Unsubscribe=Yes"),
         (b"POST", b"x", form, b"List-Unsubscribe=One-Click"),
@@ -268,7 +273,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         requests.push(endpoint_input(
             SIGNED_OPEN_MODE,
-            &[method, UNSUBSCRIBE_TARGET, b"", b"", b"", tail, b"", content_type, body],
+            &[
+                method,
+                UNSUBSCRIBE_TARGET,
+                b"",
+                b"",
+                b"",
+                tail,
+                b"",
+                content_type,
+                body,
+            ],
         ));
     }
     write_all(&seeds.join("endpoint_handle"), requests)?;
@@ -322,7 +337,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<Vec<_>, _>>()?;
         write_all(&seeds.join("rewrite_message"), seeds_of)?;
     } else {
-        eprintln!("no corpus at {}: message seeds left as they are", messages.display());
+        eprintln!(
+            "no corpus at {}: message seeds left as they are",
+            messages.display()
+        );
     }
     println!("seeds written under {} for {BASE}", seeds.display());
     Ok(())

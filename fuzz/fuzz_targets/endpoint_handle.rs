@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::link::{decode_destination, location};
 use hashbeacon::sink::{FnSink, from_fn};
-use hashbeacon::endpoint::MAX_BODY_LEN;
 use hashbeacon::unsubscribe::ONE_CLICK;
 use hashbeacon::{
     Claims, Endpoint, Event, ForwardedHeader, Kind, LinkId, RedirectStatus, Request, SinkError, Tracker,
@@ -23,8 +23,7 @@ use hashbeacon::{
 use hashbeacon_fuzz::{
     CLICK_IMPLIES_OPEN, EXPIRED, ISSUED_AT, MODE_MASK, NOW, RAW_MODE, RECORD_REJECTED, REDIRECT_SHIFT,
     SIGNED_CLICK_MODE, SIGNED_CLICK_PATH_MODE, SIGNED_OPEN_MODE, TRUSTED_PEER, UNSUBSCRIBE_TARGET,
-    forwarded_header,
-    split_endpoint_input, tracker,
+    forwarded_header, split_endpoint_input, tracker,
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -454,7 +454,10 @@ pub fn fuzz_rewrite_message(data: &[u8]) {
     assert!(out.message.len() <= 4 * raw.len() + 4096, "output grows linearly");
     let mut previous_end = 0;
     for part in &out.parts {
-        assert!(part.body.start <= part.body.end && part.body.end <= raw.len(), "body in bounds");
+        assert!(
+            part.body.start <= part.body.end && part.body.end <= raw.len(),
+            "body in bounds"
+        );
         assert!(part.body.start >= previous_end, "parts in order, not overlapping");
         previous_end = part.body.end;
     }
