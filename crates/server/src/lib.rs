@@ -32,6 +32,7 @@ pub mod cli;
 mod config;
 mod dashboard;
 mod figures;
+mod log;
 mod overflow;
 mod retention;
 mod serve;
@@ -40,4 +41,5 @@ mod tracking;
 
 pub use config::{Config, DEFAULT_QUEUE};
 pub use hashbeacon_store::HealthReport;
+pub use log::log;
 pub use server::{Server, StartError, start};

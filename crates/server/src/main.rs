@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
+use hashbeacon_server::log;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
-    let mut warn = |warning: String| eprintln!("hashbeacon-server: {warning}");
+    let mut warn = |warning: String| log(format_args!("{warning}"));
     let config = match hashbeacon_server::cli::parse(std::env::args().skip(1), env, &mut warn) {
         Ok(Some(config)) => config,
         Ok(None) => {
@@ -14,33 +16,33 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            eprintln!("hashbeacon-server: {error} (see --help)");
+            log(format_args!("{error} (see --help)"));
             return ExitCode::from(2);
         }
     };
     let server = match hashbeacon_server::start(config).await {
         Ok(server) => server,
         Err(error) => {
-            eprintln!("hashbeacon-server: {error}");
+            log(format_args!("{error}"));
             return ExitCode::FAILURE;
         }
     };
-    eprintln!(
-        "hashbeacon-server: tracking on http://{} (URLs under {}/), admin on http://{}",
+    log(format_args!(
+        "tracking on http://{} (URLs under {}/), admin on http://{}",
         server.addr(),
         server.tracker().base_url(),
         server.admin_addr()
-    );
+    ));
     if let Err(error) = shutdown_signal().await {
-        eprintln!("hashbeacon-server: cannot wait for a shutdown signal: {error}");
+        log(format_args!("cannot wait for a shutdown signal: {error}"));
     }
-    eprintln!("hashbeacon-server: shutting down, storing pending events");
+    log(format_args!("shutting down, storing pending events"));
     match server.shutdown().await {
         Ok(health) => {
-            eprintln!(
-                "hashbeacon-server: stopped; {} events stored, {} not stored, {} not queued",
+            log(format_args!(
+                "stopped; {} events stored, {} not stored, {} not queued",
                 health.events_stored, health.events_not_stored, health.events_not_queued
-            );
+            ));
             if health.status == "ok" {
                 ExitCode::SUCCESS
             } else {
@@ -48,7 +50,7 @@ async fn main() -> ExitCode {
             }
         }
         Err(error) => {
-            eprintln!("hashbeacon-server: shutdown failed: {error}");
+            log(format_args!("shutdown failed: {error}"));
             ExitCode::FAILURE
         }
     }

@@ -81,7 +81,7 @@ impl OverflowLog {
     /// Waits until every line queued is written (after every [`Overflow`] is dropped).
     pub(crate) fn finish(self) {
         if self.0.join().is_err() {
-            eprintln!("hashbeacon-server: the thread logging events not queued panicked");
+            crate::log(format_args!("the thread logging events not queued panicked"));
         }
     }
 }

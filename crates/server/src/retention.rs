@@ -22,17 +22,17 @@ pub(crate) async fn purge_periodically(db: Database, keep: Duration, mut stop: w
             Err(error) => Err(error.into()),
         };
         match purged {
-            Ok(purged) if purged.events + purged.conversions > 0 => eprintln!(
-                "hashbeacon-server: retention: deleted {} raw events and {} raw conversions older than {cutoff}",
+            Ok(purged) if purged.events + purged.conversions > 0 => crate::log(format_args!(
+                "retention: deleted {} raw events and {} raw conversions older than {cutoff}",
                 purged.events, purged.conversions
-            ),
+            )),
             Ok(purged) if purged.elsewhere => {
-                eprintln!(
-                    "hashbeacon-server: retention: another node is purging, skipped until the next hour"
-                );
+                crate::log(format_args!(
+                    "retention: another node is purging, skipped until the next hour"
+                ));
             }
             Ok(_) => {}
-            Err(error) => eprintln!("hashbeacon-server: retention: purge failed: {error}"),
+            Err(error) => crate::log(format_args!("retention: purge failed: {error}")),
         }
         tokio::select! {
             _ = stop.changed() => return,

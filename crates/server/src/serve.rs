@@ -76,7 +76,7 @@ pub(crate) async fn serve<R, F>(
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors and the like: pause rather than spin.
-                        eprintln!("hashbeacon-server: accept failed: {error}");
+                        crate::log(format_args!("accept failed: {error}"));
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -120,11 +120,11 @@ pub(crate) async fn serve<R, F>(
     })
     .await;
     if finished.is_err() {
-        eprintln!(
-            "hashbeacon-server: closing {} connection(s) still open after the {:?} shutdown deadline",
+        crate::log(format_args!(
+            "closing {} connection(s) still open after the {:?} shutdown deadline",
             connections.len(),
             limits.shutdown_deadline
-        );
+        ));
         connections.shutdown().await;
     }
 }

@@ -178,3 +178,25 @@ fn a_log_nobody_reads_does_not_stop_the_server_answering() {
     drop(lock);
     drop(log_held);
 }
+
+#[test]
+fn a_log_collector_that_went_away_loses_no_event_and_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut node = Node::start_with_log_closed(&["--db", db.to_str().unwrap()]);
+    // Forged tokens: each answered 404 and stored as a rejected event.
+    let forged = "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA?u=https://x.example/";
+    send_requests(node.addr, forged, 500, Duration::from_secs(10));
+    // Every line the server writes from here on meets a closed pipe: writing one
+    // must not panic the thread that writes it.
+    node.terminate();
+    let status = node
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    let store = rusqlite::Connection::open(&db).unwrap();
+    let stored: i64 = store
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 500);
+}

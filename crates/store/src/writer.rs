@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
@@ -194,9 +195,13 @@ impl Health {
     }
 
     fn lost(&self, counter: &AtomicU64, events: &[Event], error: &dyn Display) {
+        // Not `eprintln!`, which panics when standard error is gone (a log collector
+        // that exited): the lines are lost then, the count below is not.
+        let mut log = std::io::stderr().lock();
         for event in events {
-            eprintln!("{}", Self::log_line(event, error));
+            let _ = writeln!(log, "{}", Self::log_line(event, error));
         }
+        drop(log);
         counter.fetch_add(count(events), Ordering::Relaxed);
         self.error(error);
     }

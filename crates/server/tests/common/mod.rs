@@ -7,9 +7,9 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Lines};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A keyring text both nodes of a test share.
@@ -34,6 +34,43 @@ impl Node {
     /// Starts as [`Node::start`] does, but reads nothing of its stderr after the start
     /// line until the returned sender is dropped: a log nobody reads, whose pipe fills.
     pub fn start_with_log_held(args: &[&str]) -> (Node, std::sync::mpsc::Sender<()>) {
+        let (child, lines, addr, admin) = Self::spawn(args);
+        let (send, log) = std::sync::mpsc::channel();
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            while held.recv().is_ok() {}
+            for line in lines.map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let node = Node {
+            child,
+            addr,
+            admin,
+            log,
+        };
+        (node, hold)
+    }
+
+    /// Starts as [`Node::start`] does, then closes the read end of its stderr: a log
+    /// collector that went away, so that every later write to it fails.
+    pub fn start_with_log_closed(args: &[&str]) -> Node {
+        let (child, lines, addr, admin) = Self::spawn(args);
+        drop(lines);
+        let (_, log) = std::sync::mpsc::channel();
+        Node {
+            child,
+            addr,
+            admin,
+            log,
+        }
+    }
+
+    /// Starts the binary and reads its stderr up to the start line: the process, the
+    /// rest of its stderr, and its two addresses.
+    fn spawn(args: &[&str]) -> (Child, Lines<BufReader<ChildStderr>>, SocketAddr, SocketAddr) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hashbeacon-server"))
             .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .args(args)
@@ -59,23 +96,7 @@ impl Node {
             rest.split([' ', ',', ')']).next().unwrap().parse().unwrap()
         };
         let (addr, admin) = (address("tracking on http://"), address("admin on http://"));
-        let (send, log) = std::sync::mpsc::channel();
-        let (hold, held) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            while held.recv().is_ok() {}
-            for line in lines.map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let node = Node {
-            child,
-            addr,
-            admin,
-            log,
-        };
-        (node, hold)
+        (child, lines, addr, admin)
     }
 
     /// Sends SIGTERM.
