@@ -168,13 +168,7 @@ fn a_log_nobody_reads_does_not_stop_the_server_answering() {
     }
     let answer = get(node.admin, "/healthz");
     assert!(answer.contains("\"status\":\"degraded\""), "{answer}");
-    let not_queued: u64 = answer
-        .split("\"events_not_queued\":")
-        .nth(1)
-        .and_then(|rest| rest.split([',', '}']).next())
-        .and_then(|number| number.parse().ok())
-        .unwrap();
-    assert!(not_queued > 0, "{answer}");
+    assert!(health(&node, "events_not_queued") > 0, "{answer}");
     drop(lock);
     drop(log_held);
 }
@@ -199,4 +193,54 @@ fn a_log_collector_that_went_away_loses_no_event_and_stops_nothing() {
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
         .unwrap();
     assert_eq!(stored, 500);
+}
+
+/// A number `/healthz` answers.
+fn health(node: &Node, field: &str) -> u64 {
+    let answer = get(node.admin, "/healthz");
+    let number = (answer.split(&format!("\"{field}\":")))
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|number| number.parse().ok());
+    assert!(number.is_some(), "no {field} in {answer}");
+    number.unwrap()
+}
+
+#[test]
+fn a_full_disk_keeps_the_events_until_there_is_room_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    // Room for the schema and a few batches of the log.
+    let mut node = Node::start_with_file_size_limit(&["--db", db.to_str().unwrap()], 400_000);
+    let forged = "/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA?u=https://x.example/";
+    let mut sent = 0;
+    while health(&node, "events_waiting") == 0 {
+        assert!(sent < 12_000, "the writer never held events for a full disk");
+        send_requests(node.addr, forged, 500, Duration::from_secs(10));
+        sent += 500;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Full: nothing counted lost, the events held or queued.
+    assert_eq!(health(&node, "events_not_stored"), 0);
+    assert_eq!(health(&node, "events_not_queued"), 0);
+    node.lift_file_size_limit();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while health(&node, "events_stored") < sent {
+        assert!(
+            Instant::now() < deadline,
+            "the events were not stored once there was room"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    node.terminate();
+    let status = node
+        .wait_for_exit(Duration::from_secs(30))
+        .expect("the server exits");
+    let store = rusqlite::Connection::open(&db).unwrap();
+    let stored: i64 = store
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(u64::try_from(stored).unwrap(), sent);
+    // Nothing was lost: the server ends `ok`.
+    assert!(status.success(), "{status:?}");
 }

@@ -190,6 +190,51 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether the database cannot take any write at the moment, whatever the write
+    /// holds: the connection is lost ([`Self::is_connection_lost`]), the disk is full,
+    /// a file cannot be read or written, memory ran out, or (SQLite) another process
+    /// held the write lock past the wait or the file is read-only. Trying again later,
+    /// on a new connection, may succeed; the [`crate::Writer`] keeps the events
+    /// meanwhile. Any other error is the database refusing what was written.
+    ///
+    /// ```
+    /// use hashbeacon_store::StoreError;
+    /// use rusqlite::ffi;
+    /// let full = rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_FULL), None);
+    /// assert!(StoreError::from(full).is_unavailable());
+    /// let refused = rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_CONSTRAINT), None);
+    /// assert!(!StoreError::from(refused).is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Sqlite(error) => error.sqlite_error_code().is_some_and(|code| {
+                matches!(
+                    code,
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::OutOfMemory
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::DiskFull
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::FileLockingProtocolFailed
+                        | ErrorCode::PermissionDenied
+                )
+            }),
+            // Classes 53 (insufficient resources: disk full, out of memory, too many
+            // connections) and 58 (system error: I/O).
+            StoreError::Postgres(error) => {
+                self.is_connection_lost()
+                    || error.code().is_some_and(|code| {
+                        let code = code.code();
+                        code.starts_with("53") || code.starts_with("58")
+                    })
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Raw event row ids that [`Store::purge_before`] deletes from in one transaction:

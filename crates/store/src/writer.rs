@@ -227,8 +227,9 @@ pub struct HealthReport {
     pub events_not_stored: u64,
     /// Events the queue could not take, full or closed (each logged).
     pub events_not_queued: u64,
-    /// Events the writer holds while the database is unreachable, to write once it
-    /// is back (more wait in the queue).
+    /// Events the writer holds while the database is unreachable or cannot write at
+    /// all (a full disk, say: see [`crate::StoreError::is_unavailable`]), to write
+    /// once it can (more wait in the queue).
     pub events_waiting: u64,
     /// Whether the writer's last contact with the database succeeded.
     pub database_reachable: bool,
@@ -679,7 +680,7 @@ impl Worker {
         match store.write_once(id, batch) {
             // Not new: the commit of an earlier try went through unanswered.
             Ok(_) => Ok(()),
-            Err(error) if store.is_closed() || error.is_connection_lost() => {
+            Err(error) if store.is_closed() || error.is_unavailable() => {
                 // Open a new connection next time.
                 self.store = None;
                 Err(Failure::Unreachable(error.to_string()))
@@ -729,7 +730,8 @@ enum Stored {
 
 /// Why a batch was not stored.
 enum Failure {
-    /// The database cannot be reached: keep the events and try again.
+    /// The database cannot be reached, or cannot take any write now
+    /// ([`crate::StoreError::is_unavailable`]): keep the events and try again.
     Unreachable(String),
     /// The database answered but refused the batch.
     Refused(String),

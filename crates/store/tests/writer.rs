@@ -198,6 +198,53 @@ fn survives_postgres_going_away(options: WriterOptions) {
     assert_exact(&url, 1_200);
 }
 
+#[test]
+fn keeps_events_while_postgres_cannot_write_and_stores_them_once_it_can() {
+    let Some(url) = common::postgres_url() else { return };
+    let url = common::fresh_schema(&url);
+    drop(Store::open(&url).unwrap());
+    // PostgreSQL's own error for a full disk, raised on every write of raw events
+    // while the flag says so.
+    common::execute(
+        &url,
+        "CREATE TABLE disk (is_full boolean NOT NULL);
+         INSERT INTO disk VALUES (true);
+         CREATE FUNCTION refuse_when_full() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF (SELECT is_full FROM disk) THEN
+                 RAISE EXCEPTION 'could not extend file: No space left on device'
+                     USING ERRCODE = 'disk_full';
+             END IF;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER refuse_when_full BEFORE INSERT ON events
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse_when_full();",
+    );
+    let (sink, receiver) = ChannelSink::new(10_000);
+    let writer = Writer::spawn(Database::parse(&url), receiver, options());
+    let health = writer.health();
+    send(&sink, &events(1, 700));
+    wait_for("the writer to hold events", || health.report().events_waiting > 0);
+    let full = health.report();
+    assert_eq!(
+        (full.status.as_str(), full.events_not_stored),
+        ("degraded", 0),
+        "{full:?}"
+    );
+    assert!(full.last_error.unwrap().contains("53100"));
+
+    common::execute(&url, "UPDATE disk SET is_full = false");
+    wait_for("the held events", || health.report().events_stored == 700);
+    drop(sink);
+    let health = writer.finish(Duration::from_secs(10));
+    assert_eq!(
+        (health.events_not_stored, health.events_waiting),
+        (0, 0),
+        "{health:?}"
+    );
+    assert_exact(&url, 700);
+}
+
 /// Gives `event` a campaign id PostgreSQL refuses (its text cannot hold U+0000; a
 /// host may build its own events); `false` for a rejected request, which names none.
 fn refused_by_postgres(event: &mut Event) -> bool {

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// A keyring text both nodes of a test share.
 pub const KEY: &str = "hbk1.k1.-zK3TkaNNZ_JOObOWy4n41GuhFVPxzF-LTuwgLFyDLs";
 
+/// The server binary under test.
+const BINARY: &str = env!("CARGO_BIN_EXE_hashbeacon-server");
+
 /// One running server process.
 pub struct Node {
     pub child: Child,
@@ -34,7 +37,12 @@ impl Node {
     /// Starts as [`Node::start`] does, but reads nothing of its stderr after the start
     /// line until the returned sender is dropped: a log nobody reads, whose pipe fills.
     pub fn start_with_log_held(args: &[&str]) -> (Node, std::sync::mpsc::Sender<()>) {
-        let (child, lines, addr, admin) = Self::spawn(args);
+        Self::start_held(Self::binary(), args)
+    }
+
+    /// Starts `command` as [`Node::start_with_log_held`] starts the binary.
+    fn start_held(command: Command, args: &[&str]) -> (Node, std::sync::mpsc::Sender<()>) {
+        let (child, lines, addr, admin) = Self::spawn(command, args);
         let (send, log) = std::sync::mpsc::channel();
         let (hold, held) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
@@ -57,7 +65,7 @@ impl Node {
     /// Starts as [`Node::start`] does, then closes the read end of its stderr: a log
     /// collector that went away, so that every later write to it fails.
     pub fn start_with_log_closed(args: &[&str]) -> Node {
-        let (child, lines, addr, admin) = Self::spawn(args);
+        let (child, lines, addr, admin) = Self::spawn(Self::binary(), args);
         drop(lines);
         let (_, log) = std::sync::mpsc::channel();
         Node {
@@ -68,10 +76,45 @@ impl Node {
         }
     }
 
-    /// Starts the binary and reads its stderr up to the start line: the process, the
-    /// rest of its stderr, and its two addresses.
-    fn spawn(args: &[&str]) -> (Child, Lines<BufReader<ChildStderr>>, SocketAddr, SocketAddr) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hashbeacon-server"))
+    /// Starts as [`Node::start`] does, with files it may write no larger than `bytes`
+    /// (a soft limit: [`Node::lift_file_size_limit`] lifts it), as on a full disk: a
+    /// write past it fails (`SIGXFSZ` is ignored) rather than ending the process.
+    pub fn start_with_file_size_limit(args: &[&str], bytes: u64) -> Node {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=$0:unlimited \"$@\"",
+            &bytes.to_string(),
+            BINARY,
+        ]);
+        Self::start_held(command, args).0
+    }
+
+    /// Lets the process write files of any size again, as when a full disk gets room.
+    pub fn lift_file_size_limit(&self) {
+        let status = Command::new("prlimit")
+            .args([
+                "--pid",
+                &self.child.id().to_string(),
+                "--fsize=unlimited:unlimited",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn binary() -> Command {
+        Command::new(BINARY)
+    }
+
+    /// Starts `command` (the binary, or what runs it) with `args` and reads its
+    /// stderr up to the start line: the process, the rest of its stderr, and its two
+    /// addresses.
+    fn spawn(
+        mut command: Command,
+        args: &[&str],
+    ) -> (Child, Lines<BufReader<ChildStderr>>, SocketAddr, SocketAddr) {
+        let mut child = command
             .args(["--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .args(args)
             .env("HASHBEACON_KEY", KEY)
