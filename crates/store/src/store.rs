@@ -193,8 +193,9 @@ impl StoreError {
 
     /// Whether the database cannot take any write at the moment, whatever the write
     /// holds: the connection is lost ([`Self::is_connection_lost`]), the disk is full,
-    /// a file cannot be read or written, memory ran out, or (SQLite) another process
-    /// held the write lock past the wait or the file is read-only. Trying again later,
+    /// a file cannot be read or written, memory ran out, the database is read-only (a
+    /// PostgreSQL standby, as the old primary is after a failover; a SQLite file that
+    /// cannot be written), or another process held SQLite's write lock past the wait. Trying again later,
     /// on a new connection, may succeed; the [`crate::Writer`] keeps the events
     /// meanwhile. Any other error is the database refusing what was written.
     ///
@@ -224,12 +225,14 @@ impl StoreError {
                 )
             }),
             // Classes 53 (insufficient resources: disk full, out of memory, too many
-            // connections) and 58 (system error: I/O).
+            // connections) and 58 (system error: I/O), and a read-only transaction:
+            // a standby, as the old primary is after a failover.
             StoreError::Postgres(error) => {
                 self.is_connection_lost()
                     || error.code().is_some_and(|code| {
-                        let code = code.code();
-                        code.starts_with("53") || code.starts_with("58")
+                        *code == postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION
+                            || code.code().starts_with("53")
+                            || code.code().starts_with("58")
                     })
             }
             _ => false,

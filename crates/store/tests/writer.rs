@@ -200,40 +200,48 @@ fn survives_postgres_going_away(options: WriterOptions) {
 
 #[test]
 fn keeps_events_while_postgres_cannot_write_and_stores_them_once_it_can() {
+    // A full disk, and a server that became a standby (after a failover, say).
+    for (condition, sqlstate) in [("disk_full", "53100"), ("read_only_sql_transaction", "25006")] {
+        keeps_events_while_postgres_raises(condition, sqlstate);
+    }
+}
+
+fn keeps_events_while_postgres_raises(condition: &str, sqlstate: &str) {
     let Some(url) = common::postgres_url() else { return };
     let url = common::fresh_schema(&url);
     drop(Store::open(&url).unwrap());
-    // PostgreSQL's own error for a full disk, raised on every write of raw events
-    // while the flag says so.
+    // PostgreSQL's own error, raised on every write of raw events while the flag
+    // says so.
     common::execute(
         &url,
-        "CREATE TABLE disk (is_full boolean NOT NULL);
-         INSERT INTO disk VALUES (true);
-         CREATE FUNCTION refuse_when_full() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF (SELECT is_full FROM disk) THEN
-                 RAISE EXCEPTION 'could not extend file: No space left on device'
-                     USING ERRCODE = 'disk_full';
-             END IF;
-             RETURN NULL;
-         END $$;
-         CREATE TRIGGER refuse_when_full BEFORE INSERT ON events
-             FOR EACH STATEMENT EXECUTE FUNCTION refuse_when_full();",
+        &format!(
+            "CREATE TABLE outage (now boolean NOT NULL);
+             INSERT INTO outage VALUES (true);
+             CREATE FUNCTION refuse_during_outage() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF (SELECT now FROM outage) THEN
+                     RAISE EXCEPTION 'cannot write now' USING ERRCODE = '{condition}';
+                 END IF;
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER refuse_during_outage BEFORE INSERT ON events
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse_during_outage();"
+        ),
     );
     let (sink, receiver) = ChannelSink::new(10_000);
     let writer = Writer::spawn(Database::parse(&url), receiver, options());
     let health = writer.health();
     send(&sink, &events(1, 700));
     wait_for("the writer to hold events", || health.report().events_waiting > 0);
-    let full = health.report();
+    let out = health.report();
     assert_eq!(
-        (full.status.as_str(), full.events_not_stored),
+        (out.status.as_str(), out.events_not_stored),
         ("degraded", 0),
-        "{full:?}"
+        "{out:?}"
     );
-    assert!(full.last_error.unwrap().contains("53100"));
+    assert!(out.last_error.unwrap().contains(sqlstate));
 
-    common::execute(&url, "UPDATE disk SET is_full = false");
+    common::execute(&url, "UPDATE outage SET now = false");
     wait_for("the held events", || health.report().events_stored == 700);
     drop(sink);
     let health = writer.finish(Duration::from_secs(10));
