@@ -781,8 +781,8 @@ mod tests {
                 sink.record(event).unwrap();
             }
             drop(sink);
-            // Before the fix, the writer lost the batches whose storing panicked
-            // untold, and counted every later event as not stored.
+            // A panic that ended the connection's thread would lose its batch
+            // untold, and count every later event of the connection as not stored.
             let health = writer.finish(Duration::from_secs(30));
             assert_eq!(
                 (health.events_stored, health.events_not_stored),
